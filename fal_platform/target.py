@@ -1,0 +1,101 @@
+"""Which fal the platform talks to: real fal.ai, explicit overrides, or the local emulator.
+
+The rule lives in one place so the Dagster resource, the CLI and the benchmarks agree:
+
+1. An explicit URL (resource field or CLI flag) wins.
+2. Otherwise `FAL_PLATFORM_API_URL` / `FAL_PLATFORM_QUEUE_URL` / `FAL_PLATFORM_RUN_URL`.
+3. Otherwise, with a key, fal.ai's public hosts.
+4. Otherwise the local emulator at `FAL_PLATFORM_EMULATOR_URL` (default http://127.0.0.1:8787),
+   so a fresh clone works offline and nobody is billed by accident.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import httpx
+
+FAL_API_URL = "https://api.fal.ai/v1"
+FAL_QUEUE_URL = "https://queue.fal.run"
+FAL_RUN_URL = "https://fal.run"
+DEFAULT_EMULATOR_URL = "http://127.0.0.1:8787"
+
+ENV_KEY = "FAL_KEY"
+ENV_API_URL = "FAL_PLATFORM_API_URL"
+ENV_QUEUE_URL = "FAL_PLATFORM_QUEUE_URL"
+ENV_RUN_URL = "FAL_PLATFORM_RUN_URL"
+ENV_EMULATOR_URL = "FAL_PLATFORM_EMULATOR_URL"
+
+
+class EmulatorUnavailableError(RuntimeError):
+    """Raised before any work starts, so a missing emulator fails in one second, not after retries."""
+
+
+@dataclass(frozen=True)
+class FalTarget:
+    api_url: str
+    queue_url: str
+    run_url: str
+    uses_emulator: bool
+    emulator_url: str | None
+
+    def describe(self) -> str:
+        if self.uses_emulator:
+            return f"local fal emulator at {self.emulator_url}"
+        return f"fal at {self.queue_url} (platform API {self.api_url})"
+
+
+def emulator_urls(base_url: str) -> tuple[str, str, str]:
+    """The emulator serves every fal host on one port: platform API under /v1, sync runs under /run."""
+    base = base_url.rstrip("/")
+    return f"{base}/v1", base, f"{base}/run"
+
+
+def resolve_target(
+    *,
+    has_key: bool,
+    api_url: str | None = None,
+    queue_url: str | None = None,
+    run_url: str | None = None,
+    emulator_url: str | None = None,
+    env: Mapping[str, str] | None = None,
+) -> FalTarget:
+    environ = os.environ if env is None else env
+    api = api_url or environ.get(ENV_API_URL) or None
+    queue = queue_url or environ.get(ENV_QUEUE_URL) or None
+    run = run_url or environ.get(ENV_RUN_URL) or None
+    if has_key or (api and queue and run):
+        return FalTarget(
+            api_url=(api or FAL_API_URL).rstrip("/"),
+            queue_url=(queue or FAL_QUEUE_URL).rstrip("/"),
+            run_url=(run or FAL_RUN_URL).rstrip("/"),
+            uses_emulator=False,
+            emulator_url=None,
+        )
+    emulator = (emulator_url or environ.get(ENV_EMULATOR_URL) or DEFAULT_EMULATOR_URL).rstrip("/")
+    emu_api, emu_queue, emu_run = emulator_urls(emulator)
+    return FalTarget(
+        api_url=(api or emu_api).rstrip("/"),
+        queue_url=(queue or emu_queue).rstrip("/"),
+        run_url=(run or emu_run).rstrip("/"),
+        uses_emulator=True,
+        emulator_url=emulator,
+    )
+
+
+def ensure_reachable(target: FalTarget, timeout: float = 2.0) -> None:
+    """Fail fast with instructions when the emulator is the target and nothing answers there."""
+    if not target.uses_emulator:
+        return
+    try:
+        httpx.get(f"{target.emulator_url}/_emulator/health", timeout=timeout)
+    except httpx.HTTPError as exc:
+        raise EmulatorUnavailableError(
+            f"FAL_KEY is not set, so fal-platform targets the local fal emulator at "
+            f"{target.emulator_url}, but nothing answers there ({type(exc).__name__}). "
+            f"Start it with `fal-platform emulator --port 8787` (or run everything with "
+            f"`fal-platform dev`), point {ENV_EMULATOR_URL} at a running one, or "
+            f"`export FAL_KEY=...` to use fal.ai."
+        ) from None
