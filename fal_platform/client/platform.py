@@ -1,0 +1,273 @@
+"""The platform API (`api.fal.ai/v1`): model catalog, pricing and request history."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
+from contextlib import aclosing
+from datetime import UTC, datetime
+from typing import Literal, TypeVar
+
+import httpx
+
+from fal_platform.client.decode import parse_model
+from fal_platform.client.errors import FalResponseError
+from fal_platform.client.http import HttpTransport, RequestKind
+from fal_platform.client.platform_models import (
+    HistoryItem,
+    HistoryPage,
+    Model,
+    ModelsPage,
+    Price,
+    PriceEstimate,
+    PricesPage,
+)
+from fal_platform.client.settings import ClientSettings
+
+MAX_IDS_PER_REQUEST = 50
+"""fal accepts 1-50 `endpoint_id` values per catalog or pricing request."""
+
+ModelStatus = Literal["active", "deprecated"]
+HistoryStatus = Literal["success", "error", "user_error"]
+HistorySort = Literal["ended_at", "duration"]
+EstimateType = Literal["historical_api_price", "unit_price"]
+Params = list[tuple[str, str]]
+PageT = TypeVar("PageT", ModelsPage, PricesPage, HistoryPage)
+
+
+def _ids(endpoint_ids: Sequence[str] | str) -> list[str]:
+    # A lone string is a common slip; iterating it would send one id per character.
+    ids = [endpoint_ids] if isinstance(endpoint_ids, str) else list(endpoint_ids)
+    return list(dict.fromkeys(ids))
+
+
+def _chunks(items: list[str], size: int) -> list[list[str]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def _timestamp(value: datetime | str) -> str:
+    """ISO 8601 for the API; a naive datetime is taken to be UTC, as fal's defaults are."""
+    if isinstance(value, str):
+        return value
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.isoformat()
+
+
+def _add(params: Params, name: str, value: object) -> None:
+    if value is not None:
+        params.append((name, str(value)))
+
+
+def _models_params(
+    *,
+    limit: int | None,
+    cursor: str | None,
+    endpoint_ids: Sequence[str] | str,
+    q: str | None,
+    category: str | None,
+    status: ModelStatus | None,
+    expand: Sequence[str] | str,
+) -> Params:
+    ids = _ids(endpoint_ids)
+    if len(ids) > MAX_IDS_PER_REQUEST:
+        raise ValueError(
+            f"at most {MAX_IDS_PER_REQUEST} endpoint ids per request (use iter_models for more)"
+        )
+    params: Params = []
+    _add(params, "limit", limit)
+    _add(params, "cursor", cursor)
+    params.extend(("endpoint_id", endpoint_id) for endpoint_id in ids)
+    _add(params, "q", q)
+    _add(params, "category", category)
+    _add(params, "status", status)
+    params.extend(("expand", value) for value in _ids(expand))
+    return params
+
+
+async def _follow_cursor(
+    fetch: Callable[[str | None], Awaitable[PageT]], url: str
+) -> AsyncGenerator[PageT, None]:
+    """Yield pages until `has_more` is false; a repeated cursor would loop forever, so it fails."""
+    cursor: str | None = None
+    seen: set[str] = set()
+    while True:
+        page = await fetch(cursor)
+        yield page
+        if not page.has_more:
+            return
+        if not page.next_cursor:
+            raise FalResponseError("Page says has_more but has no 'next_cursor'", url=url)
+        if page.next_cursor in seen:
+            raise FalResponseError(f"Page cursor {page.next_cursor!r} repeated", url=url)
+        seen.add(page.next_cursor)
+        cursor = page.next_cursor
+
+
+class PlatformClient:
+    def __init__(self, transport: HttpTransport, settings: ClientSettings) -> None:
+        self._transport = transport
+        self._settings = settings
+
+    async def _get(self, path: str, params: Params, operation: str) -> httpx.Response:
+        return await self._transport.request(
+            "GET",
+            f"{self._settings.api_url}{path}",
+            operation=operation,
+            kind=RequestKind.IDEMPOTENT,
+            params=params,
+        )
+
+    async def list_models(
+        self,
+        *,
+        limit: int | None = None,
+        cursor: str | None = None,
+        endpoint_ids: Sequence[str] | str = (),
+        q: str | None = None,
+        category: str | None = None,
+        status: ModelStatus | None = None,
+        expand: Sequence[str] | str = (),
+    ) -> ModelsPage:
+        """One page of `GET /models` (list, find by `endpoint_ids`, or search by `q` etc.)."""
+        params = _models_params(
+            limit=limit,
+            cursor=cursor,
+            endpoint_ids=endpoint_ids,
+            q=q,
+            category=category,
+            status=status,
+            expand=expand,
+        )
+        response = await self._get("/models", params, "list_models")
+        return parse_model(response, ModelsPage, "Models page")
+
+    async def iter_models(
+        self,
+        *,
+        endpoint_ids: Sequence[str] | str = (),
+        q: str | None = None,
+        category: str | None = None,
+        status: ModelStatus | None = None,
+        expand: Sequence[str] | str = (),
+        page_size: int | None = None,
+    ) -> AsyncGenerator[Model, None]:
+        """Every matching model across all pages (and across 50-id chunks of `endpoint_ids`)."""
+        ids = _ids(endpoint_ids)
+        for chunk in _chunks(ids, MAX_IDS_PER_REQUEST) if ids else [[]]:
+
+            async def fetch(cursor: str | None, chunk: list[str] = chunk) -> ModelsPage:
+                return await self.list_models(
+                    limit=page_size,
+                    cursor=cursor,
+                    endpoint_ids=chunk,
+                    q=q,
+                    category=category,
+                    status=status,
+                    expand=expand,
+                )
+
+            pages = _follow_cursor(fetch, f"{self._settings.api_url}/models")
+            async with aclosing(pages):
+                async for page in pages:
+                    for model in page.models:
+                        yield model
+
+    async def pricing(self, endpoint_ids: Sequence[str] | str) -> list[Price]:
+        """Unit prices for the given endpoints, fetched 50 ids per request."""
+        prices: list[Price] = []
+        for chunk in _chunks(_ids(endpoint_ids), MAX_IDS_PER_REQUEST):
+
+            async def fetch(cursor: str | None, chunk: list[str] = chunk) -> PricesPage:
+                params: Params = [("endpoint_id", endpoint_id) for endpoint_id in chunk]
+                _add(params, "cursor", cursor)
+                response = await self._get("/models/pricing", params, "pricing")
+                return parse_model(response, PricesPage, "Pricing page")
+
+            pages = _follow_cursor(fetch, f"{self._settings.api_url}/models/pricing")
+            async with aclosing(pages):
+                async for page in pages:
+                    prices.extend(page.prices)
+        return prices
+
+    async def estimate_pricing(
+        self, estimate_type: EstimateType, quantities: Mapping[str, float]
+    ) -> PriceEstimate:
+        """Estimated total cost. `quantities` maps endpoint id to a call count
+        (`historical_api_price`) or a unit count (`unit_price`).
+
+        A POST, but a pure calculation on fal's side, so it is retried like a read.
+        """
+        endpoints: dict[str, dict[str, float]]
+        if estimate_type == "historical_api_price":
+            endpoints = {eid: {"call_quantity": int(n)} for eid, n in quantities.items()}
+        elif estimate_type == "unit_price":
+            endpoints = {eid: {"unit_quantity": float(n)} for eid, n in quantities.items()}
+        else:
+            raise ValueError(f"unknown estimate_type {estimate_type!r}")
+        response = await self._transport.request(
+            "POST",
+            f"{self._settings.api_url}/models/pricing/estimate",
+            operation="estimate_pricing",
+            kind=RequestKind.IDEMPOTENT,
+            json={"estimate_type": estimate_type, "endpoints": endpoints},
+        )
+        return parse_model(response, PriceEstimate, "Pricing estimate")
+
+    async def request_history(
+        self,
+        endpoint_id: str,
+        *,
+        limit: int | None = None,
+        cursor: str | None = None,
+        start: datetime | str | None = None,
+        end: datetime | str | None = None,
+        status: HistoryStatus | None = None,
+        request_id: str | None = None,
+        expand_payloads: bool = False,
+        sort_by: HistorySort | None = None,
+    ) -> HistoryPage:
+        """One page of `GET /models/requests/by-endpoint`: the way to find out whether a
+        submit whose response was lost was accepted after all."""
+        params: Params = [("endpoint_id", endpoint_id)]
+        _add(params, "limit", limit)
+        _add(params, "cursor", cursor)
+        _add(params, "start", _timestamp(start) if start is not None else None)
+        _add(params, "end", _timestamp(end) if end is not None else None)
+        _add(params, "status", status)
+        _add(params, "request_id", request_id)
+        if expand_payloads:
+            params.append(("expand", "payloads"))
+        _add(params, "sort_by", sort_by)
+        response = await self._get("/models/requests/by-endpoint", params, "request_history")
+        return parse_model(response, HistoryPage, "Request history page")
+
+    async def iter_request_history(
+        self,
+        endpoint_id: str,
+        *,
+        start: datetime | str | None = None,
+        end: datetime | str | None = None,
+        status: HistoryStatus | None = None,
+        request_id: str | None = None,
+        expand_payloads: bool = False,
+        sort_by: HistorySort | None = None,
+        page_size: int | None = None,
+    ) -> AsyncGenerator[HistoryItem, None]:
+        async def fetch(cursor: str | None) -> HistoryPage:
+            return await self.request_history(
+                endpoint_id,
+                limit=page_size,
+                cursor=cursor,
+                start=start,
+                end=end,
+                status=status,
+                request_id=request_id,
+                expand_payloads=expand_payloads,
+                sort_by=sort_by,
+            )
+
+        url = f"{self._settings.api_url}/models/requests/by-endpoint"
+        async with aclosing(_follow_cursor(fetch, url)) as pages:
+            async for page in pages:
+                for item in page.items:
+                    yield item
