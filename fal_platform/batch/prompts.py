@@ -1,0 +1,366 @@
+"""Prompt sets: one file per set, one Dagster partition per file.
+
+A prompt set is checked completely before anything is sent to fal, because every mistake found
+after submission costs money. All problems are collected and reported together as
+`file:line: field: message`, so one edit-and-retry cycle fixes them all.
+
+The partition key is the file stem. `item_key` identifies an item across runs (same endpoint,
+same input, same replica index -> same key), which is what lets a rerun reuse or re-attach to
+earlier requests instead of paying for them twice.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import hashlib
+import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from fal_platform import paths
+from fal_platform.batch.prompt_formats import FILE_LEVEL, READERS, Parsed
+
+SUPPORTED_SUFFIXES = tuple(READERS)
+PARTITION_KEY_PATTERN = re.compile(r"^[A-Za-z0-9_-]+$")
+CATALOG_TABLE = "fal_catalog.models"
+
+
+@dataclass(frozen=True)
+class PromptProblem:
+    """One mistake in a prompt set. `line` 0 means the file as a whole."""
+
+    file: str
+    line: int
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}: {self.field}: {self.message}"
+
+
+class PromptSetError(ValueError):
+    """A prompt set that must not be run; `problems` lists every mistake found."""
+
+    def __init__(self, problems: Iterable[PromptProblem]) -> None:
+        self.problems = list(problems)
+        count = len(self.problems)
+        lines = "\n".join(f"  {problem}" for problem in self.problems)
+        super().__init__(f"{count} problem{'s' if count != 1 else ''} in prompt set:\n{lines}")
+
+
+@dataclass(frozen=True)
+class PromptItem:
+    """One request to make. `replica` counts identical (endpoint, input) items: 0, 1, 2..."""
+
+    endpoint_id: str
+    input: dict[str, Any]
+    replica: int
+    line: int
+    item_key: str
+    index: int
+
+
+@dataclass(frozen=True)
+class PromptSet:
+    name: str
+    path: Path
+    items: list[PromptItem]
+    content_hash: str
+
+    @property
+    def endpoint_ids(self) -> list[str]:
+        """Distinct endpoints in first-use order (for pricing and catalog look-ups)."""
+        return list(dict.fromkeys(item.endpoint_id for item in self.items))
+
+
+@dataclass(frozen=True)
+class PromptFile:
+    """A prompt-set file seen by discovery: enough for the sensor, without parsing."""
+
+    name: str
+    path: Path
+    content_hash: str
+
+
+@dataclass(frozen=True)
+class EndpointInfo:
+    endpoint_id: str
+    category: str | None
+    status: str | None
+
+
+class CatalogNotLoadedError(RuntimeError):
+    """The endpoint catalog table is missing, so prompt sets cannot be checked against it."""
+
+
+# --- keys and hashes -----------------------------------------------------------------------
+
+
+def canonical_json(value: object) -> str:
+    """The one JSON spelling of a value: the basis of item keys and input hashes."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+
+def make_item_key(endpoint_id: str, item_input: Mapping[str, Any], replica: int) -> str:
+    text = f"{endpoint_id}\n{canonical_json(item_input)}\n{replica}"
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _sha256_file(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def partition_key_problem(path: Path) -> PromptProblem | None:
+    """Why a file's stem cannot be a partition key, or None when it can."""
+    stem = path.stem
+    if PARTITION_KEY_PATTERN.match(stem):
+        return None
+    bad = "".join(dict.fromkeys(ch for ch in stem if not re.match(r"[A-Za-z0-9_-]", ch)))
+    shown = " ".join(repr(ch) for ch in bad) if bad else "nothing"
+    return PromptProblem(
+        str(path),
+        FILE_LEVEL,
+        "file name",
+        f"partition key {stem!r} may only contain letters, digits, '-' and '_' "
+        f"(found {shown}); rename the file",
+    )
+
+
+# --- discovery -----------------------------------------------------------------------------
+
+
+def _candidate_files(directory: Path) -> list[Path]:
+    if not directory.is_dir():
+        return []
+    return sorted(
+        path
+        for path in directory.iterdir()
+        if path.is_file()
+        and not path.name.startswith((".", "~"))
+        and path.suffix.lower() in SUPPORTED_SUFFIXES
+    )
+
+
+def _scan(directory: Path | None) -> tuple[list[Path], list[PromptProblem]]:
+    """Split candidate files into usable ones and ones refused for their name."""
+    files = _candidate_files(directory if directory is not None else paths.prompts_dir())
+    refused: list[PromptProblem] = []
+    by_stem: dict[str, list[Path]] = {}
+    for path in files:
+        problem = partition_key_problem(path)
+        if problem is not None:
+            refused.append(problem)
+        else:
+            by_stem.setdefault(path.stem, []).append(path)
+    usable: list[Path] = []
+    for stem, claimants in by_stem.items():
+        if len(claimants) == 1:
+            usable.append(claimants[0])
+            continue
+        names = ", ".join(path.name for path in claimants)
+        refused.extend(
+            PromptProblem(
+                str(path),
+                FILE_LEVEL,
+                "file name",
+                f"partition key {stem!r} is claimed by several files ({names}); keep one",
+            )
+            for path in claimants
+        )
+    return sorted(usable), refused
+
+
+def discover_prompt_sets(directory: Path | str | None = None) -> list[PromptFile]:
+    """Usable prompt-set files in `directory` (default: `FAL_PLATFORM_PROMPTS_DIR` or `prompts/`).
+
+    Files whose name cannot be a partition key are left out here and reported by
+    `rejected_prompt_files`, so one badly named file never hides the others.
+    """
+    usable, _ = _scan(Path(directory) if directory is not None else None)
+    return [PromptFile(path.stem, path, _sha256_file(path)) for path in usable]
+
+
+def rejected_prompt_files(directory: Path | str | None = None) -> list[PromptProblem]:
+    """Why some prompt-set files in `directory` are not offered as partitions."""
+    _, refused = _scan(Path(directory) if directory is not None else None)
+    return refused
+
+
+# --- loading -------------------------------------------------------------------------------
+
+
+def load_prompt_set(
+    path: Path | str, catalog: Mapping[str, EndpointInfo] | None = None
+) -> PromptSet:
+    """Parse and check one prompt set; raise `PromptSetError` listing every problem.
+
+    With `catalog`, endpoint and required-input checks run too, and their problems are reported
+    together with the structural ones.
+    """
+    path = Path(path)
+    file = str(path)
+    problems: list[PromptProblem] = []
+    name_problem = partition_key_problem(path)
+    if name_problem is not None:
+        problems.append(name_problem)
+    reader = READERS.get(path.suffix.lower())
+    if reader is None:
+        formats = ", ".join(SUPPORTED_SUFFIXES)
+        problems.append(
+            PromptProblem(file, FILE_LEVEL, "file name", f"unsupported format (use {formats})")
+        )
+        raise PromptSetError(problems)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        problems.append(PromptProblem(file, FILE_LEVEL, "file", f"cannot read: {exc.strerror}"))
+        raise PromptSetError(problems) from exc
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        problems.append(PromptProblem(file, line, "encoding", "not UTF-8 text"))
+        raise PromptSetError(problems) from exc
+
+    parsed = reader(text)
+    problems.extend(
+        PromptProblem(file, problem.line, problem.field, problem.message)
+        for problem in parsed.problems
+    )
+    if not parsed.items and not parsed.problems:
+        problems.append(PromptProblem(file, FILE_LEVEL, "items", "the prompt set is empty"))
+    prompt_set = PromptSet(path.stem, path, _expand(parsed), hashlib.sha256(data).hexdigest())
+    if catalog is not None:
+        problems.extend(check_prompt_set(prompt_set, catalog))
+    if problems:
+        raise PromptSetError(problems)
+    return prompt_set
+
+
+def _expand(parsed: Parsed) -> list[PromptItem]:
+    """Replicas become separate items; identical items anywhere in the file get the next index."""
+    items: list[PromptItem] = []
+    seen: dict[tuple[str, str], int] = {}
+    for raw in parsed.items:
+        canonical = canonical_json(raw.input)
+        for _ in range(raw.replicas):
+            replica = seen.get((raw.endpoint_id, canonical), 0)
+            seen[(raw.endpoint_id, canonical)] = replica + 1
+            items.append(
+                PromptItem(
+                    endpoint_id=raw.endpoint_id,
+                    input=copy.deepcopy(raw.input),
+                    replica=replica,
+                    line=raw.line,
+                    item_key=make_item_key(raw.endpoint_id, raw.input, replica),
+                    index=len(items),
+                )
+            )
+    return items
+
+
+# --- catalog checks ------------------------------------------------------------------------
+
+
+def required_inputs(category: str | None) -> tuple[str, ...]:
+    """Inputs an endpoint of this category cannot run without; () when we cannot tell."""
+    if not category:
+        return ()
+    category = category.strip().lower()
+    if category == "speech-to-text":
+        return ("audio_url",)
+    if category.startswith("image-to-"):
+        return ("prompt", "image_url")
+    if category.startswith("text-to-"):
+        return ("prompt",)
+    return ()
+
+
+def check_prompt_set(
+    prompt_set: PromptSet, catalog: Mapping[str, EndpointInfo]
+) -> list[PromptProblem]:
+    """Catalog problems: unknown or deprecated endpoints and missing required inputs."""
+    file = str(prompt_set.path)
+    problems: dict[tuple[int, str, str], PromptProblem] = {}
+
+    def add(line: int, field: str, message: str) -> None:
+        problems.setdefault((line, field, message), PromptProblem(file, line, field, message))
+
+    for item in prompt_set.items:
+        info = catalog.get(item.endpoint_id)
+        if info is None:
+            add(item.line, "endpoint_id", _unknown_endpoint_message(item.endpoint_id, catalog))
+            continue
+        if (info.status or "").strip().lower() == "deprecated":
+            add(
+                item.line,
+                "endpoint_id",
+                f"endpoint {item.endpoint_id!r} is deprecated in the fal catalog; "
+                "use its replacement",
+            )
+        for name in required_inputs(info.category):
+            value = item.input.get(name)
+            if name not in item.input:
+                message = f"missing, required by {info.category} endpoint {item.endpoint_id!r}"
+            elif not isinstance(value, str) or not value.strip():
+                message = (
+                    f"must be a non-empty string for {info.category} endpoint "
+                    f"{item.endpoint_id!r}, got {value!r}"
+                )
+            else:
+                continue
+            add(item.line, f"input.{name}", message)
+    return list(problems.values())
+
+
+def _unknown_endpoint_message(endpoint_id: str, catalog: Mapping[str, EndpointInfo]) -> str:
+    message = f"unknown endpoint {endpoint_id!r}: not in {CATALOG_TABLE}"
+    close = difflib.get_close_matches(endpoint_id, list(catalog), n=1, cutoff=0.8)
+    return f"{message} (did you mean {close[0]!r}?)" if close else message
+
+
+def validate_prompt_set(prompt_set: PromptSet, catalog: Mapping[str, EndpointInfo]) -> None:
+    """Raise `PromptSetError` unless every item can be sent to a live catalog endpoint."""
+    problems = check_prompt_set(prompt_set, catalog)
+    if problems:
+        raise PromptSetError(problems)
+
+
+def load_endpoint_catalog(conn: duckdb.DuckDBPyConnection) -> dict[str, EndpointInfo]:
+    """Endpoints from the `fal_catalog/models` asset's table, keyed by endpoint id."""
+    database = conn.execute("SELECT current_database()").fetchall()[0][0]
+    columns = {
+        row[0]
+        for row in conn.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_catalog = ? "
+            "AND table_schema = 'fal_catalog' AND table_name = 'models'",
+            [database],
+        ).fetchall()
+    }
+    if not columns:
+        raise CatalogNotLoadedError(
+            f"table {CATALOG_TABLE} does not exist in this DuckDB file: materialize the "
+            "fal_catalog/models asset first (or run `fal-platform demo`) so prompt sets can be "
+            "checked against fal's endpoint catalog"
+        )
+
+    def pick(*candidates: str) -> str:
+        # dlt creates no column for a field that was NULL in every row, and names nested
+        # fields `metadata__x` unless the catalog source flattens them.
+        for name in candidates:
+            if name in columns:
+                return f'"{name}"'
+        return "NULL"
+
+    category, status = pick("category", "metadata__category"), pick("status", "metadata__status")
+    rows = conn.execute(
+        f"SELECT endpoint_id, CAST({category} AS VARCHAR), CAST({status} AS VARCHAR) "
+        f'FROM "{database}".{CATALOG_TABLE} WHERE endpoint_id IS NOT NULL'
+    ).fetchall()
+    return {row[0]: EndpointInfo(row[0], row[1], row[2]) for row in rows}

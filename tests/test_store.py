@@ -1,0 +1,406 @@
+"""The DuckDB batch store on real files: round trips, partition replacement, locking."""
+
+from __future__ import annotations
+
+import multiprocessing
+from dataclasses import asdict, replace
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from fal_platform.batch.duckdb_io import connect_duckdb, is_lock_error
+from fal_platform.batch.rows import MediaRow, RequestRow, RequestState, TimingRow
+from fal_platform.batch.store import BatchStore
+
+BIG_SEED = 196619188014358660
+T0 = datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
+
+
+def full_row(prompt_set: str = "shots", index: int = 0) -> RequestRow:
+    """A row with every column set, timestamps given in a non-UTC offset on purpose."""
+    plus_two = timezone(timedelta(hours=2))
+    return RequestRow(
+        prompt_set=prompt_set,
+        item_key=f"key-{index:06d}",
+        item_index=index,
+        line=index + 1,
+        endpoint_id="fal-ai/flux/dev",
+        input={"prompt": "a caf\u00e9 at dawn \U0001f305", "image_size": {"width": 512}, "n": 2},
+        replica=1,
+        request_id=f"req-{index}",
+        status_url=f"http://127.0.0.1:1/fal-ai/flux/requests/req-{index}/status",
+        response_url=f"http://127.0.0.1:1/fal-ai/flux/requests/req-{index}",
+        cancel_url=f"http://127.0.0.1:1/fal-ai/flux/requests/req-{index}/cancel",
+        state=RequestState.COMPLETED,
+        attempts=2,
+        submitted_at=T0.astimezone(plus_two),
+        started_at=(T0 + timedelta(seconds=1.5)).astimezone(plus_two),
+        completed_at=T0 + timedelta(seconds=4, microseconds=7),
+        queue_position_first=3,
+        inference_seconds=2.25,
+        billable_units=1.5,
+        error_type=None,
+        error_detail="none so far",
+        result={
+            "images": [{"url": "https://x/y.png", "width": 1, "height": 2}],
+            "seed": BIG_SEED,
+            "beyond_uint64": 2**70,
+            "has_nsfw_concepts": [False],
+        },
+    )
+
+
+def pending_row(prompt_set: str, index: int) -> RequestRow:
+    return RequestRow(
+        prompt_set=prompt_set,
+        item_key=f"key-{index:06d}",
+        item_index=index,
+        line=index + 1,
+        endpoint_id="fal-ai/flux/schnell",
+        input={"prompt": f"item {index}"},
+        replica=0,
+    )
+
+
+def media_row(prompt_set: str, item: int, position: int, seed: int | None = BIG_SEED) -> MediaRow:
+    return MediaRow(
+        prompt_set=prompt_set,
+        request_id=f"req-{item}",
+        endpoint_id="fal-ai/flux/dev",
+        item_key=f"key-{item:06d}",
+        position=position,
+        media_kind="image",
+        url=f"https://media.example/{prompt_set}/{item}/{position}.png",
+        content_type="image/png",
+        width=1024,
+        height=768,
+        duration_seconds=None,
+        file_size=123456789012,
+        file_name=f"{position}.png",
+        seed=seed,
+        nsfw=position % 2 == 1,
+    )
+
+
+def timing(prompt_set: str, item: int) -> TimingRow:
+    return TimingRow(
+        prompt_set=prompt_set,
+        request_id=f"req-{item}",
+        item_key=f"key-{item:06d}",
+        endpoint_id="fal-ai/flux/dev",
+        queue_wait_seconds=0.5,
+        inference_seconds_fal=1.25,
+        inference_seconds_observed=1.5,
+        total_seconds=2.0,
+        attempts=1,
+    )
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "nested" / "dir" / "fal_platform.duckdb"
+
+
+@pytest.fixture
+def store(db_path: Path) -> BatchStore:
+    return BatchStore.at_path(db_path)
+
+
+def fields(row: Any) -> dict[str, Any]:
+    return asdict(row)
+
+
+# --- schema --------------------------------------------------------------------------------
+
+
+def test_ensure_schema_creates_tables_with_lossless_types(store: BatchStore, db_path: Path) -> None:
+    store.ensure_schema()
+    store.ensure_schema()  # idempotent
+    assert db_path.exists()
+    with duckdb.connect(str(db_path)) as conn:
+        types = dict(
+            conn.execute(
+                "SELECT table_schema || '.' || table_name || '.' || column_name, data_type "
+                "FROM information_schema.columns "
+                "WHERE table_schema IN ('generation', 'media')"
+            ).fetchall()
+        )
+        keys = conn.execute(
+            "SELECT table_name, constraint_column_names FROM duckdb_constraints() "
+            "WHERE constraint_type = 'PRIMARY KEY' ORDER BY table_name"
+        ).fetchall()
+    assert types["generation.requests.submitted_at"] == "TIMESTAMP WITH TIME ZONE"
+    assert types["generation.requests.input"] == "JSON"
+    assert types["generation.requests.result"] == "JSON"
+    assert types["media.files.seed"] == "HUGEINT"
+    assert types["media.timings.attempts"] == "INTEGER"
+    assert len([name for name in types if name.startswith("generation.requests.")]) == 23
+    # media tables are unique per (prompt_set, item_key[, position]) by a check on write
+    assert keys == [("requests", ["prompt_set", "item_key"])]
+
+
+# --- generation.requests -------------------------------------------------------------------
+
+
+def test_upsert_then_load_round_trips_every_field(store: BatchStore) -> None:
+    row = full_row()
+    pending = pending_row("shots", 1)
+    assert store.upsert_requests([row, pending]) == 2
+    loaded, loaded_pending = store.load_requests("shots")
+
+    expected = fields(row)
+    actual = fields(loaded)
+    for name in ("submitted_at", "started_at", "completed_at", "updated_at"):
+        assert actual[name].utcoffset() == timedelta(0), name
+    assert actual.pop("updated_at") == expected.pop("updated_at")
+    assert actual == expected  # aware datetimes compare as instants
+    assert loaded.result["seed"] == BIG_SEED
+    assert loaded.result["beyond_uint64"] == 2**70
+    assert loaded.state is RequestState.COMPLETED
+
+    assert loaded_pending.state is RequestState.PENDING
+    assert loaded_pending.request_id is None
+    assert loaded_pending.submitted_at is None
+    assert loaded_pending.result is None
+    assert loaded_pending.attempts == 0
+    assert store.load_requests("other") == []
+
+
+def test_upsert_updates_existing_rows_and_last_duplicate_wins(store: BatchStore) -> None:
+    rows = [pending_row("set", i) for i in range(5)]
+    store.upsert_requests(rows)
+    first_write = store.load_requests("set")[0].updated_at
+    assert first_write is not None
+
+    submitted = replace(
+        rows[0],
+        state=RequestState.SUBMITTED,
+        request_id="r0",
+        submitted_at=T0,
+        attempts=1,
+    )
+    done = replace(submitted, state=RequestState.COMPLETED, completed_at=T0 + timedelta(seconds=3))
+    assert store.upsert_requests([submitted, done]) == 1
+
+    loaded = store.load_requests("set")
+    assert len(loaded) == 5
+    assert loaded[0].state is RequestState.COMPLETED
+    assert loaded[0].request_id == "r0"
+    assert loaded[0].updated_at is not None and loaded[0].updated_at >= first_write
+    assert [row.state for row in loaded[1:]] == [RequestState.PENDING] * 4
+
+
+def test_naive_timestamps_are_refused() -> None:
+    with pytest.raises(ValueError, match="timezone-aware"):
+        replace(pending_row("s", 0), submitted_at=datetime(2026, 1, 1))
+
+
+def test_state_helpers() -> None:
+    assert {s for s in RequestState if s.is_terminal} == {"COMPLETED", "FAILED", "CANCELLED"}
+    assert {s for s in RequestState if s.is_in_flight} == {"SUBMITTED", "IN_QUEUE", "IN_PROGRESS"}
+    assert not RequestState.UNKNOWN.is_terminal and not RequestState.UNKNOWN.is_in_flight
+    assert not RequestState.PENDING.is_terminal and not RequestState.PENDING.is_in_flight
+
+
+def test_counts_and_latency_percentiles(store: BatchStore) -> None:
+    rows = []
+    for i in range(10):
+        row = pending_row("lat", i)
+        row.state = RequestState.COMPLETED
+        row.submitted_at = T0
+        row.completed_at = T0 + timedelta(seconds=i + 1)
+        rows.append(row)
+    rows.append(replace(pending_row("lat", 10), state=RequestState.FAILED, submitted_at=T0))
+    rows.append(pending_row("lat", 11))
+    rows.append(replace(full_row("elsewhere"), completed_at=T0 + timedelta(hours=1)))
+    store.upsert_requests(rows)
+
+    assert store.count_by_state("lat") == {
+        RequestState.PENDING: 1,
+        RequestState.COMPLETED: 10,
+        RequestState.FAILED: 1,
+    }
+    stats = store.latency_percentiles("lat")
+    assert stats.count == 10
+    assert stats.p50_seconds == pytest.approx(5.5)
+    assert stats.p95_seconds == pytest.approx(9.55)
+    assert stats.max_seconds == pytest.approx(10.0)
+    assert store.latency_percentiles("lat", endpoint_id="fal-ai/flux/dev").count == 0
+    assert store.latency_percentiles().count == 11
+    empty = store.latency_percentiles("nothing")
+    assert (empty.count, empty.p50_seconds) == (0, None)
+
+
+# --- media.files and media.timings ---------------------------------------------------------
+
+
+def test_replace_media_touches_only_its_prompt_set(store: BatchStore, db_path: Path) -> None:
+    store.replace_media("a", [media_row("a", i, p) for i in range(3) for p in range(2)])
+    store.replace_media("b", [media_row("b", i, 0, seed=2**64 - 1) for i in range(4)])
+    assert store.row_counts("a")["media.files"] == 6
+
+    # re-materializing "a" with fewer rows replaces exactly a's rows
+    store.replace_media("a", [media_row("a", 9, 0)])
+    loaded_a = store.load_media("a")
+    assert [fields(row) for row in loaded_a] == [fields(media_row("a", 9, 0))]
+    loaded_b = store.load_media("b")
+    assert len(loaded_b) == 4
+    assert {row.seed for row in loaded_b} == {2**64 - 1}
+
+    store.replace_media("a", [])
+    assert store.load_media("a") == []
+    assert len(store.load_media("b")) == 4
+
+    with duckdb.connect(str(db_path)) as conn:
+        seed, kind = conn.execute(
+            "SELECT seed, typeof(seed) FROM media.files WHERE prompt_set = 'b' LIMIT 1"
+        ).fetchall()[0]
+    assert (seed, kind) == (2**64 - 1, "HUGEINT")
+
+
+def test_replace_is_atomic_and_checks_prompt_set(store: BatchStore) -> None:
+    original = [media_row("a", i, 0) for i in range(3)]
+    store.replace_media("a", original)
+    duplicate_key = [media_row("a", 1, 0), media_row("a", 1, 0)]
+    with pytest.raises(
+        ValueError, match=r"duplicate media\.files key .*item_key='key-000001', position=0"
+    ):
+        store.replace_media("a", duplicate_key)
+    assert [fields(r) for r in store.load_media("a")] == [fields(r) for r in original]
+
+    with pytest.raises(ValueError, match="rows of \\['b'\\]"):
+        store.replace_media("a", [media_row("b", 0, 0)])
+    assert len(store.load_media("a")) == 3
+
+
+def test_replace_timings_round_trip(store: BatchStore) -> None:
+    store.replace_timings("a", [timing("a", i) for i in range(3)])
+    store.replace_timings("b", [timing("b", 0)])
+    store.replace_timings("a", [timing("a", 7), replace(timing("a", 8), total_seconds=None)])
+    assert [fields(r) for r in store.load_timings("a")] == [
+        fields(timing("a", 7)),
+        fields(replace(timing("a", 8), total_seconds=None)),
+    ]
+    assert store.row_counts("b") == {"generation.requests": 0, "media.files": 0, "media.timings": 1}
+
+
+def test_large_batches_round_trip(store: BatchStore) -> None:
+    rows = [pending_row("big", i) for i in range(5000)]
+    assert store.upsert_requests(rows) == 5000
+    for row in rows:
+        row.state = RequestState.IN_QUEUE
+        row.request_id = f"r-{row.item_index}"
+    store.upsert_requests(rows)
+    loaded = store.load_requests("big")
+    assert len(loaded) == 5000
+    assert {row.state for row in loaded} == {RequestState.IN_QUEUE}
+    assert loaded[4321].request_id == "r-4321"
+    media = [media_row("big", i, p) for i in range(5000) for p in range(3)]
+    assert store.replace_media("big", media) == 15000
+    assert store.row_counts("big")["media.files"] == 15000
+
+
+def test_accepts_dagster_duckdb_resource_as_connection_factory(db_path: Path) -> None:
+    # imported here: the spawned writer processes below import this module and need no Dagster
+    from dagster_duckdb import DuckDBResource
+
+    db_path.parent.mkdir(parents=True)
+    resource = DuckDBResource(database=str(db_path))
+    store = BatchStore(resource.get_connection)
+    store.upsert_requests([full_row()])
+    assert store.load_requests("shots")[0].result["seed"] == BIG_SEED
+
+
+# --- several processes on one file ---------------------------------------------------------
+
+
+def _write_prompt_set(path: str, prompt_set: str, rounds: int, barrier: Any) -> None:
+    """Child process: many short write batches to its own prompt set, started in lock step."""
+    store = BatchStore.at_path(path)
+    rows = [pending_row(prompt_set, i) for i in range(200)]
+    barrier.wait()
+    for round_number in range(rounds):
+        for row in rows:
+            row.attempts = round_number
+        store.upsert_requests(rows)
+        store.replace_media(prompt_set, [media_row(prompt_set, i, 0) for i in range(100)])
+        store.replace_timings(prompt_set, [timing(prompt_set, i) for i in range(100)])
+        store.load_requests(prompt_set)
+
+
+def test_two_processes_write_different_prompt_sets_at_once(db_path: Path) -> None:
+    context = multiprocessing.get_context("spawn")
+    barrier = context.Barrier(2)
+    rounds = 6
+    workers = [
+        context.Process(target=_write_prompt_set, args=(str(db_path), name, rounds, barrier))
+        for name in ("left", "right")
+    ]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=120)
+    assert [worker.exitcode for worker in workers] == [0, 0]
+
+    store = BatchStore.at_path(db_path)
+    for name in ("left", "right"):
+        assert store.row_counts(name) == {
+            "generation.requests": 200,
+            "media.files": 100,
+            "media.timings": 100,
+        }
+        assert {row.attempts for row in store.load_requests(name)} == {rounds - 1}
+
+
+def _hold_duckdb_open(path: str, opened: Any, release: Any) -> None:
+    """Child process: holds DuckDB's own file lock without using our lock file."""
+    conn = duckdb.connect(path)
+    opened.set()
+    release.wait(timeout=60)
+    conn.close()
+
+
+def test_connect_waits_for_a_writer_that_ignores_the_lock_file(db_path: Path) -> None:
+    db_path.parent.mkdir(parents=True)
+    context = multiprocessing.get_context("spawn")
+    opened, release = context.Event(), context.Event()
+    holder = context.Process(target=_hold_duckdb_open, args=(str(db_path), opened, release))
+    holder.start()
+    try:
+        assert opened.wait(timeout=60)
+        # While the other process holds the file, a short wait fails with DuckDB's lock error...
+        with pytest.raises(duckdb.IOException) as caught, connect_duckdb(db_path, timeout=0.3):
+            pass
+        assert is_lock_error(caught.value)
+        # ...and a normal wait succeeds once the holder lets go.
+        release.set()
+        with connect_duckdb(db_path) as conn:
+            assert conn.execute("SELECT 42").fetchall() == [(42,)]
+    finally:
+        release.set()
+        holder.join(timeout=60)
+    assert holder.exitcode == 0
+
+
+def test_nested_connections_in_one_thread_do_not_deadlock(db_path: Path) -> None:
+    with connect_duckdb(db_path) as outer, connect_duckdb(db_path, timeout=5) as inner:
+        outer.execute("CREATE TABLE t AS SELECT 1 AS x")
+        assert inner.execute("SELECT x FROM t").fetchall() == [(1,)]
+
+
+@pytest.mark.parametrize("file_name", ["media.duckdb", "generation.duckdb"])
+def test_database_file_named_like_a_schema(tmp_path: Path, file_name: str) -> None:
+    # DuckDB names the database after the file, so unqualified `media.files` would be ambiguous
+    store = BatchStore.at_path(tmp_path / file_name)
+    store.upsert_requests([full_row()])
+    store.replace_media("shots", [media_row("shots", 0, 0)])
+    store.replace_timings("shots", [timing("shots", 0)])
+    assert store.row_counts("shots") == {
+        "generation.requests": 1,
+        "media.files": 1,
+        "media.timings": 1,
+    }
+    assert store.count_by_state("shots") == {RequestState.COMPLETED: 1}
