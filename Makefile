@@ -11,7 +11,7 @@ setup:
 	$(UV) sync --frozen
 
 demo: setup
-	$(RUN) fal-platform smoke
+	$(RUN) fal-platform demo
 
 test: setup lint
 	$(RUN) pytest

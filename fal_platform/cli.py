@@ -5,6 +5,12 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
+
+from fal_platform.dev import add_arguments as add_dev_arguments
+from fal_platform.dev import run_from_args as dev_from_args
+from fal_platform.run_batch import add_arguments as add_run_batch_arguments
+from fal_platform.run_batch import run_from_args as run_batch_from_args
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -17,10 +23,22 @@ def build_parser() -> argparse.ArgumentParser:
         "emulator", help="Serve the local fal-compatible emulator.", add_help=False
     )
     emulator.add_argument("args", nargs=argparse.REMAINDER)
-    smoke = sub.add_parser(
-        "smoke", help="Start an emulator and send one request through the platform client."
+    demo = sub.add_parser(
+        "demo",
+        help="The main job on a local emulator: catalog, every prompt set, media, stats.",
     )
-    smoke.add_argument("--endpoint", default="fal-ai/flux/schnell")
+    demo.add_argument(
+        "--data-dir", type=Path, default=None, help="default: FAL_PLATFORM_DATA_DIR or data/"
+    )
+    demo.add_argument(
+        "--prompts", type=Path, default=None, help="default: FAL_PLATFORM_PROMPTS_DIR or prompts/"
+    )
+    run_batch = sub.add_parser(
+        "run-batch", help="Run one prompt set through fal's queue without Dagster."
+    )
+    add_run_batch_arguments(run_batch)
+    dev = sub.add_parser("dev", help="Start the fal emulator and the Dagster UI (dagster dev).")
+    add_dev_arguments(dev)
     return parser
 
 
@@ -30,10 +48,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         from fal_platform.emulator.__main__ import main as emulator_main
 
         return emulator_main(args.args)
-    if args.command == "smoke":
-        from fal_platform.smoke import run_smoke
+    if args.command == "demo":
+        from fal_platform.demo import run_demo
 
-        return run_smoke(args.endpoint)
+        return run_demo(args.data_dir, args.prompts)
+    if args.command == "run-batch":
+        return run_batch_from_args(args)
+    if args.command == "dev":
+        return dev_from_args(args)
     raise AssertionError(f"unhandled command {args.command}")
 
 

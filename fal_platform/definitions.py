@@ -5,8 +5,12 @@ from __future__ import annotations
 import os
 
 import dagster as dg
+from dagster_dlt import DagsterDltResource
 from dagster_duckdb import DuckDBResource
 
+from assets.catalog_automation import catalog_defs
+from assets.generation_sensors import generation_defs
+from assets.media_automation import media_defs
 from fal_platform.paths import duckdb_path
 from fal_platform.target import ENV_KEY
 from resources.fal import FalResource
@@ -20,9 +24,20 @@ def fal_resource() -> FalResource:
     return FalResource(api_key=dg.EnvVar(ENV_KEY) if os.environ.get(ENV_KEY) else None)
 
 
-defs = dg.Definitions(
-    resources={
-        "fal": fal_resource(),
-        "duckdb": DuckDBResource(database=str(duckdb_path())),
-    },
-)
+def build_defs() -> dg.Definitions:
+    """Built from the environment at call time, so the demo and tests can point it elsewhere."""
+    return dg.Definitions.merge(
+        catalog_defs(),
+        generation_defs(),
+        media_defs(),
+        dg.Definitions(
+            resources={
+                "fal": fal_resource(),
+                "dlt": DagsterDltResource(),
+                "duckdb": DuckDBResource(database=str(duckdb_path())),
+            },
+        ),
+    )
+
+
+defs = build_defs()

@@ -1,0 +1,239 @@
+"""`generation/requests`: one prompt-set file per partition, run through fal's queue.
+
+The asset is thin: it finds the partition's file, validates it against `fal_catalog.models`,
+and runs the core batch engine (`fal_platform.batch.engine`), which enforces the budget,
+writes `generation.requests` crash-safely and re-attaches to earlier runs' requests. All of
+the interesting behaviour lives (and is tested) in the core.
+
+Run termination: Dagster interrupts the step with SIGINT, raised as
+`DagsterExecutionInterruptedError` in the step's main thread. The engine therefore runs in a
+worker thread (`run_interruptibly`); the interrupt sets its stop event, queued requests are
+cancelled, running ones are left for the next materialization to re-attach, the report is
+logged, and the interrupt is re-raised so the run ends as terminated.
+"""
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+from dagster_duckdb import DuckDBResource
+from pydantic import Field
+
+from fal_platform.batch.blocking import run_interruptibly
+from fal_platform.batch.catalog_lookup import read_catalog, read_prices
+from fal_platform.batch.cost import BudgetExceededError, CostEstimate
+from fal_platform.batch.engine import EngineOptions, run_batch
+from fal_platform.batch.preview import failures_markdown, load_preview, preview_markdown
+from fal_platform.batch.progress import OnProgress, ProgressSnapshot
+from fal_platform.batch.prompts import (
+    PromptSet,
+    PromptSetError,
+    discover_prompt_sets,
+    load_prompt_set,
+    rejected_prompt_files,
+    validate_prompt_set,
+)
+from fal_platform.batch.report import BatchReport
+from fal_platform.batch.store import BatchStore
+from fal_platform.paths import prompts_dir
+from resources.fal import FalResource
+
+REQUESTS_KEY = dg.AssetKey(["generation", "requests"])
+REQUESTS_TABLE = "generation.requests"
+CATALOG_MODELS_KEY = dg.AssetKey(["fal_catalog", "models"])
+CATALOG_PRICING_KEY = dg.AssetKey(["fal_catalog", "pricing"])
+GENERATION_GROUP = "generation"
+GENERATION_OWNERS = ["team:ml-platform"]
+DUCKDB_POOL = "duckdb"
+
+prompt_sets = dg.DynamicPartitionsDefinition(name="prompt_sets")
+
+
+class GenerationConfig(dg.Config):
+    max_cost_usd: float = Field(
+        default=10.0,
+        description="Budget guard: fail before any submit when the estimated cost of this run's "
+        "submits is higher (USD).",
+    )
+    force: bool = Field(
+        default=False, description="Resubmit items that already completed in an earlier run."
+    )
+    max_attempts: int | None = Field(
+        default=None,
+        description="Accepted submits per item (a failed job is resubmitted until then); "
+        "default: the fal resource's max_attempts.",
+    )
+
+
+def _prompt_file(partition_key: str) -> PromptSet:
+    directory = prompts_dir()
+    for prompt_file in discover_prompt_sets(directory):
+        if prompt_file.name == partition_key:
+            return load_prompt_set(prompt_file.path)
+    refused = [p for p in rejected_prompt_files(directory) if Path(p.file).stem == partition_key]
+    if refused:
+        raise PromptSetError(refused)
+    raise dg.Failure(
+        description=f"no prompt-set file for partition {partition_key!r} in {directory} "
+        "(expected <partition>.jsonl, .yaml or .csv); was it renamed or deleted?"
+    )
+
+
+def _refuse(message: str, **metadata: Any) -> dg.Failure:
+    return dg.Failure(description=message, metadata=metadata, allow_retries=False)
+
+
+@dg.asset(
+    key=REQUESTS_KEY,
+    partitions_def=prompt_sets,
+    deps=[CATALOG_MODELS_KEY, CATALOG_PRICING_KEY],
+    pool=DUCKDB_POOL,
+    group_name=GENERATION_GROUP,
+    kinds={"fal", "duckdb"},
+    owners=GENERATION_OWNERS,
+    description=(
+        "One row per prompt-set item in DuckDB table `generation.requests` (partition = "
+        "prompt-set file stem): fal request id and URLs, state (PENDING, UNKNOWN, SUBMITTED, "
+        "IN_QUEUE, IN_PROGRESS, COMPLETED, FAILED, CANCELLED), attempts, timings, fal's "
+        "inference time, billable units, errors and the result JSON. Re-materializing reuses "
+        "completed items, re-attaches to in-flight ones and never pays twice for one item."
+    ),
+)
+def generation_requests(
+    context: dg.AssetExecutionContext,
+    config: GenerationConfig,
+    fal: FalResource,
+    duckdb: DuckDBResource,
+) -> dg.MaterializeResult:
+    target = fal.check_reachable()
+    partition = context.partition_key
+    try:
+        prompt_set = _prompt_file(partition)
+        with duckdb.get_connection() as conn:
+            catalog = read_catalog(conn)
+            prices = read_prices(conn, prompt_set.endpoint_ids)
+        if catalog is None:
+            raise _refuse(
+                "table fal_catalog.models does not exist: materialize fal_catalog/models "
+                "first so the prompt set can be validated; nothing was submitted"
+            )
+        validate_prompt_set(prompt_set, catalog)
+    except PromptSetError as exc:
+        context.log.error(str(exc))
+        raise _refuse(
+            f"{exc!s}\nNothing was submitted.",
+            problems=dg.MetadataValue.md("\n".join(f"- `{p}`" for p in exc.problems)),
+        ) from None
+    prices = prices or {}
+    unpriced = [eid for eid in prompt_set.endpoint_ids if eid not in prices]
+    if unpriced:
+        context.log.warning(
+            f"no price in fal_catalog.pricing for {', '.join(unpriced)}: their estimated cost "
+            "counts as 0"
+        )
+
+    options = EngineOptions(
+        max_concurrency=fal.max_concurrency,
+        submit_rate=fal.submit_rate,
+        poll_interval=fal.poll_interval,
+        max_poll_interval=max(5.0, fal.poll_interval),
+        max_attempts=config.max_attempts or fal.max_attempts,
+        force=config.force,
+        max_cost_usd=config.max_cost_usd,
+    )
+    store = BatchStore(duckdb.get_connection)
+    context.log.info(
+        f"prompt set {prompt_set.name}: {len(prompt_set.items)} items from "
+        f"{prompt_set.path.name} -> {target.describe()} (concurrency {options.max_concurrency}, "
+        f"{options.submit_rate:g} submits/s, budget {config.max_cost_usd:g} USD)"
+    )
+
+    async def main(stop: asyncio.Event, on_progress: OnProgress) -> BatchReport:
+        async with fal.client() as client:
+            return await run_batch(
+                client,
+                store,
+                prompt_set,
+                options,
+                prices=prices,
+                stop=stop,
+                on_progress=on_progress,
+            )
+
+    def log_progress(snapshot: ProgressSnapshot) -> None:
+        context.log.info(snapshot.describe())
+
+    try:
+        outcome = run_interruptibly(main, on_progress=log_progress)
+    except BudgetExceededError as exc:
+        raise _refuse(str(exc), **_estimate_metadata(exc.estimate)) from None
+    report = outcome.value
+    context.log.info(report.summary())
+    if outcome.interrupt is not None:
+        context.log.warning(
+            f"run stopped: {report.cancelled} queued requests cancelled, "
+            f"{report.non_terminal} items left to finish on the next materialization"
+        )
+        raise outcome.interrupt
+
+    with duckdb.get_connection() as conn:
+        preview = load_preview(conn, prompt_set.name, limit=10)
+    return dg.MaterializeResult(metadata=_metadata(report, prompt_set, preview_markdown(preview)))
+
+
+def _estimate_metadata(estimate: CostEstimate) -> dict[str, Any]:
+    return {
+        "estimated_cost_usd": dg.MetadataValue.float(float(round(estimate.total_usd, 6))),
+        "estimated_requests": dg.MetadataValue.int(estimate.items),
+        "estimate_by_endpoint": dg.MetadataValue.json(
+            {
+                e.endpoint_id: {
+                    "items": e.items,
+                    "units": e.units,
+                    "unit": e.unit,
+                    "unit_price": e.unit_price,
+                    "cost_usd": round(e.cost, 6),
+                }
+                for e in estimate.endpoints
+            }
+        ),
+    }
+
+
+def _metadata(report: BatchReport, prompt_set: PromptSet, preview: str) -> dict[str, Any]:
+    counts = {state.value: n for state, n in report.counts.items()}
+    rows = sum(counts.values())
+
+    def seconds(value: float | None) -> dg.MetadataValue:
+        return (
+            dg.MetadataValue.float(float(round(value, 3)))
+            if value is not None
+            else dg.MetadataValue.null()
+        )
+
+    return {
+        "dagster/row_count": dg.MetadataValue.int(rows),
+        "dagster/table_name": REQUESTS_TABLE,
+        "prompt_file": dg.MetadataValue.path(str(prompt_set.path)),
+        "prompt_set_hash": dg.MetadataValue.text(prompt_set.content_hash),
+        "items": dg.MetadataValue.int(report.total_items),
+        "counts_by_state": dg.MetadataValue.json(counts),
+        "completed": dg.MetadataValue.int(counts.get("COMPLETED", 0)),
+        "failed": dg.MetadataValue.int(counts.get("FAILED", 0)),
+        "non_terminal": dg.MetadataValue.int(report.non_terminal),
+        "submitted_this_run": dg.MetadataValue.int(report.submitted),
+        "reused": dg.MetadataValue.int(report.reused),
+        "reattached": dg.MetadataValue.int(report.reattached),
+        "reconciled": dg.MetadataValue.int(report.reconciled_found),
+        "retries": dg.MetadataValue.int(report.retries),
+        "latency_p50_seconds": seconds(report.latency_p50),
+        "latency_p95_seconds": seconds(report.latency_p95),
+        **_estimate_metadata(report.estimated),
+        "billed_cost_usd": dg.MetadataValue.float(float(round(report.billed_usd, 6))),
+        "billed_this_run_usd": dg.MetadataValue.float(float(round(report.billed_this_run_usd, 6))),
+        "failures_by_error_type": dg.MetadataValue.json(report.failures_by_type),
+        "failures": dg.MetadataValue.md(failures_markdown(report.failures, prompt_set.path.name)),
+        "preview": dg.MetadataValue.md(preview),
+        "wall_seconds": dg.MetadataValue.float(float(round(report.wall_seconds, 2))),
+    }

@@ -1,0 +1,137 @@
+"""The engine's only path to DuckDB: one writer coroutine with group commit.
+
+Every state change is handed to the writer; it takes everything that changed since its last
+write and upserts it in one batch, in a worker thread, opening a connection only for that
+batch. Callers that must not proceed before their row is on disk (the submit intent, the
+request id) wait on `put_durable`; everything else is fire-and-forget. While one batch is
+being written the next one accumulates, so 32 concurrent submitters cost one write, not 32,
+and DuckDB's file lock is held for milliseconds at a time, never across a wait on fal.
+
+Rows are immutable from the engine's point of view (it builds a new row per change), and the
+writer drops each row once written, so a finished item's output leaves memory right after
+it reaches DuckDB.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+
+from fal_platform.batch.rows import RequestRow
+
+logger = logging.getLogger("fal_platform.batch")
+
+WriteBatch = Callable[[Sequence[RequestRow]], object]
+
+
+class WriterFailedError(RuntimeError):
+    """The store could not be written; the engine must stop, since state is no longer durable."""
+
+
+class RowWriter:
+    def __init__(self, write: WriteBatch, *, attempts: int = 3, retry_delay: float = 0.5) -> None:
+        self._write = write
+        self._attempts = attempts
+        self._retry_delay = retry_delay
+        self._dirty: dict[str, RequestRow] = {}
+        self._waiters: list[asyncio.Future[None]] = []
+        self._wakeup = asyncio.Event()
+        self._closing = False
+        self._error: BaseException | None = None
+        self._task: asyncio.Task[None] | None = None
+        self.rows_written = 0
+        self.batches = 0
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="batch-row-writer")
+
+    @property
+    def pending(self) -> int:
+        return len(self._dirty)
+
+    def put(self, row: RequestRow) -> None:
+        """Queue a row for the next batch (a later version of the same item replaces it)."""
+        self._check()
+        self._dirty[row.item_key] = row
+        self._wakeup.set()
+
+    async def put_durable(self, row: RequestRow) -> None:
+        """Queue a row and return once the batch holding it is committed."""
+        self.put(row)
+        await self._wait_for_next_batch()
+
+    async def flush(self) -> None:
+        """Return once everything queued so far is committed."""
+        self._check()
+        if self._dirty:
+            await self._wait_for_next_batch()
+
+    async def close(self) -> None:
+        """Write what is left and stop. Re-raises the failure that stopped the writer, if any."""
+        self._closing = True
+        self._wakeup.set()
+        if self._task is not None:
+            await asyncio.shield(self._task)
+        if self._error is not None:
+            raise WriterFailedError(f"could not write request rows: {self._error}") from self._error
+
+    def _check(self) -> None:
+        if self._error is not None:
+            raise WriterFailedError(f"could not write request rows: {self._error}") from self._error
+        if self._task is None or self._task.done():
+            raise WriterFailedError("the row writer is not running")
+
+    async def _wait_for_next_batch(self) -> None:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(future)
+        self._wakeup.set()
+        await future
+
+    async def _run(self) -> None:
+        while True:
+            if not self._dirty and not self._waiters:
+                if self._closing:
+                    return
+                await self._wakeup.wait()
+                self._wakeup.clear()
+                continue
+            rows = list(self._dirty.values())
+            self._dirty = {}
+            waiters, self._waiters = self._waiters, []
+            try:
+                if rows:
+                    await self._write_with_retry(rows)
+            except Exception as exc:
+                self._error = exc
+                failure = WriterFailedError(f"could not write request rows: {exc}")
+                for waiter in waiters + self._waiters:
+                    if not waiter.done():
+                        waiter.set_exception(failure)
+                logger.error("writing %d request rows failed: %s", len(rows), exc)
+                return
+            self.rows_written += len(rows)
+            self.batches += 1
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_result(None)
+
+    async def _write_with_retry(self, rows: list[RequestRow]) -> None:
+        delay = self._retry_delay
+        for attempt in range(1, self._attempts + 1):
+            try:
+                await asyncio.to_thread(self._write, rows)
+                return
+            except Exception as exc:
+                if attempt == self._attempts:
+                    raise
+                logger.warning(
+                    "writing %d request rows failed (attempt %d/%d), retrying in %.1fs: %s",
+                    len(rows),
+                    attempt,
+                    self._attempts,
+                    delay,
+                    exc,
+                )
+                await asyncio.sleep(delay)
+                delay *= 2

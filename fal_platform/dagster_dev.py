@@ -1,0 +1,82 @@
+"""`dagster dev` (webserver + daemon) as a child process, shared by `fal-platform dev`, the UI test
+and the screenshot script so all three start and stop Dagster the same way.
+
+It runs as `python -m dagster dev` with this interpreter (the venv's, whatever PATH says), in
+its own session: see `process_group` for why that is what makes the stop complete.
+"""
+
+from __future__ import annotations
+
+import socket
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+from fal_platform.dagster_home import WORKSPACE_FILE
+from fal_platform.process_group import ManagedProcess
+
+STARTUP_TIMEOUT = 120.0
+"""Loading the code location imports dagster, dlt and DuckDB: ~10-20 s on 2 cores, more when busy."""
+
+
+class PortInUseError(RuntimeError):
+    pass
+
+
+def ensure_port_free(host: str, port: int, what: str) -> None:
+    """Fail before starting anything: with the port taken, `/server_info` could answer from
+    someone else's server and we would announce the wrong UI."""
+    family, _, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
+        try:
+            sock.bind(address)
+        except OSError as exc:
+            raise PortInUseError(
+                f"{what}: cannot listen on {host}:{port} ({exc.strerror}); "
+                "stop whatever uses it or pick another port"
+            ) from None
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def browser_host(host: str) -> str:
+    """The address to print: a wildcard bind is reachable on loopback."""
+    return "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+
+
+def dagster_dev_process(
+    *,
+    repo_root: Path,
+    dagster_home: Path,
+    host: str,
+    port: int,
+    env: Mapping[str, str],
+    log_path: Path | None = None,
+) -> ManagedProcess:
+    """An unstarted `dagster dev -w workspace.yaml -h host -p port` with DAGSTER_HOME set."""
+    argv = [
+        sys.executable,
+        "-m",
+        "dagster",
+        "dev",
+        "-w",
+        str(repo_root / WORKSPACE_FILE),
+        "-h",
+        host,
+        "-p",
+        str(port),
+    ]
+    child_env = {**env, "DAGSTER_HOME": str(dagster_home)}
+    return ManagedProcess(
+        "dagster dev",
+        argv,
+        env=child_env,
+        cwd=repo_root,
+        ready_url=f"http://{browser_host(host)}:{port}/server_info",
+        log_path=log_path,
+    )

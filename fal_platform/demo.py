@@ -1,0 +1,221 @@
+"""`fal-platform demo`: the main job, end to end, on a local emulator, in one process.
+
+catalog -> every prompt set in `prompts/` -> media and timings -> endpoint stats, through the
+same `Definitions` the UI uses (so the runs show up in `fal-platform dev` afterwards), then a
+summary read back from DuckDB. A second run reuses everything: the catalog writes no rows and no
+prompt-set item is submitted again.
+
+Like `definitions.py` and `dev.py`, this is the Dagster-facing edge of the package; Dagster is
+imported only inside `run_demo`, after the environment points at the emulator.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import duckdb
+
+from fal_platform.batch.prompts import discover_prompt_sets
+from fal_platform.dagster_home import default_dagster_home, ensure_dagster_home
+from fal_platform.emulator.process import EmulatorProcess
+from fal_platform.paths import ENV_DATA_DIR, ENV_DUCKDB, ENV_PROMPTS_DIR, duckdb_path
+from fal_platform.target import ENV_API_URL, ENV_EMULATOR_URL, ENV_KEY, ENV_QUEUE_URL, ENV_RUN_URL
+
+if TYPE_CHECKING:
+    from dagster import DagsterInstance, Definitions
+
+# Latencies of a fast but visibly queued fal: every request waits and runs for a moment.
+DEMO_EMULATOR = {"models": 300, "seed": 7, "queue_wait": 0.3, "inference_time": 0.8}
+
+
+@dataclass
+class Step:
+    name: str
+    seconds: float
+    notes: list[str] = field(default_factory=list)
+
+
+@contextmanager
+def _environment(values: dict[str, str | None]) -> Iterator[None]:
+    saved = {name: os.environ.get(name) for name in values}
+    try:
+        for name, value in values.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def _timed(steps: list[Step], name: str, action: Callable[[], list[str]]) -> None:
+    started = time.perf_counter()
+    notes = action()
+    steps.append(Step(name, time.perf_counter() - started, notes))
+    print(f"  {name}: {steps[-1].seconds:.1f}s" + (f"  ({'; '.join(notes)})" if notes else ""))
+
+
+def _materialization_metadata(result: Any, key_path: list[str]) -> dict[str, Any]:
+    for event in result.get_asset_materialization_events():
+        materialization = event.step_materialization_data.materialization
+        if materialization.asset_key.path == key_path:
+            return {k: getattr(v, "value", v) for k, v in materialization.metadata.items()}
+    return {}
+
+
+def _run(
+    defs: Definitions,
+    instance: DagsterInstance,
+    keys: list[list[str]],
+    partition_key: str | None = None,
+) -> Any:
+    from dagster import AssetKey
+
+    asset_keys = [AssetKey(path) for path in keys]
+    job = defs.resolve_implicit_job_def_def_for_assets(asset_keys)
+    if job is None:
+        raise RuntimeError(f"no implicit job covers {keys}")
+    return job.execute_in_process(
+        instance=instance,
+        partition_key=partition_key,
+        asset_selection=asset_keys,
+        # Our own one-line-per-step output is the demo's story; Dagster's event log stays in
+        # the instance (and the UI) instead of flooding the terminal.
+        run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+    )
+
+
+def run_demo(
+    data_dir: Path | None = None,
+    prompts: Path | None = None,
+    instance_factory: Callable[[], DagsterInstance] | None = None,
+) -> int:
+    data = (data_dir or Path(os.environ.get(ENV_DATA_DIR) or "data")).resolve()
+    prompt_dir = (prompts or Path(os.environ.get(ENV_PROMPTS_DIR) or "prompts")).resolve()
+    prompt_files = discover_prompt_sets(prompt_dir)
+    steps: list[Step] = []
+    started = time.perf_counter()
+    print(f"fal-platform demo: {len(prompt_files)} prompt sets from {prompt_dir}, data in {data}")
+    with EmulatorProcess(**DEMO_EMULATOR) as emulator:  # type: ignore[arg-type]
+        print(f"  emulator: {emulator.url} ({DEMO_EMULATOR['models']} models)")
+        env: dict[str, str | None] = {
+            ENV_KEY: None,  # the demo never bills anyone: it always runs on the emulator
+            ENV_API_URL: None,
+            ENV_QUEUE_URL: None,
+            ENV_RUN_URL: None,
+            ENV_EMULATOR_URL: emulator.url,
+            ENV_DATA_DIR: str(data),
+            ENV_DUCKDB: str(data / "fal_platform.duckdb"),
+            ENV_PROMPTS_DIR: str(prompt_dir),
+            # The same instance as `fal-platform dev`, so the demo's runs show in the UI.
+            "DAGSTER_HOME": str(
+                ensure_dagster_home(
+                    Path(os.environ.get("DAGSTER_HOME") or default_dagster_home(Path.cwd()))
+                )
+            ),
+        }
+        with _environment(env):
+            import dagster as dg
+
+            from fal_platform.definitions import build_defs
+
+            defs = build_defs()
+            instance = instance_factory() if instance_factory else dg.DagsterInstance.get()
+            _timed(steps, "catalog", lambda: _catalog(defs, instance))
+            instance.add_dynamic_partitions("prompt_sets", [f.name for f in prompt_files])
+            for prompt_file in prompt_files:
+                _timed(
+                    steps,
+                    f"prompt set {prompt_file.name}",
+                    lambda name=prompt_file.name: _prompt_set(defs, instance, name),  # type: ignore[misc]
+                )
+            _timed(steps, "endpoint stats", lambda: _stats(defs, instance))
+            database = duckdb_path()
+    total = time.perf_counter() - started
+    print()
+    print(summary_table(database))
+    print(f"\nTotal {total:.1f}s. Steps: " + ", ".join(f"{s.name} {s.seconds:.1f}s" for s in steps))
+    return 0
+
+
+def _catalog(defs: Definitions, instance: DagsterInstance) -> list[str]:
+    result = _run(defs, instance, [["fal_catalog", "models"], ["fal_catalog", "pricing"]])
+    meta = _materialization_metadata(result, ["fal_catalog", "models"])
+    return [
+        f"{meta.get('rows_written', '?')} model rows written",
+        f"{meta.get('new_endpoints', 0)} new and {meta.get('changed_endpoints', 0)} changed "
+        "endpoints",
+    ]
+
+
+def _prompt_set(defs: Definitions, instance: DagsterInstance, name: str) -> list[str]:
+    result = _run(
+        defs,
+        instance,
+        [["generation", "requests"], ["media", "files"], ["media", "timings"]],
+        partition_key=name,
+    )
+    meta = _materialization_metadata(result, ["generation", "requests"])
+    submitted, reused = meta.get("submitted_this_run", 0), meta.get("reused", 0)
+    if submitted == 0 and reused:
+        return [f"reused all {reused} completed items, submitted nothing"]
+    return [f"submitted {submitted}, reused {reused}"]
+
+
+def _stats(defs: Definitions, instance: DagsterInstance) -> list[str]:
+    result = _run(defs, instance, [["reports", "endpoint_stats"]])
+    meta = _materialization_metadata(result, ["reports", "endpoint_stats"])
+    return [f"{meta.get('dagster/row_count', '?')} endpoints"]
+
+
+def summary_table(database: Path) -> str:
+    """The demo's closing table, read back from DuckDB (what a user would query themselves)."""
+    with duckdb.connect(str(database), read_only=True) as conn:
+        tables = conn.execute(
+            "SELECT table_schema || '.' || table_name FROM information_schema.tables "
+            "WHERE table_schema IN ('fal_catalog', 'generation', 'media', 'reports') "
+            "AND table_name NOT LIKE '\\_dlt%' ESCAPE '\\' ORDER BY 1"
+        ).fetchall()
+        counts = [
+            (name, conn.execute(f"SELECT count(*) FROM {name}").fetchall()[0][0])
+            for (name,) in tables
+        ]
+        per_set = conn.execute(
+            """
+            SELECT r.prompt_set,
+                   count(*) FILTER (WHERE state = 'COMPLETED'),
+                   count(*) FILTER (WHERE state = 'FAILED'),
+                   quantile_cont(t.total_seconds, 0.5), quantile_cont(t.total_seconds, 0.95),
+                   (SELECT count(*) FROM media.files f WHERE f.prompt_set = r.prompt_set)
+            FROM generation.requests r
+            LEFT JOIN media.timings t USING (prompt_set, item_key)
+            GROUP BY 1 ORDER BY 1
+            """
+        ).fetchall()
+        cost = conn.execute(
+            "SELECT coalesce(sum(total_cost_usd), 0) FROM reports.endpoint_stats"
+        ).fetchall()[0][0]
+    lines = ["| table | rows |", "|---|---|"]
+    lines += [f"| {name} | {count} |" for name, count in counts]
+    lines += [
+        "",
+        "| prompt set | completed | failed | p50 s | p95 s | media files |",
+        "|---|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {name} | {done} | {failed} | {p50 or 0:.2f} | {p95 or 0:.2f} | {media} |"
+        for name, done, failed, p50, p95, media in per_set
+    ]
+    lines += ["", f"Cost (billed where fal reported units, else estimated): {cost:.4f} USD"]
+    return "\n".join(lines)

@@ -1,0 +1,69 @@
+"""Builds the Starlette app: every route on one port.
+
+Order matters: fixed prefixes (/_emulator, /v1, /media, /run) come before the catch-all queue
+routes, and the submit route (POST to any path) comes last.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from fal_platform.emulator import routes_admin as admin
+from fal_platform.emulator import routes_media, routes_platform, routes_queue
+from fal_platform.emulator.config import EmulatorConfig
+from fal_platform.emulator.routing import Handler, InstrumentedEndpoint
+from fal_platform.emulator.state import EmulatorState
+
+APP_REQUEST = "/{app_path:path}/requests/{request_id}"
+
+
+def create_app(config: EmulatorConfig, clock: Callable[[], float] = time.time) -> Starlette:
+    state = EmulatorState.create(config, clock)
+
+    def counted(path: str, name: str, handler: Handler, method: str) -> Route:
+        return Route(path, InstrumentedEndpoint(name, handler, state), methods=[method], name=name)
+
+    def plain(path: str, handler: Handler, method: str) -> Route:
+        async def endpoint(request: Request) -> Response:
+            return await handler(request, state)
+
+        return Route(path, endpoint, methods=[method])
+
+    routes = [
+        plain("/_emulator/health", admin.health, "GET"),
+        plain("/_emulator/stats", admin.get_stats, "GET"),
+        plain("/_emulator/stats/reset", admin.reset_stats, "POST"),
+        plain("/_emulator/config", admin.get_config, "GET"),
+        plain("/_emulator/config", admin.update_config, "POST"),
+        plain("/_emulator/catalog/{action}", admin.mutate_catalog, "POST"),
+        counted("/v1/models", "models", routes_platform.list_models, "GET"),
+        counted("/v1/models/pricing", "pricing", routes_platform.get_pricing, "GET"),
+        counted(
+            "/v1/models/pricing/estimate",
+            "pricing_estimate",
+            routes_platform.estimate_pricing,
+            "POST",
+        ),
+        counted(
+            "/v1/models/requests/by-endpoint", "history", routes_platform.request_history, "GET"
+        ),
+        counted("/media/{request_id}/{name}", "media", routes_media.media_file, "GET"),
+        counted("/run/{endpoint_id:path}", "run", routes_queue.run, "POST"),
+        counted(APP_REQUEST + "/status/stream", "status_stream", routes_queue.status_stream, "GET"),
+        counted(APP_REQUEST + "/status", "status", routes_queue.status, "GET"),
+        counted(APP_REQUEST + "/cancel", "cancel", routes_queue.cancel, "PUT"),
+        counted(APP_REQUEST, "result", routes_queue.result, "GET"),
+        counted("/{endpoint_id:path}", "submit", routes_queue.submit, "POST"),
+    ]
+    app = Starlette(routes=routes)
+    app.state.emulator = state
+    return app
+
+
+__all__ = ["create_app"]

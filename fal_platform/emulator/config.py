@@ -1,0 +1,309 @@
+"""EmulatorConfig: the one place where emulator option names, defaults and bounds live.
+
+The CLI flags (`python -m fal_platform.emulator --queue-wait 0.2`), the environment
+(`FAL_EMULATOR_QUEUE_WAIT=0.2`), the admin route (`POST /_emulator/config {"queue_wait": 0.2}`)
+and `EmulatorProcess(queue_wait=0.2)` are all derived from the fields below, so a new option
+only has to be added here.
+"""
+
+from __future__ import annotations
+
+import os
+import types
+import typing
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+ROUTE_NAMES: tuple[str, ...] = (
+    "models",
+    "pricing",
+    "pricing_estimate",
+    "history",
+    "submit",
+    "status",
+    "status_stream",
+    "result",
+    "cancel",
+    "run",
+    "media",
+)
+# Routes that talk to the queue gateway; the token-bucket rate limit only covers these.
+QUEUE_ROUTES: frozenset[str] = frozenset(
+    {"submit", "status", "status_stream", "result", "cancel", "run"}
+)
+# Media downloads are left out by default so that a flaky API does not also break file fetches.
+DEFAULT_FAULT_ROUTES: frozenset[str] = frozenset(ROUTE_NAMES) - {"media"}
+
+JOB_FAILURE_TYPES: dict[str, tuple[int, str]] = {
+    "request_timeout": (504, "Request timed out"),
+    "startup_timeout": (504, "Runner startup timed out"),
+    "runner_scheduling_failure": (503, "Could not schedule a runner"),
+    "runner_connection_timeout": (503, "Timed out connecting to the runner"),
+    "runner_disconnected": (503, "Runner disconnected"),
+    "runner_connection_refused": (503, "Runner refused the connection"),
+    "runner_connection_error": (503, "Error connecting to the runner"),
+    "runner_incomplete_response": (502, "Incomplete response from the runner"),
+    "runner_server_error": (500, "Internal Server Error"),
+    "internal_error": (500, "Internal error"),
+}
+
+# Options fixed at startup: changing them on a running server would invalidate its state.
+STARTUP_ONLY_OPTIONS: frozenset[str] = frozenset(
+    {"host", "port", "models", "seed", "log_level", "loop", "http"}
+)
+ENV_PREFIX = "FAL_EMULATOR_"
+
+
+class EmulatorConfig(BaseModel):
+    """Every option of the emulator. Descriptions double as `--help` text."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    # --- server ---------------------------------------------------------------------------
+    host: str = Field(default="127.0.0.1", description="Interface to bind.")
+    port: int = Field(default=8787, ge=0, le=65535, description="TCP port to bind.")
+    log_level: Literal["critical", "error", "warning", "info", "debug"] = Field(
+        default="warning", description="uvicorn log level (access log is always off)."
+    )
+    loop: Literal["auto", "asyncio", "uvloop"] = Field(
+        default="auto", description="uvicorn event loop."
+    )
+    http: Literal["auto", "h11", "httptools"] = Field(
+        default="auto", description="uvicorn HTTP parser."
+    )
+
+    # --- catalog --------------------------------------------------------------------------
+    models: int = Field(
+        default=300,
+        ge=0,
+        description="Catalog size (the fixed well-known models are always included).",
+    )
+    seed: int = Field(
+        default=0, description="Seed for the catalog, request ids, latencies and faults."
+    )
+
+    # --- auth -----------------------------------------------------------------------------
+    require_key: bool = Field(
+        default=False, description="Answer 401 unless 'Authorization: Key <something>' is sent."
+    )
+    accepted_key: SecretStr | None = Field(
+        default=None,
+        description="With --require-key, accept only this key (prefer the env var "
+        "FAL_EMULATOR_ACCEPTED_KEY so it does not show in `ps`).",
+    )
+
+    # --- protocol choices where fal's behaviour is a GUESS -----------------------------------
+    submit_status_code: Literal[200, 202] = Field(
+        default=200, description="HTTP status of an accepted submit."
+    )
+    result_pending_status: Literal[400, 202] = Field(
+        default=400,
+        description="Result fetched before completion: 400 {'detail': ...} or 202 with the status body.",
+    )
+    retry_after_header: bool = Field(
+        default=True, description="Send 'Retry-After: <seconds>' on 429 responses."
+    )
+    retry_after: int = Field(default=1, ge=0, description="Retry-After seconds for random 429s.")
+
+    # --- latency --------------------------------------------------------------------------
+    queue_wait: float = Field(default=0.1, ge=0.0, description="Mean queue wait per job, seconds.")
+    queue_wait_jitter: float = Field(
+        default=0.5, ge=0.0, description="Spread of the queue wait as a fraction of the mean."
+    )
+    inference_time: float = Field(
+        default=0.3, ge=0.0, description="Mean inference time per job, seconds."
+    )
+    inference_time_jitter: float = Field(
+        default=0.5, ge=0.0, description="Spread of the inference time as a fraction of the mean."
+    )
+    latency_distribution: Literal["uniform", "lognormal"] = Field(
+        default="uniform",
+        description="uniform: mean*(1 +- jitter); lognormal: median=mean, sigma=jitter.",
+    )
+    stream_ping_interval: float = Field(
+        default=5.0,
+        gt=0.0,
+        description="Seconds between ': ping' keep-alives on the status stream.",
+    )
+
+    # --- gateway faults (per HTTP request) ---------------------------------------------------
+    fail_rate: float = Field(
+        default=0.0, ge=0.0, le=1.0, description="Share of requests answered with a gateway 5xx."
+    )
+    fail_status: int = Field(
+        default=503, ge=500, le=599, description="Status code of injected 5xx."
+    )
+    drop_rate: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=1.0,
+        description="Share of requests whose connection drops mid-body (after the work is done).",
+    )
+    timeout_rate: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=1.0,
+        description="Share of requests answered only after --hang-seconds (after the work is done).",
+    )
+    hang_seconds: float = Field(
+        default=10.0, ge=0.0, description="Delay of a 'timeout' fault, seconds."
+    )
+    rate_limit_rate: float = Field(
+        default=0.0, ge=0.0, le=1.0, description="Share of requests answered with a random 429."
+    )
+    rate_limit_rps: float = Field(
+        default=0.0,
+        ge=0.0,
+        description="Token-bucket limit over the queue routes, requests/s (0 = off).",
+    )
+    rate_limit_burst: float = Field(
+        default=0.0,
+        ge=0.0,
+        description="Token-bucket capacity (0 = one second's worth, at least 1).",
+    )
+    fault_routes: list[str] | None = Field(
+        default=None,
+        description="Routes the faults apply to (comma-separated; default: every route but media).",
+    )
+
+    # --- job faults (decided at submit, visible at result time) ------------------------------
+    job_failure_rate: float = Field(
+        default=0.0, ge=0.0, le=1.0, description="Share of jobs that complete with a 5xx error."
+    )
+    job_failure_types: list[str] = Field(
+        default_factory=lambda: [
+            "runner_server_error",
+            "runner_disconnected",
+            "runner_incomplete_response",
+        ],
+        description="error_type values a failed job picks from (comma-separated).",
+    )
+    job_user_error_rate: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=1.0,
+        description="Share of valid jobs that complete with a 422 content-policy error.",
+    )
+
+    # --- platform API limits -------------------------------------------------------------------
+    models_default_limit: int = Field(
+        default=50, ge=1, description="/v1/models page size without limit."
+    )
+    models_max_limit: int = Field(
+        default=100, ge=1, description="Largest accepted /v1/models limit."
+    )
+    models_max_limit_expanded: int = Field(
+        default=100, ge=1, description="Largest accepted /v1/models limit when expand= is used."
+    )
+
+    @field_validator("fault_routes")
+    @classmethod
+    def _known_routes(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return None
+        unknown = sorted(set(value) - set(ROUTE_NAMES))
+        if unknown:
+            raise ValueError(f"unknown route names {unknown}; known: {list(ROUTE_NAMES)}")
+        return value
+
+    @field_validator("job_failure_types")
+    @classmethod
+    def _known_failure_types(cls, value: list[str]) -> list[str]:
+        unknown = sorted(set(value) - set(JOB_FAILURE_TYPES))
+        if unknown or not value:
+            raise ValueError(
+                f"job_failure_types must be a non-empty subset of {sorted(JOB_FAILURE_TYPES)}"
+            )
+        return value
+
+    def effective_fault_routes(self) -> frozenset[str]:
+        return DEFAULT_FAULT_ROUTES if self.fault_routes is None else frozenset(self.fault_routes)
+
+    def public_dict(self) -> dict[str, Any]:
+        """JSON-safe view for the admin API; the accepted key is masked by SecretStr."""
+        return self.model_dump(mode="json")
+
+
+def option_kind(name: str) -> Literal["bool", "list", "scalar"]:
+    """How an option is spelled on the command line and in the environment."""
+    annotation = EmulatorConfig.model_fields[name].annotation
+    if annotation is bool:
+        return "bool"
+    candidates = typing.get_args(annotation) if _is_union(annotation) else (annotation,)
+    if any(typing.get_origin(c) is list for c in candidates):
+        return "list"
+    return "scalar"
+
+
+def _is_union(annotation: Any) -> bool:
+    return typing.get_origin(annotation) in (typing.Union, types.UnionType)
+
+
+def parse_option_text(name: str, text: str) -> Any:
+    """Turn a flag or env string into a value pydantic can validate."""
+    kind = option_kind(name)
+    if kind == "list":
+        return [part.strip() for part in text.split(",") if part.strip()]
+    if kind == "bool":
+        lowered = text.strip().lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True
+        if lowered in ("0", "false", "no", "off", ""):
+            return False
+        raise ValueError(f"{name}: not a boolean: {text!r}")
+    annotation = EmulatorConfig.model_fields[name].annotation
+    if typing.get_origin(annotation) is Literal and all(
+        isinstance(choice, int) for choice in typing.get_args(annotation)
+    ):
+        return int(text)  # pydantic will not coerce "202" into Literal[200, 202]
+    return text
+
+
+def options_from_env(environ: Mapping[str, str]) -> dict[str, Any]:
+    """Options set as FAL_EMULATOR_<NAME> environment variables."""
+    found: dict[str, Any] = {}
+    for name in EmulatorConfig.model_fields:
+        raw = environ.get(ENV_PREFIX + name.upper())
+        if raw is not None:
+            found[name] = parse_option_text(name, raw)
+    return found
+
+
+def to_cli_args(config: EmulatorConfig, *, skip: frozenset[str] = frozenset()) -> list[str]:
+    """The flags that reproduce `config` (only options that differ from the defaults).
+
+    The accepted key is never put on a command line; pass it in the environment instead.
+    """
+    defaults = EmulatorConfig()
+    args: list[str] = []
+    for name in EmulatorConfig.model_fields:
+        if name in skip or name == "accepted_key":
+            continue
+        value = getattr(config, name)
+        if value == getattr(defaults, name):
+            continue
+        flag = "--" + name.replace("_", "-")
+        kind = option_kind(name)
+        if kind == "bool":
+            args.append(flag if value else "--no-" + name.replace("_", "-"))
+        elif kind == "list":
+            args += [flag, ",".join(value) if value is not None else ""]
+        else:
+            args += [flag, str(value)]
+    return args
+
+
+def environ_without_options(environ: Mapping[str, str]) -> dict[str, str]:
+    """A copy of the environment with every FAL_EMULATOR_* option removed."""
+    return {k: v for k, v in environ.items() if not k.startswith(ENV_PREFIX)}
+
+
+def load_config(
+    cli_options: Mapping[str, Any], environ: Mapping[str, str] | None = None
+) -> EmulatorConfig:
+    """Defaults < environment < command line."""
+    merged = options_from_env(os.environ if environ is None else environ)
+    merged.update(cli_options)
+    return EmulatorConfig.model_validate(merged)

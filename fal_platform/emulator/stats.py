@@ -1,0 +1,74 @@
+"""Counters that tests and benchmarks read through GET /_emulator/stats.
+
+The shape is part of the team contract (CONVENTIONS.md): `requests` and `responses` per route
+name, `accepted_submits`, and `accepted_submits_by_input_hash` keyed by the sha256 of the
+canonical input JSON. Extra keys are additive.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections import Counter
+from typing import Any
+
+from fal_platform.emulator.config import ROUTE_NAMES
+
+
+def input_hash(payload: Any) -> str:
+    """sha256 of the canonical JSON of a model input; the key clients can compute too."""
+    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class Stats:
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.since = time.time()
+        self.requests: Counter[str] = Counter()
+        self.responses: dict[str, Counter[str]] = {name: Counter() for name in ROUTE_NAMES}
+        self.faults: dict[str, Counter[str]] = {name: Counter() for name in ROUTE_NAMES}
+        self.accepted_submits = 0
+        self.accepted_submits_by_input_hash: Counter[str] = Counter()
+        self.accepted_submits_by_endpoint: Counter[str] = Counter()
+        self.runs = 0
+        self.cancels_accepted = 0
+        self.models_pages = 0
+        self.models_returned = 0
+
+    def request(self, route: str) -> None:
+        self.requests[route] += 1
+
+    def response(self, route: str, status: int) -> None:
+        self.responses[route][str(status)] += 1
+
+    def fault(self, route: str, kind: str) -> None:
+        self.faults[route][kind] += 1
+
+    def accepted_submit(self, endpoint_id: str, digest: str) -> None:
+        self.accepted_submits += 1
+        self.accepted_submits_by_input_hash[digest] += 1
+        self.accepted_submits_by_endpoint[endpoint_id] += 1
+
+    def models_page(self, returned: int) -> None:
+        self.models_pages += 1
+        self.models_returned += returned
+
+    def snapshot(self, jobs: dict[str, int]) -> dict[str, Any]:
+        return {
+            "requests": {name: self.requests[name] for name in ROUTE_NAMES},
+            "responses": {name: dict(self.responses[name]) for name in ROUTE_NAMES},
+            "faults": {name: dict(self.faults[name]) for name in ROUTE_NAMES},
+            "accepted_submits": self.accepted_submits,
+            "accepted_submits_by_input_hash": dict(self.accepted_submits_by_input_hash),
+            "accepted_submits_by_endpoint": dict(self.accepted_submits_by_endpoint),
+            "runs": self.runs,
+            "cancels_accepted": self.cancels_accepted,
+            "models_pages": self.models_pages,
+            "models_returned": self.models_returned,
+            "jobs": jobs,
+            "since": self.since,
+        }

@@ -1,0 +1,141 @@
+"""Per-endpoint statistics across every prompt set: what a team looks at to pick a model.
+
+Latency, failure rate and media counts are plain SQL aggregates over the batch tables. Cost per
+item needs a rule per request (billed units where fal reported them, the documented estimate
+otherwise), so it is computed in Python from one narrow query.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import astuple, dataclass, fields
+
+import duckdb
+
+from fal_platform.batch.cost import units_per_request
+from fal_platform.batch.rows import RequestState
+from fal_platform.batch.tables import MEDIA_FILES, REQUESTS
+
+STATS_TABLE = "reports.endpoint_stats"
+PRICING_TABLE = "fal_catalog.pricing"
+
+
+@dataclass(frozen=True)
+class EndpointStats:
+    endpoint_id: str
+    requests: int
+    completed: int
+    failed: int
+    failure_rate: float
+    p50_seconds: float | None
+    p95_seconds: float | None
+    media_count: int
+    unit_price: float | None
+    cost_per_item_usd: float | None
+    cost_basis: str
+    """`billed`, `estimated`, `mixed` (some of each) or `unpriced`."""
+    total_cost_usd: float | None
+
+
+def _table_exists(conn: duckdb.DuckDBPyConnection, qualified: str) -> bool:
+    schema, table = qualified.split(".")
+    record = conn.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
+        [schema, table],
+    ).fetchone()
+    return bool(record and record[0])
+
+
+def compute_endpoint_stats(conn: duckdb.DuckDBPyConnection) -> list[EndpointStats]:
+    if not _table_exists(conn, REQUESTS.name):
+        return []
+    seconds = "date_diff('microsecond', submitted_at, completed_at) / 1e6"
+    completed = RequestState.COMPLETED.value
+    aggregates = conn.execute(
+        f"""
+        SELECT endpoint_id,
+               count(*),
+               count(*) FILTER (WHERE state = '{completed}'),
+               count(*) FILTER (WHERE state = '{RequestState.FAILED.value}'),
+               quantile_cont({seconds}, 0.5) FILTER (WHERE state = '{completed}'),
+               quantile_cont({seconds}, 0.95) FILTER (WHERE state = '{completed}')
+        FROM {REQUESTS.name} GROUP BY endpoint_id ORDER BY endpoint_id
+        """
+    ).fetchall()
+    media_counts: dict[str, int] = {}
+    if _table_exists(conn, MEDIA_FILES.name):
+        media_counts = dict(
+            conn.execute(
+                f"SELECT endpoint_id, count(*) FROM {MEDIA_FILES.name} GROUP BY endpoint_id"
+            ).fetchall()
+        )
+    prices: dict[str, tuple[float, str | None]] = {}
+    if _table_exists(conn, PRICING_TABLE):
+        prices = {
+            endpoint: (float(price), unit)
+            for endpoint, price, unit in conn.execute(
+                f"SELECT endpoint_id, unit_price, unit FROM {PRICING_TABLE}"
+            ).fetchall()
+            if price is not None
+        }
+    costs = conn.execute(
+        f"SELECT endpoint_id, billable_units, CAST(input AS VARCHAR) FROM {REQUESTS.name} "
+        f"WHERE state = '{completed}'"
+    ).fetchall()
+    spent: dict[str, list[float]] = {}
+    bases: dict[str, set[str]] = {}
+    for endpoint, billable_units, raw_input in costs:
+        if endpoint not in prices:
+            continue
+        unit_price, unit = prices[endpoint]
+        if billable_units is not None:
+            units, basis = float(billable_units), "billed"
+        else:
+            units, basis = units_per_request(unit, json.loads(raw_input or "{}")), "estimated"
+        spent.setdefault(endpoint, []).append(units * unit_price)
+        bases.setdefault(endpoint, set()).add(basis)
+
+    stats = []
+    for endpoint, requests, done, failed, p50, p95 in aggregates:
+        item_costs = spent.get(endpoint, [])
+        used = bases.get(endpoint, set())
+        basis = (next(iter(used)) if len(used) == 1 else "mixed") if used else "unpriced"
+        stats.append(
+            EndpointStats(
+                endpoint_id=endpoint,
+                requests=requests,
+                completed=done,
+                failed=failed,
+                failure_rate=failed / requests if requests else 0.0,
+                p50_seconds=p50,
+                p95_seconds=p95,
+                media_count=int(media_counts.get(endpoint, 0)),
+                unit_price=prices[endpoint][0] if endpoint in prices else None,
+                cost_per_item_usd=sum(item_costs) / len(item_costs) if item_costs else None,
+                cost_basis=basis,
+                total_cost_usd=sum(item_costs) if item_costs else None,
+            )
+        )
+    return stats
+
+
+_SQL_TYPES = {
+    "str": "VARCHAR",
+    "int": "BIGINT",
+    "float": "DOUBLE",
+    "float | None": "DOUBLE",
+}
+
+
+def write_endpoint_stats(conn: duckdb.DuckDBPyConnection, stats: list[EndpointStats]) -> None:
+    """Replace the whole table: the stats are a pure function of the batch tables."""
+    columns = ", ".join(f'"{f.name}" {_SQL_TYPES[str(f.type)]}' for f in fields(EndpointStats))
+    conn.execute("CREATE SCHEMA IF NOT EXISTS reports")
+    conn.execute("BEGIN TRANSACTION")
+    conn.execute(f"CREATE OR REPLACE TABLE {STATS_TABLE} ({columns})")
+    if stats:
+        placeholders = ", ".join("?" for _ in fields(EndpointStats))
+        conn.executemany(
+            f"INSERT INTO {STATS_TABLE} VALUES ({placeholders})", [astuple(s) for s in stats]
+        )
+    conn.execute("COMMIT")

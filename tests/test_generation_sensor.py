@@ -1,0 +1,71 @@
+"""`prompt_sets_sensor` with `build_sensor_context`: partitions and runs for new and edited
+files only."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+import pytest
+from generation_support import distinct_items, write_jsonl
+
+from assets.generation import REQUESTS_KEY
+from assets.generation_sensors import prompt_sets_sensor
+from fal_platform.definitions import defs
+
+
+def tick(instance: dg.DagsterInstance, cursor: str | None) -> dg.SensorResult:
+    context = dg.build_sensor_context(instance=instance, cursor=cursor, definitions=defs)
+    result = prompt_sets_sensor(context)
+    assert isinstance(result, dg.SensorResult)
+    # What the daemon does with the result: add the partitions.
+    for request in result.dynamic_partitions_requests or []:
+        assert isinstance(request, dg.AddDynamicPartitionsRequest)
+        instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
+    return result
+
+
+def runs(result: dg.SensorResult) -> dict[str, str]:
+    requests = result.run_requests or []
+    for request in requests:
+        assert request.asset_selection == [REQUESTS_KEY]
+    return {request.partition_key or "": request.run_key or "" for request in requests}
+
+
+def test_sensor_adds_partitions_and_runs_new_and_edited_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    prompts = tmp_path / "prompts"
+    monkeypatch.setenv("FAL_PLATFORM_PROMPTS_DIR", str(prompts))
+    write_jsonl(prompts / "alpha.jsonl", distinct_items(2))
+    (prompts / "beta.csv").write_text("endpoint_id,prompt\nfal-ai/flux/schnell,a boat\n")
+    instance = dg.DagsterInstance.ephemeral()
+
+    first = tick(instance, None)
+    assert set(runs(first)) == {"alpha", "beta"}
+    assert set(instance.get_dynamic_partitions("prompt_sets")) == {"alpha", "beta"}
+
+    # Nothing changed: no runs, no partitions.
+    second = tick(instance, first.cursor)
+    assert runs(second) == {} and not second.dynamic_partitions_requests
+
+    # An edit runs that set again, under a new run key; a new file gets a partition and a run;
+    # a file whose name cannot be a partition key is skipped without failing the tick.
+    write_jsonl(prompts / "alpha.jsonl", distinct_items(3))
+    write_jsonl(prompts / "gamma.jsonl", distinct_items(1))
+    write_jsonl(prompts / "bad,name.jsonl", distinct_items(1))
+    third = tick(instance, second.cursor)
+    third_runs = runs(third)
+    assert set(third_runs) == {"alpha", "gamma"}
+    assert third_runs["alpha"] != runs(first)["alpha"]
+    assert third_runs["alpha"].startswith("alpha:")
+    assert [r.partition_keys for r in third.dynamic_partitions_requests or []] == [["gamma"]]
+    assert "bad,name" not in instance.get_dynamic_partitions("prompt_sets")
+
+    fourth = tick(instance, third.cursor)
+    assert runs(fourth) == {}
+
+
+def test_sensor_is_in_the_code_location_and_running_by_default():
+    assert prompt_sets_sensor in list(defs.sensors or [])
+    assert prompt_sets_sensor.default_status is dg.DefaultSensorStatus.RUNNING
