@@ -8,8 +8,10 @@ import dagster as dg
 import duckdb as duckdb_lib
 from dagster_duckdb import DuckDBResource
 
-from assets.catalog import DUCKDB_POOL, MODELS_KEY
+from assets.catalog import DUCKDB_POOL, MODELS_KEY, PRICING_KEY
 from fal_platform.catalog import DATASET_NAME, MODELS_TABLE
+from fal_platform.paths import prompts_dir
+from fal_platform.quality import prompt_set_endpoints, unpriced_endpoints
 
 MODELS_SQL_NAME = f"{DATASET_NAME}.{MODELS_TABLE}"
 
@@ -75,4 +77,24 @@ def catalog_endpoint_id_unique(duckdb: DuckDBResource) -> dg.AssetCheckResult:
     )
 
 
-CATALOG_CHECKS = [catalog_not_empty, catalog_endpoint_id_unique]
+@dg.asset_check(
+    asset=PRICING_KEY,
+    pool=DUCKDB_POOL,
+    description="Every endpoint a prompt set uses has a price, so budget guards see its cost "
+    "(a warning: unpriced endpoints are estimated at 0).",
+)
+def prompt_set_endpoints_priced(duckdb: DuckDBResource) -> dg.AssetCheckResult:
+    used = prompt_set_endpoints(prompts_dir())
+    with duckdb.get_connection() as conn:
+        outcome = unpriced_endpoints(conn, used)
+    return dg.AssetCheckResult(
+        passed=outcome.passed,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={
+            "endpoints_used": dg.MetadataValue.int(len(used)),
+            "unpriced": dg.MetadataValue.json(outcome.examples),
+        },
+    )
+
+
+CATALOG_CHECKS = [catalog_not_empty, catalog_endpoint_id_unique, prompt_set_endpoints_priced]

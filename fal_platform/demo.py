@@ -74,7 +74,7 @@ def _materialization_metadata(result: Any, key_path: list[str]) -> dict[str, Any
     return {}
 
 
-def _run(
+def run_assets(
     defs: Definitions,
     instance: DagsterInstance,
     keys: list[list[str]],
@@ -150,7 +150,7 @@ def run_demo(
 
 
 def _catalog(defs: Definitions, instance: DagsterInstance) -> list[str]:
-    result = _run(defs, instance, [["fal_catalog", "models"], ["fal_catalog", "pricing"]])
+    result = run_assets(defs, instance, [["fal_catalog", "models"], ["fal_catalog", "pricing"]])
     meta = _materialization_metadata(result, ["fal_catalog", "models"])
     return [
         f"{meta.get('rows_written', '?')} model rows written",
@@ -160,7 +160,7 @@ def _catalog(defs: Definitions, instance: DagsterInstance) -> list[str]:
 
 
 def _prompt_set(defs: Definitions, instance: DagsterInstance, name: str) -> list[str]:
-    result = _run(
+    result = run_assets(
         defs,
         instance,
         [["generation", "requests"], ["media", "files"], ["media", "timings"]],
@@ -174,7 +174,7 @@ def _prompt_set(defs: Definitions, instance: DagsterInstance, name: str) -> list
 
 
 def _stats(defs: Definitions, instance: DagsterInstance) -> list[str]:
-    result = _run(defs, instance, [["reports", "endpoint_stats"]])
+    result = run_assets(defs, instance, [["reports", "endpoint_stats"]])
     meta = _materialization_metadata(result, ["reports", "endpoint_stats"])
     return [f"{meta.get('dagster/row_count', '?')} endpoints"]
 

@@ -6,10 +6,13 @@ Kept out of the Dagster checks so the rules can be run (and tested) on any DuckD
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import duckdb
 
+from fal_platform.batch.catalog_lookup import read_prices
+from fal_platform.batch.prompts import PromptSetError, discover_prompt_sets, load_prompt_set
 from fal_platform.batch.rows import RequestState
 from fal_platform.batch.tables import MEDIA_FILES, MEDIA_TIMINGS, REQUESTS
 
@@ -95,3 +98,20 @@ def inconsistent_timings(
         params,
     ).fetchall()
     return RuleOutcome(len(rows), [r[0] for r in rows[:SAMPLE]])
+
+
+def prompt_set_endpoints(directory: Path) -> set[str]:
+    """Endpoints named by the readable prompt sets (unreadable ones fail in their own run)."""
+    endpoints: set[str] = set()
+    for prompt_file in discover_prompt_sets(directory):
+        try:
+            endpoints.update(load_prompt_set(prompt_file.path).endpoint_ids)
+        except PromptSetError:
+            continue
+    return endpoints
+
+
+def unpriced_endpoints(conn: duckdb.DuckDBPyConnection, endpoint_ids: set[str]) -> RuleOutcome:
+    prices = read_prices(conn, sorted(endpoint_ids)) or {}
+    missing = sorted(endpoint_ids - prices.keys())
+    return RuleOutcome(len(missing), missing[:SAMPLE])

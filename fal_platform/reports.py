@@ -12,12 +12,12 @@ from dataclasses import astuple, dataclass, fields
 
 import duckdb
 
+from fal_platform.batch.catalog_lookup import PRICING_TABLE, table_exists
 from fal_platform.batch.cost import units_per_request
 from fal_platform.batch.rows import RequestState
 from fal_platform.batch.tables import MEDIA_FILES, REQUESTS
 
 STATS_TABLE = "reports.endpoint_stats"
-PRICING_TABLE = "fal_catalog.pricing"
 
 
 @dataclass(frozen=True)
@@ -37,17 +37,8 @@ class EndpointStats:
     total_cost_usd: float | None
 
 
-def _table_exists(conn: duckdb.DuckDBPyConnection, qualified: str) -> bool:
-    schema, table = qualified.split(".")
-    record = conn.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
-        [schema, table],
-    ).fetchone()
-    return bool(record and record[0])
-
-
 def compute_endpoint_stats(conn: duckdb.DuckDBPyConnection) -> list[EndpointStats]:
-    if not _table_exists(conn, REQUESTS.name):
+    if not table_exists(conn, *REQUESTS.name.split(".")):
         return []
     seconds = "date_diff('microsecond', submitted_at, completed_at) / 1e6"
     completed = RequestState.COMPLETED.value
@@ -63,14 +54,14 @@ def compute_endpoint_stats(conn: duckdb.DuckDBPyConnection) -> list[EndpointStat
         """
     ).fetchall()
     media_counts: dict[str, int] = {}
-    if _table_exists(conn, MEDIA_FILES.name):
+    if table_exists(conn, *MEDIA_FILES.name.split(".")):
         media_counts = dict(
             conn.execute(
                 f"SELECT endpoint_id, count(*) FROM {MEDIA_FILES.name} GROUP BY endpoint_id"
             ).fetchall()
         )
     prices: dict[str, tuple[float, str | None]] = {}
-    if _table_exists(conn, PRICING_TABLE):
+    if table_exists(conn, "fal_catalog", "pricing"):
         prices = {
             endpoint: (float(price), unit)
             for endpoint, price, unit in conn.execute(

@@ -154,8 +154,15 @@ class DagsterUI:
         run_id: str = result["run"]["runId"]
         return run_id
 
-    def launch_partition(self, asset_paths: Sequence[Sequence[str]], partition: str) -> str:
-        return self.launch(asset_paths=asset_paths, tags={"dagster/partition": partition})
+    def launch_partition(
+        self,
+        asset_paths: Sequence[Sequence[str]],
+        partition: str,
+        run_config: dict[str, Any] | None = None,
+    ) -> str:
+        return self.launch(
+            asset_paths=asset_paths, tags={"dagster/partition": partition}, run_config=run_config
+        )
 
     def add_dynamic_partition(self, partitions_def: str, key: str) -> bool:
         """True if added, False if it already existed (e.g. the sensor added it first)."""

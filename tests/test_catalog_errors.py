@@ -96,22 +96,15 @@ def test_malformed_page_names_the_url_and_keeps_rows(
     materialize_catalog(fal, paths.duckdb)
     models_before = table_rows(paths.duckdb, "models")
 
-    # The emulator has no "malformed page" fault, so aim the catalog at a real platform page
-    # of the wrong kind: the source asks for `{api_url}/models`, and with this api_url the
-    # `/models` lands in the query string, so the emulator answers with a pricing page
-    # (`prices`, `next_cursor`, `has_more`): fal-shaped, but without `models`.
-    wrong_page = f"{emulator.api_url}/models/pricing?endpoint_id=fal-ai/flux/dev&rest="
-    failed = materialize_catalog(
-        FalResource(emulator_url=emulator.url, api_url=wrong_page),
-        paths.duckdb,
-        raise_on_error=False,
-    )
+    # Every /v1/models page is now a 200 whose body has no `models` list.
+    emulator.configure(malformed_rate=1.0, fault_routes=["models"])
+    failed = materialize_catalog(fal, paths.duckdb, raise_on_error=False)
     assert not failed.success
     text = failure_text(failed)
     assert "Malformed page from GET" in text
-    assert f"{emulator.api_url}/models/pricing?endpoint_id=fal-ai" in text
+    assert f"{emulator.api_url}/models" in text
     assert "'models' list" in text
-    assert emulator.stats()["requests"]["pricing"] >= 1
+    assert emulator.stats()["faults"]["models"]["malformed"] >= 1
 
     assert table_rows(paths.duckdb, "models") == models_before
 

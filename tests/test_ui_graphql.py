@@ -32,6 +32,10 @@ CATALOG_SCHEDULE = "fal_catalog_daily"
 SENSOR = "prompt_sets_sensor"
 PARTITION_ASSETS = [["generation", "requests"], ["media", "files"], ["media", "timings"]]
 RUN_TIMEOUT = 90.0
+IN_PROCESS = {"execution": {"config": {"in_process": {}}}}
+"""Steps run inside the run worker: with the multiprocess default each of the ~8 steps (assets
+and checks, serialized by the duckdb pool) starts its own Python and re-imports the code
+location, ~10 s apiece on a busy 2-core machine; in process the whole run takes seconds."""
 
 EXPECTED_EDGES = {
     ("fal_catalog/models", "generation/requests"),
@@ -195,13 +199,13 @@ def test_ui_shows_lineage_and_runs_a_partition(dagster_ui: RunningUI) -> None:
     assert fal_values["api_key"] == {"key": "api_key", "value": "FAL_KEY", "type": "ENV_VAR"}
 
     # Runs: the catalog first (generation validates prompt sets against it), then one partition.
-    catalog_run = ui.launch(job_name=CATALOG_JOB)
+    catalog_run = ui.launch(job_name=CATALOG_JOB, run_config=IN_PROCESS)
     outcome = ui.wait_for_run(catalog_run, RUN_TIMEOUT)
     assert outcome.succeeded, f"{CATALOG_JOB} {outcome.status}:\n{ui.run_errors(catalog_run)}"
 
     # The sensor may have added the partition already (its first tick sees the prompt file).
     ui.add_dynamic_partition("prompt_sets", PROMPT_SET)
-    partition_run = ui.launch_partition(PARTITION_ASSETS, PROMPT_SET)
+    partition_run = ui.launch_partition(PARTITION_ASSETS, PROMPT_SET, run_config=IN_PROCESS)
     outcome = ui.wait_for_run(partition_run, RUN_TIMEOUT)
     assert outcome.succeeded, (
         f"partition run {outcome.status}:\n{ui.run_errors(partition_run)}\n"

@@ -150,6 +150,13 @@ class EmulatorConfig(BaseModel):
     hang_seconds: float = Field(
         default=10.0, ge=0.0, description="Delay of a 'timeout' fault, seconds."
     )
+    malformed_rate: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=1.0,
+        description="Share of successful JSON responses replaced by a 200 body that breaks the "
+        "protocol (no data key), as a misbehaving proxy or API change would.",
+    )
     rate_limit_rate: float = Field(
         default=0.0, ge=0.0, le=1.0, description="Share of requests answered with a random 429."
     )

@@ -22,6 +22,7 @@ class FaultDecision:
     fail: bool = False
     drop: bool = False
     hang_seconds: float = 0.0
+    malformed: bool = False
 
 
 NO_FAULT = FaultDecision()
@@ -81,4 +82,6 @@ class FaultInjector:
             return FaultDecision(drop=True)
         if self._roll(config.timeout_rate):
             return FaultDecision(hang_seconds=config.hang_seconds)
+        if self._roll(config.malformed_rate):
+            return FaultDecision(malformed=True)
         return NO_FAULT

@@ -12,7 +12,7 @@ import hmac
 from collections.abc import Awaitable, Callable
 
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 from starlette.types import Message, Receive, Scope, Send
 
 from fal_platform.emulator.errors import (
@@ -26,6 +26,7 @@ from fal_platform.emulator.state import EmulatorState
 
 Handler = Callable[[Request, EmulatorState], Awaitable[Response]]
 UNAUTHENTICATED_ROUTES = frozenset({"media"})
+MALFORMED_BODY = {"unexpected": "malformed response injected by the fal emulator"}
 
 
 class InstrumentedEndpoint:
@@ -60,6 +61,9 @@ class InstrumentedEndpoint:
                     response = await self.handler(request, state)
                 except ApiError as error:
                     response = error.response
+                if decision.malformed and response.status_code == 200:
+                    state.stats.fault(route, "malformed")
+                    response = JSONResponse(MALFORMED_BODY)
                 if decision.hang_seconds > 0:
                     state.stats.fault(route, "timeout")
                     await asyncio.sleep(decision.hang_seconds)
