@@ -203,7 +203,6 @@ def _estimate_metadata(estimate: CostEstimate) -> dict[str, Any]:
 
 def _metadata(report: BatchReport, prompt_set: PromptSet, preview: str) -> dict[str, Any]:
     counts = {state.value: n for state, n in report.counts.items()}
-    rows = sum(counts.values())
 
     def seconds(value: float | None) -> dg.MetadataValue:
         return (
@@ -213,7 +212,7 @@ def _metadata(report: BatchReport, prompt_set: PromptSet, preview: str) -> dict[
         )
 
     return {
-        "dagster/row_count": dg.MetadataValue.int(rows),
+        "dagster/row_count": dg.MetadataValue.int(report.table_rows),
         "dagster/table_name": REQUESTS_TABLE,
         "prompt_file": dg.MetadataValue.path(str(prompt_set.path)),
         "prompt_set_hash": dg.MetadataValue.text(prompt_set.content_hash),

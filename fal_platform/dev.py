@@ -123,13 +123,13 @@ def run_dev(
     with stop_on_signals() as stop_requested, ExitStack() as children:
         try:
             port = port or free_port(host)
-            ensure_port_free(host, port, "Dagster UI")
+            ensure_port_free(host, port, "Dagster UI (--port)")
             emulator: ManagedProcess | None = None
             if env.get(ENV_KEY):
                 _say("FAL_KEY is set: no emulator, Dagster runs talk to fal.ai (and are billed)")
             else:
                 emulator_port = emulator_port or free_port(EMULATOR_HOST)
-                ensure_port_free(EMULATOR_HOST, emulator_port, "fal emulator")
+                ensure_port_free(EMULATOR_HOST, emulator_port, "fal emulator (--emulator-port)")
                 emulator = children.enter_context(
                     emulator_process(root, emulator_port, env, home / "logs" / "emulator.log")
                 )

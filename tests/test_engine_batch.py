@@ -215,3 +215,22 @@ def test_a_run_gives_up_when_fal_keeps_refusing_submits(emulator_factory, tmp_pa
     rerun = run_engine(emu, store, prompts)
     assert rerun.counts == {S.COMPLETED: 60}
     assert accepted_by_item(emu, prompts) == [1] * 60
+
+
+def test_an_edited_set_submits_only_its_new_items(emulator_factory, tmp_path, store):
+    emu = emulator_factory(models=50, **FAST)
+    items = distinct_items(6)
+    run_engine(emu, store, prompt_set(tmp_path, "edited", items))
+
+    # Reordered, one removed, one added: only the new one is sent; moved rows get new lines.
+    edited = prompt_set(tmp_path, "edited", [*distinct_items(1, tag="new"), *items[::-1][:5]])
+    report = run_engine(emu, store, edited)
+
+    assert report.submitted == 1 and report.reused == 5
+    assert emu.stats()["accepted_submits"] == 7
+    rows = {row.item_key: row for row in store.load_requests("edited")}
+    for item in edited.items:
+        assert rows[item.item_key].line == item.line
+        assert rows[item.item_key].state is S.COMPLETED
+    assert len(rows) == 7 and report.table_rows == 7  # the removed item is kept as history
+    assert report.counts == {S.COMPLETED: 6}

@@ -15,11 +15,11 @@ from typing import Any
 import dagster as dg
 import duckdb
 import pytest
+from generation_support import FAST, write_jsonl
 
 from fal_platform.demo import run_assets
 from fal_platform.emulator.process import EmulatorProcess
 from fal_platform.media import extract_media, extract_seed
-from generation_support import FAST, write_jsonl
 
 MEDIA_KEYS = [["generation", "requests"], ["media", "files"], ["media", "timings"]]
 CATALOG_KEYS = [["fal_catalog", "models"], ["fal_catalog", "pricing"]]

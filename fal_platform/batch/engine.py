@@ -174,6 +174,8 @@ class _Plan:
     reattach: list[RequestRow] = field(default_factory=list)
     unknown: list[RequestRow] = field(default_factory=list)
     new_items: list[PromptItem] = field(default_factory=list)
+    moved: list[RequestRow] = field(default_factory=list)
+    """Recorded rows whose item moved in an edited file (new line / index), to rewrite."""
 
 
 def _now() -> datetime:
@@ -223,6 +225,9 @@ class _BatchRun:
         self._report = BatchReport(prompt_set=prompt_set.name, total_items=len(prompt_set.items))
         self._latency = LatencyTracker()
         self._states: Counter[RequestState] = Counter()
+        """Current state of every item of the prompt set (what `report.counts` shows)."""
+        self._stored_state: dict[str, RequestState] = {}
+        """Items queued for resubmission that are not PENDING on disk yet (until their intent)."""
         self._use_stream = options.use_stream
         self._stream_ok = 0
         self._stream_broken = 0
@@ -244,6 +249,9 @@ class _BatchRun:
         self._report.estimated = estimate
         check_budget(estimate, self._opt.max_cost_usd)
         await self._write_new_rows(plan.new_items)
+        if plan.moved:
+            await asyncio.to_thread(self._store.upsert_requests, plan.moved)
+            plan.moved.clear()
 
         self._writer.start()
         progress = asyncio.create_task(self._progress_loop(), name="batch-progress")
@@ -276,6 +284,9 @@ class _BatchRun:
                 plan.to_submit.append((item, None))
                 self._states[S.PENDING] += 1
                 continue
+            if row.line != item.line or row.item_index != item.index:
+                row = replace(row, line=item.line, item_index=item.index)
+                plan.moved.append(row)
             state = row.state
             if state is S.COMPLETED and not self._opt.force:
                 self._report.reused += 1
@@ -300,6 +311,8 @@ class _BatchRun:
                     continue
             # PENDING, CANCELLED, retryable FAILED, forced COMPLETED: submit (again).
             slim = replace(row, state=S.PENDING, result=None)
+            if state is not S.PENDING:
+                self._stored_state[row.item_key] = state
             if self._opt.force and state in (S.COMPLETED, S.FAILED):
                 slim = replace(slim, attempts=0)
             plan.to_submit.append((item, slim))
@@ -454,6 +467,7 @@ class _BatchRun:
                 billable_units=None,
                 result=None,
             )
+            self._stored_state.pop(row.item_key, None)
             self._set_state(row, intent)
             await self._writer.put_durable(intent)
             self._report.submit_attempts += 1
@@ -769,8 +783,12 @@ class _BatchRun:
             )
 
     async def _finish_report(self) -> None:
-        counts = await asyncio.to_thread(self._store.count_by_state, self._set.name)
-        self._report.counts = counts
+        for state in self._stored_state.values():
+            self._move(S.PENDING, state)  # never resubmitted (stopped): still as on disk
+        self._stored_state.clear()
+        self._report.counts = {state: self._states[state] for state in S if self._states[state]}
+        table = await asyncio.to_thread(self._store.count_by_state, self._set.name)
+        self._report.table_rows = sum(table.values())
         self._report.latency_p50 = self._latency.quantile(0.5)
         self._report.latency_p95 = self._latency.quantile(0.95)
         self._report.failures.sort(key=lambda f: f.line)

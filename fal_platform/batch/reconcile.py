@@ -13,7 +13,7 @@ request history (`/v1/models/requests/by-endpoint?expand=payloads`) says what ha
 - matches are handed out in submit order, one per UNKNOWN item, so replicas that share an
   input each get their own request;
 - an item with a match becomes `SUBMITTED` again (its URLs rebuilt from the id); an item
-  without one was never accepted and is safe to submit again.
+  without one, after a second read of history, was never accepted and is safe to submit again.
 
 Limits, documented rather than hidden: requests sent with `X-Fal-Store-IO: 0` have no stored
 input and cannot be matched; identical inputs submitted at the same moment by another prompt
@@ -95,35 +95,37 @@ class Reconciler:
         now = datetime.now(UTC)
         earliest = min(intents) if len(intents) == len(rows) else now - _DEFAULT_LOOKBACK
         start = earliest - self._clock_skew
-        candidates: dict[str, list[HistoryItem]] = {}
-        async for entry in self._client.platform.iter_request_history(
-            endpoint_id, start=start, expand_payloads=True, page_size=100
-        ):
-            if not self._usable(entry, start):
-                continue
-            key = canonical_json(entry.json_input)
-            candidates.setdefault(key, []).append(entry)
-        for entries in candidates.values():
-            entries.sort(key=_sent_time)
-
-        queue_url = self._client.settings.queue_url
         ordered = sorted(rows, key=lambda r: (r.submitted_at or now, r.item_index))
+        matches: dict[str, str] = {}
+        # History is paged by offset over a list that changes while it is read (new requests,
+        # requests finishing and moving): an entry can slip between two pages. A second read
+        # for the items still unmatched makes a miss (and so a double submit) very unlikely.
+        for _ in range(2):
+            unmatched = [row for row in ordered if row.item_key not in matches]
+            if not unmatched:
+                break
+            candidates = await self._candidates(endpoint_id, start)
+            for row in unmatched:
+                entries = candidates.get(canonical_json(row.input), [])
+                intent = (row.submitted_at or earliest) - self._clock_skew
+                match = next((e for e in entries if _sent_time(e) >= intent), None)
+                if match is not None:
+                    entries.remove(match)
+                    self._known.add(match.request_id)
+                    matches[row.item_key] = match.request_id
+        queue_url = self._client.settings.queue_url
         out: list[RequestRow] = []
         for row in ordered:
-            entries = candidates.get(canonical_json(row.input), [])
-            intent = (row.submitted_at or earliest) - self._clock_skew
-            match = next((e for e in entries if _sent_time(e) >= intent), None)
-            if match is None:
+            request_id = matches.get(row.item_key)
+            if request_id is None:
                 out.append(replace(row, state=RequestState.PENDING))
                 continue
-            entries.remove(match)
-            self._known.add(match.request_id)
-            handle = RequestHandle.from_ids(queue_url, endpoint_id, match.request_id)
+            handle = RequestHandle.from_ids(queue_url, endpoint_id, request_id)
             logger.info(
                 "reconciled item %s (line %d) to request %s from fal's request history",
                 row.item_key[:12],
                 row.line,
-                match.request_id,
+                request_id,
             )
             out.append(
                 replace(
@@ -136,6 +138,21 @@ class Reconciler:
                 )
             )
         return out
+
+    async def _candidates(self, endpoint_id: str, start: datetime) -> dict[str, list[HistoryItem]]:
+        """Unclaimed history entries since `start`, by canonical input, oldest first."""
+        seen: set[str] = set()
+        candidates: dict[str, list[HistoryItem]] = {}
+        async for entry in self._client.platform.iter_request_history(
+            endpoint_id, start=start, expand_payloads=True, page_size=100
+        ):
+            if entry.request_id in seen or not self._usable(entry, start):
+                continue  # an entry can show up on two pages
+            seen.add(entry.request_id)
+            candidates.setdefault(canonical_json(entry.json_input), []).append(entry)
+        for entries in candidates.values():
+            entries.sort(key=_sent_time)
+        return candidates
 
     def _usable(self, entry: HistoryItem, start: datetime) -> bool:
         if entry.request_id in self._known or entry.json_input is None:

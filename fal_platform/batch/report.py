@@ -24,6 +24,9 @@ class BatchReport:
     total_items: int
     counts: dict[RequestState, int] = field(default_factory=dict)
     """Items per state at the end of the run (every item of the prompt set, once)."""
+    table_rows: int = 0
+    """Rows of this prompt set in `generation.requests` (includes items since removed from
+    the file, which are kept as history)."""
     submitted: int = 0
     """Submits fal accepted in this run (including ones found again by reconciliation)."""
     submit_attempts: int = 0

@@ -1,0 +1,178 @@
+"""The three ways to run a batch that the throughput benchmark compares (run inside a worker).
+
+- `engine_batch`: our engine (`run_batch`) with a DuckDB store in a temp file, as the CLI and the
+  Dagster asset run it.
+- `fal_client_async`: the official `fal_client.subscribe_async` under an `asyncio.Semaphore`.
+- `fal_client_sync`: the official `fal_client.subscribe` in a `ThreadPoolExecutor`.
+
+The fal-client runs use fal-client's defaults (module-level clients, 0.1 s polling, its own
+retry policy) and are pointed at the emulator as fal_protocol.md 6.6 option B describes. Each
+function times only the batch itself with the worker's `Section`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import wait as wait_futures
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from benchmarks.items import read_prompt_file
+from benchmarks.measure import Section, current_rss_mb
+
+
+@dataclass(frozen=True)
+class ClientParams:
+    url: str
+    """Emulator base URL."""
+    prompt_file: str
+    concurrency: int
+    max_seconds: float
+    """Soft cap: stop the batch after this long and report how far it got."""
+    db_path: str = ""
+    """DuckDB file for the engine's store."""
+    submit_rate: float = 10_000.0
+    """Engine only: submits per second (set high so pacing is not the bottleneck)."""
+    sample_interval: float = 1.0
+    """Engine only: how often to record (items done, RSS) while the batch runs."""
+
+
+@dataclass
+class ClientOutcome:
+    items: int
+    completed: int = 0
+    failed: int = 0
+    interrupted: bool = False
+    first_error: str | None = None
+    rss_before_load_mb: float = 0.0
+    """RSS after imports, before the batch's inputs are loaded."""
+    rss_after_load_mb: float = 0.0
+    """RSS once the inputs (the prompt set) are in memory, before any request."""
+    samples: list[tuple[float, int, float]] = field(default_factory=list)
+    """(seconds since start, items done, RSS MiB) while the batch ran (engine only)."""
+
+
+def engine_batch(raw: dict[str, Any], section: Section) -> ClientOutcome:
+    from fal_platform.batch.engine import EngineOptions, run_batch
+    from fal_platform.batch.progress import ProgressSnapshot
+    from fal_platform.batch.prompts import load_prompt_set
+    from fal_platform.batch.rows import RequestState
+    from fal_platform.batch.store import BatchStore
+    from fal_platform.client import ClientSettings, FalClient
+
+    params = ClientParams(**raw)
+    outcome = ClientOutcome(items=0, rss_before_load_mb=current_rss_mb())
+    prompt_set = load_prompt_set(params.prompt_file)
+    outcome.items = len(prompt_set.items)
+    outcome.rss_after_load_mb = current_rss_mb()
+    store = BatchStore.at_path(params.db_path)
+    settings = ClientSettings.for_emulator(
+        params.url,
+        request_timeout=60.0,
+        # What the CLI and FalResource configure for a given concurrency.
+        max_connections=max(params.concurrency * 2, 10),
+    )
+    options = EngineOptions(
+        max_concurrency=params.concurrency,
+        submit_rate=params.submit_rate,
+        progress_interval=params.sample_interval,
+    )
+    started = time.perf_counter()
+
+    def sample(snapshot: ProgressSnapshot) -> None:
+        elapsed = round(time.perf_counter() - started, 2)
+        outcome.samples.append((elapsed, snapshot.done, round(current_rss_mb(), 1)))
+
+    async def main() -> Any:
+        stop = asyncio.Event()
+        asyncio.get_running_loop().call_later(params.max_seconds, stop.set)
+        async with FalClient(settings) as client:
+            return await run_batch(
+                client, store, prompt_set, options, stop=stop, on_progress=sample
+            )
+
+    with section:
+        report = asyncio.run(main())
+    outcome.completed = report.count(RequestState.COMPLETED)
+    outcome.failed = report.count(RequestState.FAILED)
+    outcome.interrupted = report.interrupted
+    if report.failures:
+        first = report.failures[0]
+        outcome.first_error = f"{first.error_type}: {first.message}"
+    return outcome
+
+
+def _point_fal_client_at(url: str) -> None:
+    """fal_protocol.md 6.6 option B: plain HTTP by patching the URL formats; any key works."""
+    os.environ["FAL_KEY"] = "benchmark-not-a-real-key"
+    import fal_client.client
+
+    fal_client.client.QUEUE_URL_FORMAT = url.rstrip("/") + "/"
+    fal_client.client.RUN_URL_FORMAT = url.rstrip("/") + "/run/"
+
+
+def fal_client_async(raw: dict[str, Any], section: Section) -> ClientOutcome:
+    params = ClientParams(**raw)
+    _point_fal_client_at(params.url)
+    import fal_client
+
+    outcome = ClientOutcome(items=0, rss_before_load_mb=current_rss_mb())
+    batch = list(read_prompt_file(Path(params.prompt_file)))
+    outcome.items = len(batch)
+    outcome.rss_after_load_mb = current_rss_mb()
+
+    async def main() -> None:
+        slots = asyncio.Semaphore(params.concurrency)
+
+        async def one(endpoint_id: str, arguments: dict[str, Any]) -> None:
+            async with slots:
+                try:
+                    await fal_client.subscribe_async(endpoint_id, arguments)
+                except Exception as exc:
+                    outcome.failed += 1
+                    outcome.first_error = outcome.first_error or repr(exc)[:300]
+                else:
+                    outcome.completed += 1
+
+        try:
+            await asyncio.wait_for(
+                asyncio.gather(*(one(e, a) for e, a in batch)), timeout=params.max_seconds
+            )
+        except TimeoutError:
+            outcome.interrupted = True
+
+    with section:
+        asyncio.run(main())
+    return outcome
+
+
+def fal_client_sync(raw: dict[str, Any], section: Section) -> ClientOutcome:
+    params = ClientParams(**raw)
+    _point_fal_client_at(params.url)
+    import fal_client
+
+    outcome = ClientOutcome(items=0, rss_before_load_mb=current_rss_mb())
+    batch = list(read_prompt_file(Path(params.prompt_file)))
+    outcome.items = len(batch)
+    outcome.rss_after_load_mb = current_rss_mb()
+
+    with section:
+        pool = ThreadPoolExecutor(max_workers=params.concurrency)
+        futures = [pool.submit(fal_client.subscribe, e, a) for e, a in batch]
+        _, not_done = wait_futures(futures, timeout=params.max_seconds)
+        outcome.interrupted = bool(not_done)
+        pool.shutdown(wait=True, cancel_futures=True)
+    for future in futures:
+        if future.cancelled():
+            continue
+        error = future.exception()
+        if error is None:
+            outcome.completed += 1
+        else:
+            outcome.failed += 1
+            outcome.first_error = outcome.first_error or repr(error)[:300]
+    return outcome

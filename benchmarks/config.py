@@ -1,0 +1,132 @@
+"""Benchmark sizes: `full` is what `make bench` records, `tiny` proves the machinery in seconds.
+
+Every time cap below is a guard, not a target: a run that hits one is reported as capped (with
+how far it got), so a slow component shows up as a slow number instead of a hung `make bench`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ThroughputConfig:
+    items: int
+    concurrencies: tuple[int, ...]
+    latency: float
+    """Emulator inference time per job (seconds, no jitter); queue wait is 0."""
+    parallel_up_to: int
+    """At or below this concurrency the three clients run at the same time, each against its
+    own emulator: they are latency-bound there (a few % of a core each), and running them one
+    after another would cost minutes of pure waiting."""
+    cap_factor: float
+    min_cap_seconds: float
+    """Each run is capped at max(cap_factor x items / ideal throughput, min_cap_seconds) + 15 s.
+    A capped run still measures a steady-state rate (items done / time), only over fewer items."""
+
+
+@dataclass(frozen=True)
+class MemoryConfig:
+    sizes: tuple[int, ...]
+    concurrency: int
+    max_seconds: tuple[float, ...]
+    """Soft cap per size; a capped run still reports RSS and items/s over what it did."""
+    diagnose_items: int
+    """Items of the tracemalloc run that explains what memory each item costs."""
+    diagnose_max_seconds: float
+
+
+@dataclass(frozen=True)
+class CatalogConfig:
+    models: int
+    touched: int
+
+
+@dataclass(frozen=True)
+class StoreConfig:
+    requests: int
+    media: int
+    naive_rows: int
+    """The naive executemany loop is measured on this many rows and extrapolated."""
+
+
+@dataclass(frozen=True)
+class DagsterConfig:
+    items: int
+    concurrency: int
+    submit_rate: float
+    queue_wait: float
+    inference_time: float
+    repeats: int
+    """Runs per path, alternating; the fastest of each path is compared."""
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    name: str
+    throughput: ThroughputConfig
+    memory: MemoryConfig
+    catalog: CatalogConfig
+    store: StoreConfig
+    dagster: DagsterConfig
+
+
+FULL = BenchConfig(
+    name="full",
+    throughput=ThroughputConfig(
+        items=2000,
+        concurrencies=(16, 64, 256),
+        latency=1.0,
+        parallel_up_to=16,
+        cap_factor=1.3,
+        min_cap_seconds=45.0,
+    ),
+    memory=MemoryConfig(
+        sizes=(10_000, 50_000, 100_000),
+        concurrency=256,
+        max_seconds=(30.0, 40.0, 50.0),
+        diagnose_items=4000,
+        diagnose_max_seconds=40.0,
+    ),
+    catalog=CatalogConfig(models=20_000, touched=200),
+    store=StoreConfig(requests=100_000, media=300_000, naive_rows=5_000),
+    dagster=DagsterConfig(
+        items=500,
+        concurrency=64,
+        submit_rate=1000.0,
+        queue_wait=0.05,
+        inference_time=0.5,
+        repeats=1,
+    ),
+)
+
+TINY = BenchConfig(
+    name="tiny",
+    throughput=ThroughputConfig(
+        items=24,
+        concurrencies=(4,),
+        latency=0.05,
+        parallel_up_to=4,
+        cap_factor=20.0,
+        min_cap_seconds=20.0,
+    ),
+    memory=MemoryConfig(
+        sizes=(30, 60),
+        concurrency=16,
+        max_seconds=(20.0, 20.0),
+        diagnose_items=30,
+        diagnose_max_seconds=10.0,
+    ),
+    catalog=CatalogConfig(models=120, touched=3),
+    store=StoreConfig(requests=300, media=900, naive_rows=50),
+    dagster=DagsterConfig(
+        items=10,
+        concurrency=8,
+        submit_rate=1000.0,
+        queue_wait=0.0,
+        inference_time=0.02,
+        repeats=1,
+    ),
+)
+
+SIZES: dict[str, BenchConfig] = {"full": FULL, "tiny": TINY}
