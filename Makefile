@@ -26,3 +26,6 @@ dev: setup
 
 emulator: setup
 	$(RUN) fal-platform emulator --port 8787
+
+bench: setup
+	$(RUN) python -m benchmarks

@@ -20,6 +20,7 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
+from assets.partitions import prompt_sets
 from fal_platform.batch.blocking import run_interruptibly
 from fal_platform.batch.catalog_lookup import read_catalog, read_prices
 from fal_platform.batch.cost import BudgetExceededError, CostEstimate
@@ -46,8 +47,6 @@ CATALOG_PRICING_KEY = dg.AssetKey(["fal_catalog", "pricing"])
 GENERATION_GROUP = "generation"
 GENERATION_OWNERS = ["team:ml-platform"]
 DUCKDB_POOL = "duckdb"
-
-prompt_sets = dg.DynamicPartitionsDefinition(name="prompt_sets")
 
 
 class GenerationConfig(dg.Config):
@@ -224,6 +223,7 @@ def _metadata(report: BatchReport, prompt_set: PromptSet, preview: str) -> dict[
         "submitted_this_run": dg.MetadataValue.int(report.submitted),
         "reused": dg.MetadataValue.int(report.reused),
         "reattached": dg.MetadataValue.int(report.reattached),
+        "removed_from_file": dg.MetadataValue.int(report.removed),
         "reconciled": dg.MetadataValue.int(report.reconciled_found),
         "retries": dg.MetadataValue.int(report.retries),
         "latency_p50_seconds": seconds(report.latency_p50),

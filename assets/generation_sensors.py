@@ -12,13 +12,21 @@ import json
 
 import dagster as dg
 
-from assets.generation import REQUESTS_KEY, generation_requests, prompt_sets
+from assets.catalog import MODELS_KEY, PRICING_KEY
+from assets.generation import REQUESTS_KEY, generation_requests
 from assets.generation_checks import GENERATION_CHECKS
+from assets.partitions import prompt_sets
 from fal_platform.batch.prompts import discover_prompt_sets, rejected_prompt_files
 from fal_platform.paths import prompts_dir
 
-RUN_SELECTION: list[dg.AssetKey] = [REQUESTS_KEY]
-"""What a new or edited prompt set materializes (extend with downstream assets as they land)."""
+RUN_SELECTION: list[dg.AssetKey] = [
+    REQUESTS_KEY,
+    dg.AssetKey(["media", "files"]),
+    dg.AssetKey(["media", "timings"]),
+]
+"""What a new or edited prompt set materializes: the requests and, in the same run, its media."""
+CATALOG_SELECTION: list[dg.AssetKey] = [MODELS_KEY, PRICING_KEY]
+"""Prompt sets are validated against the catalog, so on a fresh instance it is loaded first."""
 
 
 def _read_cursor(cursor: str | None) -> dict[str, str]:
@@ -33,7 +41,7 @@ def _read_cursor(cursor: str | None) -> dict[str, str]:
 
 @dg.sensor(
     name="prompt_sets_sensor",
-    target=dg.AssetSelection.assets(*RUN_SELECTION),
+    target=dg.AssetSelection.assets(*RUN_SELECTION, *CATALOG_SELECTION),
     default_status=dg.DefaultSensorStatus.RUNNING,
     minimum_interval_seconds=30,
     description="Adds a `prompt_sets` partition per prompt file and runs new or edited sets.",
@@ -60,12 +68,22 @@ def prompt_sets_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
         context.log.info(
             "requesting runs for " + ", ".join(r.partition_key or "" for r in run_requests)
         )
+    partitions = [prompt_sets.build_add_request(new_partitions)] if new_partitions else []
+    if run_requests and context.instance.get_latest_materialization_event(MODELS_KEY) is None:
+        # A fresh instance: runs now would fail validation. Load the catalog once, and keep the
+        # cursor where it is so these prompt sets are requested on a tick after it lands.
+        context.log.info("fal_catalog/models was never materialized: requesting it first")
+        return dg.SensorResult(
+            run_requests=[
+                dg.RunRequest(run_key="fal-catalog-bootstrap", asset_selection=CATALOG_SELECTION)
+            ],
+            dynamic_partitions_requests=partitions,
+            cursor=context.cursor,
+        )
     cursor = json.dumps({f.name: f.content_hash for f in files}, sort_keys=True)
     return dg.SensorResult(
         run_requests=run_requests,
-        dynamic_partitions_requests=[prompt_sets.build_add_request(new_partitions)]
-        if new_partitions
-        else [],
+        dynamic_partitions_requests=partitions,
         cursor=cursor,
     )
 

@@ -41,7 +41,11 @@ def test_daily_refresh_runs_by_default_and_selects_assets_and_checks() -> None:
     job = defs.resolve_job_def(schedule.job_name)
     assert set(job.asset_layer.asset_graph.get_all_asset_keys()) >= {MODELS_KEY, PRICING_KEY}
     check_names = {key.name for key in job.asset_layer.asset_graph.asset_check_keys}
-    assert check_names == {"catalog_not_empty", "catalog_endpoint_id_unique"}
+    assert check_names == {
+        "catalog_not_empty",
+        "catalog_endpoint_id_unique",
+        "prompt_set_endpoints_priced",
+    }
 
 
 def test_refresh_job_in_a_dagster_subprocess_with_the_multiprocess_executor(

@@ -57,6 +57,7 @@ def test_first_load_then_only_changes_then_nothing(
     assert {c.check_name for c in checks} == {
         "catalog_not_empty",
         "catalog_endpoint_id_unique",
+        "prompt_set_endpoints_priced",
     }
     assert all(c.passed for c in checks)
 

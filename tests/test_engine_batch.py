@@ -232,5 +232,7 @@ def test_an_edited_set_submits_only_its_new_items(emulator_factory, tmp_path, st
     for item in edited.items:
         assert rows[item.item_key].line == item.line
         assert rows[item.item_key].state is S.COMPLETED
-    assert len(rows) == 7 and report.table_rows == 7  # the removed item is kept as history
+    # The removed item's settled row is deleted: the partition mirrors its file.
+    assert len(rows) == 6 and report.table_rows == 6 and report.removed == 1
+    assert set(rows) == {item.item_key for item in edited.items}
     assert report.counts == {S.COMPLETED: 6}

@@ -9,8 +9,8 @@ import dagster as dg
 import pytest
 from generation_support import distinct_items, write_jsonl
 
-from assets.generation import REQUESTS_KEY
-from assets.generation_sensors import prompt_sets_sensor
+from assets.catalog import MODELS_KEY
+from assets.generation_sensors import CATALOG_SELECTION, RUN_SELECTION, prompt_sets_sensor
 from fal_platform.definitions import defs
 
 
@@ -28,7 +28,7 @@ def tick(instance: dg.DagsterInstance, cursor: str | None) -> dg.SensorResult:
 def runs(result: dg.SensorResult) -> dict[str, str]:
     requests = result.run_requests or []
     for request in requests:
-        assert request.asset_selection == [REQUESTS_KEY]
+        assert request.asset_selection == RUN_SELECTION
     return {request.partition_key or "": request.run_key or "" for request in requests}
 
 
@@ -40,6 +40,14 @@ def test_sensor_adds_partitions_and_runs_new_and_edited_files(
     write_jsonl(prompts / "alpha.jsonl", distinct_items(2))
     (prompts / "beta.csv").write_text("endpoint_id,prompt\nfal-ai/flux/schnell,a boat\n")
     instance = dg.DagsterInstance.ephemeral()
+
+    # A fresh instance has no catalog to validate against: the sensor loads it first, adds the
+    # partitions, and keeps its cursor so the prompt sets are requested on a later tick.
+    bootstrap = tick(instance, None)
+    assert [r.asset_selection for r in bootstrap.run_requests or []] == [CATALOG_SELECTION]
+    assert bootstrap.cursor is None
+    assert set(instance.get_dynamic_partitions("prompt_sets")) == {"alpha", "beta"}
+    instance.report_runless_asset_event(dg.AssetMaterialization(MODELS_KEY))
 
     first = tick(instance, None)
     assert set(runs(first)) == {"alpha", "beta"}

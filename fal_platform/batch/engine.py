@@ -88,6 +88,8 @@ class RequestStore(Protocol):
 
     def count_by_state(self, prompt_set: str) -> dict[RequestState, int]: ...
 
+    def delete_requests(self, prompt_set: str, item_keys: Sequence[str]) -> int: ...
+
 
 @dataclass(frozen=True)
 class EngineOptions:
@@ -176,6 +178,8 @@ class _Plan:
     new_items: list[PromptItem] = field(default_factory=list)
     moved: list[RequestRow] = field(default_factory=list)
     """Recorded rows whose item moved in an edited file (new line / index), to rewrite."""
+    removed: list[str] = field(default_factory=list)
+    """Item keys of settled rows whose item is no longer in the edited file, to delete."""
 
 
 def _now() -> datetime:
@@ -252,6 +256,9 @@ class _BatchRun:
         if plan.moved:
             await asyncio.to_thread(self._store.upsert_requests, plan.moved)
             plan.moved.clear()
+        if plan.removed:
+            await asyncio.to_thread(self._store.delete_requests, self._set.name, plan.removed)
+            self._report.removed = len(plan.removed)
 
         self._writer.start()
         progress = asyncio.create_task(self._progress_loop(), name="batch-progress")
@@ -317,10 +324,18 @@ class _BatchRun:
                 slim = replace(slim, attempts=0)
             plan.to_submit.append((item, slim))
             self._states[S.PENDING] += 1
-        if stored:
+        # The partition mirrors its file: rows of items deleted from the file go, except requests
+        # fal may still be running (or may have accepted), which are left to settle.
+        plan.removed = [
+            key
+            for key, row in stored.items()
+            if not (row.state.is_in_flight or row.state is S.UNKNOWN)
+        ]
+        if len(plan.removed) < len(stored):
             logger.info(
-                "%d recorded rows of %s are no longer in the prompt file; left untouched",
-                len(stored),
+                "%d rows of %s belong to items no longer in the file but may still be running "
+                "on fal; left in place",
+                len(stored) - len(plan.removed),
                 self._set.name,
             )
         return plan

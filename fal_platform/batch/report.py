@@ -25,8 +25,8 @@ class BatchReport:
     counts: dict[RequestState, int] = field(default_factory=dict)
     """Items per state at the end of the run (every item of the prompt set, once)."""
     table_rows: int = 0
-    """Rows of this prompt set in `generation.requests` (includes items since removed from
-    the file, which are kept as history)."""
+    """Rows of this prompt set in `generation.requests` (items removed from the file are
+    deleted, unless fal may still be running them)."""
     submitted: int = 0
     """Submits fal accepted in this run (including ones found again by reconciliation)."""
     submit_attempts: int = 0
@@ -35,6 +35,8 @@ class BatchReport:
     """COMPLETED rows from earlier runs, not sent again."""
     reattached: int = 0
     """In-flight rows from an earlier run that this run followed to the end."""
+    removed: int = 0
+    """Settled rows deleted because their item is no longer in the edited prompt file."""
     reconciled_found: int = 0
     """UNKNOWN submits that request history showed were accepted (not resubmitted)."""
     reconciled_not_found: int = 0

@@ -116,6 +116,18 @@ class BatchStore:
             )
         return len(latest)
 
+    def delete_requests(self, prompt_set: str, item_keys: Sequence[str]) -> int:
+        """Forget items that left an edited prompt file (their media goes with the next replace)."""
+        if not item_keys:
+            return 0
+        with self._session() as db:
+            db.conn.execute(
+                f"DELETE FROM {db.table(REQUESTS)} WHERE prompt_set = ? AND item_key IN "
+                "(SELECT unnest(?::VARCHAR[]))",
+                [prompt_set, list(item_keys)],
+            )
+        return len(item_keys)
+
     def count_by_state(self, prompt_set: str) -> dict[RequestState, int]:
         """Rows per state, in state-machine order, states with no rows left out."""
         with self._session() as db:
