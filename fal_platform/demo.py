@@ -105,6 +105,7 @@ def run_demo(
     prompt_dir = (prompts or Path(os.environ.get(ENV_PROMPTS_DIR) or "prompts")).resolve()
     prompt_files = discover_prompt_sets(prompt_dir)
     steps: list[Step] = []
+    totals = {"submitted": 0, "reused": 0}
     started = time.perf_counter()
     print(f"fal-platform demo: {len(prompt_files)} prompt sets from {prompt_dir}, data in {data}")
     with EmulatorProcess(**DEMO_EMULATOR) as emulator:  # type: ignore[arg-type]
@@ -138,14 +139,18 @@ def run_demo(
                 _timed(
                     steps,
                     f"prompt set {prompt_file.name}",
-                    lambda name=prompt_file.name: _prompt_set(defs, instance, name),  # type: ignore[misc]
+                    lambda name=prompt_file.name: _prompt_set(defs, instance, name, totals),  # type: ignore[misc]
                 )
             _timed(steps, "endpoint stats", lambda: _stats(defs, instance))
             database = duckdb_path()
     total = time.perf_counter() - started
     print()
     print(summary_table(database))
-    print(f"\nTotal {total:.1f}s. Steps: " + ", ".join(f"{s.name} {s.seconds:.1f}s" for s in steps))
+    if totals["submitted"] == 0 and totals["reused"]:
+        print(f"\nEverything was reused: {totals['reused']} completed items, nothing submitted.")
+    else:
+        print(f"\nSubmitted {totals['submitted']} requests, reused {totals['reused']} completed.")
+    print(f"Total {total:.1f}s. Steps: " + ", ".join(f"{s.name} {s.seconds:.1f}s" for s in steps))
     return 0
 
 
@@ -159,7 +164,9 @@ def _catalog(defs: Definitions, instance: DagsterInstance) -> list[str]:
     ]
 
 
-def _prompt_set(defs: Definitions, instance: DagsterInstance, name: str) -> list[str]:
+def _prompt_set(
+    defs: Definitions, instance: DagsterInstance, name: str, totals: dict[str, int]
+) -> list[str]:
     result = run_assets(
         defs,
         instance,
@@ -168,6 +175,8 @@ def _prompt_set(defs: Definitions, instance: DagsterInstance, name: str) -> list
     )
     meta = _materialization_metadata(result, ["generation", "requests"])
     submitted, reused = meta.get("submitted_this_run", 0), meta.get("reused", 0)
+    totals["submitted"] += submitted
+    totals["reused"] += reused
     if submitted == 0 and reused:
         return [f"reused all {reused} completed items, submitted nothing"]
     return [f"submitted {submitted}, reused {reused}"]
