@@ -4,6 +4,8 @@ Both are derived from `generation/requests` alone (no fal calls), so re-material
 and replaces exactly the partition's rows.
 """
 
+from typing import Any
+
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
@@ -23,6 +25,17 @@ PREVIEW_IMAGES = 8
 # these assets; this covers partitions launched from the UI or a backfill).
 FOLLOW_REQUESTS = dg.AutomationCondition.eager()
 
+MEDIA_ASSET: dict[str, Any] = {
+    "deps": [REQUESTS_KEY],
+    "partitions_def": prompt_sets,
+    "group_name": "media",
+    "kinds": {"duckdb"},
+    "owners": OWNERS,
+    "pool": "duckdb",
+    "automation_condition": FOLLOW_REQUESTS,
+}
+"""What media/files and media/timings share: partitions, lineage, pool and automation."""
+
 
 def image_preview(rows: list[MediaRow]) -> str:
     images = [row for row in rows if row.media_kind == "image"][:PREVIEW_IMAGES]
@@ -34,13 +47,7 @@ def image_preview(rows: list[MediaRow]) -> str:
 
 @dg.asset(
     key=["media", "files"],
-    deps=[REQUESTS_KEY],
-    partitions_def=prompt_sets,
-    group_name="media",
-    kinds={"duckdb"},
-    owners=OWNERS,
-    pool="duckdb",
-    automation_condition=FOLLOW_REQUESTS,
+    **MEDIA_ASSET,
     description="One row per generated file (image, video, audio) of every completed request: "
     "URL, kind, content type, size, dimensions, duration, seed (lossless) and NSFW flag.",
 )
@@ -70,13 +77,7 @@ def _summary(values: list[float | None]) -> dict[str, float | None]:
 
 @dg.asset(
     key=["media", "timings"],
-    deps=[REQUESTS_KEY],
-    partitions_def=prompt_sets,
-    group_name="media",
-    kinds={"duckdb"},
-    owners=OWNERS,
-    pool="duckdb",
-    automation_condition=FOLLOW_REQUESTS,
+    **MEDIA_ASSET,
     description="Per request: seconds waiting in fal's queue, running (fal's figure and ours), "
     "in total, and how many attempts it took.",
 )

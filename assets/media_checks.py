@@ -17,53 +17,47 @@ from fal_platform.quality import (
 Rule = Callable[[duckdb_lib.DuckDBPyConnection, str | None], RuleOutcome]
 
 
-def _evaluate(
-    context: dg.AssetCheckExecutionContext, duckdb: DuckDBResource, rule: Rule
-) -> dg.AssetCheckResult:
-    prompt_set = context.partition_key if context.has_partition_key else None
-    with duckdb.get_connection() as conn:
-        outcome = rule(conn, prompt_set)
-    return dg.AssetCheckResult(
-        passed=outcome.passed,
-        metadata={
-            "prompt_set": prompt_set or "all",
-            "violations": outcome.violations,
-            "examples": dg.MetadataValue.json(outcome.examples),
-        },
-    )
+def rule_check(
+    asset: dg.AssetsDefinition, name: str, description: str, rule: Rule
+) -> dg.AssetChecksDefinition:
+    """An asset check that runs one rule on the checked partition (or on every row)."""
+
+    @dg.asset_check(asset=asset, name=name, pool="duckdb", description=description)
+    def check(
+        context: dg.AssetCheckExecutionContext, duckdb: DuckDBResource
+    ) -> dg.AssetCheckResult:
+        prompt_set = context.partition_key if context.has_partition_key else None
+        with duckdb.get_connection() as conn:
+            outcome = rule(conn, prompt_set)
+        return dg.AssetCheckResult(
+            passed=outcome.passed,
+            metadata={
+                "prompt_set": prompt_set or "all",
+                "violations": outcome.violations,
+                "examples": dg.MetadataValue.json(outcome.examples),
+            },
+        )
+
+    return check
 
 
-@dg.asset_check(
-    asset=media_files,
-    pool="duckdb",
-    description="Every completed request of a media-producing endpoint has at least one file.",
-)
-def every_completed_request_has_media(
-    context: dg.AssetCheckExecutionContext, duckdb: DuckDBResource
-) -> dg.AssetCheckResult:
-    return _evaluate(context, duckdb, completed_without_media)
-
-
-@dg.asset_check(
-    asset=media_files,
-    pool="duckdb",
-    description="Every media URL is an absolute http(s) URL or a data URI.",
-)
-def media_urls_well_formed(
-    context: dg.AssetCheckExecutionContext, duckdb: DuckDBResource
-) -> dg.AssetCheckResult:
-    return _evaluate(context, duckdb, malformed_urls)
-
-
-@dg.asset_check(
-    asset=media_timings,
-    pool="duckdb",
-    description="Timings are non-negative and queue wait + inference <= total (0.5 s tolerance).",
-)
-def timings_consistent(
-    context: dg.AssetCheckExecutionContext, duckdb: DuckDBResource
-) -> dg.AssetCheckResult:
-    return _evaluate(context, duckdb, inconsistent_timings)
-
-
-media_checks = [every_completed_request_has_media, media_urls_well_formed, timings_consistent]
+media_checks = [
+    rule_check(
+        media_files,
+        "every_completed_request_has_media",
+        "Every completed request of a media-producing endpoint has at least one file.",
+        completed_without_media,
+    ),
+    rule_check(
+        media_files,
+        "media_urls_well_formed",
+        "Every media URL is an absolute http(s) URL or a data URI.",
+        malformed_urls,
+    ),
+    rule_check(
+        media_timings,
+        "timings_consistent",
+        "Timings are non-negative and queue wait + inference <= total (0.5 s tolerance).",
+        inconsistent_timings,
+    ),
+]

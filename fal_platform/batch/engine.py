@@ -52,7 +52,7 @@ from fal_platform.batch.progress import LatencyTracker, OnProgress, ProgressSnap
 from fal_platform.batch.prompts import PromptItem, PromptSet, canonical_json
 from fal_platform.batch.reconcile import Reconciler
 from fal_platform.batch.report import BatchReport, FailedItem
-from fal_platform.batch.rows import RequestRow, RequestState
+from fal_platform.batch.rows import RequestRow, RequestState, submitted_row
 from fal_platform.batch.writer import RowWriter
 from fal_platform.client import (
     CancelOutcome,
@@ -504,15 +504,8 @@ class _BatchRun:
                     ) from exc
                 return await self._submit_failed(intent, exc)
             self._failed_submits_in_a_row = 0
-            accepted = replace(
-                intent,
-                state=S.SUBMITTED,
-                request_id=handle.request_id,
-                status_url=handle.status_url,
-                response_url=handle.response_url,
-                cancel_url=handle.cancel_url,
-                submitted_at=_now(),
-                queue_position_first=handle.queue_position,
+            accepted = submitted_row(
+                intent, handle, submitted_at=_now(), queue_position_first=handle.queue_position
             )
             self._reconciler.remember(handle.request_id)
             self._report.submitted += 1

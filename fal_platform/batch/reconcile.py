@@ -30,7 +30,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from fal_platform.batch.prompts import canonical_json
-from fal_platform.batch.rows import RequestRow, RequestState
+from fal_platform.batch.rows import RequestRow, RequestState, submitted_row
 from fal_platform.client import FalClient, HistoryItem, RequestHandle
 
 logger = logging.getLogger("fal_platform.batch")
@@ -127,16 +127,7 @@ class Reconciler:
                 row.line,
                 request_id,
             )
-            out.append(
-                replace(
-                    row,
-                    state=RequestState.SUBMITTED,
-                    request_id=handle.request_id,
-                    status_url=handle.status_url,
-                    response_url=handle.response_url,
-                    cancel_url=handle.cancel_url,
-                )
-            )
+            out.append(submitted_row(row, handle))
         return out
 
     async def _candidates(self, endpoint_id: str, start: datetime) -> dict[str, list[HistoryItem]]:

@@ -6,12 +6,13 @@ them into Arrow tables and back, nothing else handles raw tuples.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
 from fal_platform.batch.prompts import PromptItem
+from fal_platform.client import RequestHandle
 
 
 class RequestState(StrEnum):
@@ -126,3 +127,16 @@ class TimingRow:
     inference_seconds_observed: float | None
     total_seconds: float | None
     attempts: int
+
+
+def submitted_row(row: RequestRow, handle: RequestHandle, **changes: Any) -> RequestRow:
+    """The row once fal accepted it: from here on, the server's URLs are the ones to use."""
+    return replace(
+        row,
+        state=RequestState.SUBMITTED,
+        request_id=handle.request_id,
+        status_url=handle.status_url,
+        response_url=handle.response_url,
+        cancel_url=handle.cancel_url,
+        **changes,
+    )

@@ -8,6 +8,21 @@ from typing import Any
 from starlette.requests import Request
 
 from fal_platform.emulator.errors import ApiError, json_response
+from fal_platform.emulator.jobs import Job
+from fal_platform.emulator.outputs import build_output
+from fal_platform.emulator.state import EmulatorState
+
+
+def job_output(state: EmulatorState, job: Job, base: str) -> dict[str, Any]:
+    """A successful job's output, rebuilt on demand (outputs are never stored)."""
+    return build_output(
+        job.model,
+        job.payload,
+        seed=state.config.seed,
+        request_id=job.request_id,
+        inference_time=job.inference_time,
+        base_url=base,
+    )
 
 
 def base_url(request: Request) -> str:

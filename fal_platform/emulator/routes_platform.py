@@ -23,8 +23,7 @@ from fal_platform.emulator.errors import (
     platform_error,
 )
 from fal_platform.emulator.jobs import COMPLETED, IN_QUEUE, Job
-from fal_platform.emulator.outputs import build_output
-from fal_platform.emulator.routes_common import base_url
+from fal_platform.emulator.routes_common import base_url, job_output
 from fal_platform.emulator.state import EmulatorState
 from fal_platform.emulator.timeutil import iso_millis, parse_iso
 
@@ -300,13 +299,6 @@ def _history_item(
         if done and job.error is not None:
             output = job.error.body()
         elif done:
-            output = build_output(
-                job.model,
-                job.payload,
-                seed=state.config.seed,
-                request_id=job.request_id,
-                inference_time=job.inference_time,
-                base_url=base,
-            )
+            output = job_output(state, job, base)
         item["json_output"] = output
     return item

@@ -24,9 +24,8 @@ from fal_platform.emulator import schemas
 from fal_platform.emulator.catalog import Model
 from fal_platform.emulator.errors import REQUEST_ID_HEADER, ApiError, json_response, queue_error
 from fal_platform.emulator.jobs import COMPLETED, IN_QUEUE, Job
-from fal_platform.emulator.outputs import build_output
 from fal_platform.emulator.pricing import billable_units, format_units
-from fal_platform.emulator.routes_common import base_url, read_json_object
+from fal_platform.emulator.routes_common import base_url, job_output, read_json_object
 from fal_platform.emulator.state import EmulatorState
 from fal_platform.emulator.stats import input_hash
 
@@ -129,14 +128,7 @@ def result_response(state: EmulatorState, job: Job, base: str) -> Response:
         if error.timeout_type is not None:
             headers["X-Fal-Request-Timeout-Type"] = error.timeout_type
         return json_response(error.body(), error.status_code, headers)
-    output = build_output(
-        job.model,
-        job.payload,
-        seed=state.config.seed,
-        request_id=job.request_id,
-        inference_time=job.inference_time,
-        base_url=base,
-    )
+    output = job_output(state, job, base)
     units = billable_units(job.model, job.payload, job.inference_time)
     headers["X-Fal-Billable-Units"] = format_units(units)
     return json_response(output, 200, headers)
