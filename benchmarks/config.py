@@ -96,7 +96,7 @@ FULL = BenchConfig(
         submit_rate=1000.0,
         queue_wait=0.05,
         inference_time=0.5,
-        repeats=1,
+        repeats=2,
     ),
 )
 

@@ -190,7 +190,7 @@ def _run(path: str, repeat: int, config: DagsterConfig, workdir: Path) -> Overhe
     )
     worker = run.worker
     outcome = OverheadOutcome(**worker.result) if worker.ok else OverheadOutcome(success=False)
-    error = worker.error
+    error = run.error
     if error is None and (not outcome.success or outcome.completed != config.items):
         error = f"completed {outcome.completed}/{config.items} (exit {outcome.exit_code})"
     return OverheadRun(

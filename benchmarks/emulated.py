@@ -7,8 +7,10 @@ CPU (sampled from /proc) says whether the server, not the client, was the bottle
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
+
+import httpx
 
 from benchmarks.measure import CpuMonitor, CpuUsage, load_average
 from benchmarks.worker import WorkerRun, run_worker
@@ -34,7 +36,15 @@ class EmulatedRun:
     emulator: EmulatorSide
     load_average_before: float
     load_average_after: float
-    notes: list[str] = field(default_factory=list)
+    emulator_alive: bool = True
+    """False when the emulator was gone by the end (e.g. killed from outside mid-run)."""
+
+    @property
+    def error(self) -> str | None:
+        """The worker's failure, or the emulator's death, which voids the run's numbers."""
+        if self.worker.error is not None:
+            return self.worker.error
+        return None if self.emulator_alive else "the emulator process died during the run"
 
 
 def latency_options(*, queue_wait: float, inference_time: float) -> dict[str, Any]:
@@ -69,7 +79,11 @@ def run_against_emulator(
         before = load_average()
         with CpuMonitor(emulator.pid) as monitor:
             worker = run_worker(workload, make_params(emulator.url), timeout=timeout)
-        stats = emulator.stats()
+        try:
+            stats = emulator.stats()
+            alive = True
+        except (httpx.HTTPError, RuntimeError):
+            stats, alive = {"requests": {}}, False
     by_route = {name: int(n) for name, n in stats["requests"].items() if n}
     usage = monitor.usage
     share = usage.cpu_seconds / worker.wall_seconds if worker.wall_seconds > 0 else 0.0
@@ -83,4 +97,5 @@ def run_against_emulator(
         ),
         load_average_before=before,
         load_average_after=load_average(),
+        emulator_alive=alive,
     )

@@ -106,7 +106,7 @@ def _run_size(items: int, max_seconds: float, config: MemoryConfig, workdir: Pat
         emulator_core_share=run.emulator.core_share_during_run,
         emulator_saturated=run.emulator.saturated,
         load_average=run.load_average_before,
-        error=worker.error or outcome.first_error,
+        error=run.error or outcome.first_error,
     )
 
 
@@ -162,6 +162,6 @@ def diagnose(config: MemoryConfig, workdir: Path) -> Diagnosis | None:
         emulator_options=latency_options(queue_wait=0.0, inference_time=0.0),
         timeout=config.diagnose_max_seconds + 180.0,
     )
-    if not run.worker.ok:
-        return Diagnosis(items=config.diagnose_items, error=run.worker.error)
+    if run.error is not None:
+        return Diagnosis(items=config.diagnose_items, error=run.error)
     return Diagnosis.from_json(run.worker.result)

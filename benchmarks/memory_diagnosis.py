@@ -29,6 +29,8 @@ from typing import Any
 from benchmarks.measure import Section
 
 PROJECT_MARKERS = ("/fal_platform/",)
+MIN_FINISHED = 50
+"""Fewer items finished between the mid and late snapshots say nothing per item."""
 _STDLIB = re.compile(r"^.*/lib/python3\.\d+/")
 TOP = 8
 
@@ -54,6 +56,7 @@ class Growth:
 @dataclass
 class Diagnosis:
     items: int
+    concurrency: int = 0
     done_at_plan: int = 0
     done_at_mid: int = 0
     done_at_late: int = 0
@@ -66,6 +69,8 @@ class Diagnosis:
     inputs_total_kib: float = 0.0
     plan_total_kib: float = 0.0
     run_total_kib: float = 0.0
+    progress: list[tuple[float, int]] = field(default_factory=list)
+    """(seconds, items done) at every progress tick, to explain a run that stalled."""
     error: str | None = None
 
     @classmethod
@@ -73,6 +78,7 @@ class Diagnosis:
         values = dict(data)
         for phase in ("inputs", "plan", "run"):
             values[phase] = [Growth(**g) for g in data.get(phase, [])]
+        values["progress"] = [(float(t), int(d)) for t, d in data.get("progress", [])]
         return cls(**values)
 
 
@@ -139,12 +145,14 @@ def diagnose(raw: dict[str, Any], section: Section) -> Diagnosis:
         max_concurrency=params.concurrency, submit_rate=100_000.0, progress_interval=0.5
     )
     snapshots: dict[str, tuple[tracemalloc.Snapshot, int]] = {}
+    ticks: list[tuple[float, int]] = []
     started = time.perf_counter()
 
     def take(name: str, done: int) -> None:
         snapshots[name] = (_filtered(tracemalloc.take_snapshot()), done)
 
     def on_progress(progress: ProgressSnapshot) -> None:
+        ticks.append((round(time.perf_counter() - started, 2), progress.done))
         if progress.final:
             return
         if "plan" not in snapshots:
@@ -167,7 +175,7 @@ def diagnose(raw: dict[str, Any], section: Section) -> Diagnosis:
     with section:
         asyncio.run(main())
     tracemalloc.stop()
-    diagnosis = Diagnosis(items=items)
+    diagnosis = Diagnosis(items=items, concurrency=params.concurrency, progress=ticks)
     diagnosis.inputs, diagnosis.inputs_total_kib = _growth(with_inputs, before_inputs, items)
     if "plan" in snapshots:
         plan, diagnosis.done_at_plan = snapshots["plan"]
@@ -176,5 +184,6 @@ def diagnose(raw: dict[str, Any], section: Section) -> Diagnosis:
         mid, diagnosis.done_at_mid = snapshots["mid"]
         late, diagnosis.done_at_late = snapshots["late"]
         finished = diagnosis.done_at_late - diagnosis.done_at_mid
-        diagnosis.run, diagnosis.run_total_kib = _growth(late, mid, finished)
+        if finished >= MIN_FINISHED:
+            diagnosis.run, diagnosis.run_total_kib = _growth(late, mid, finished)
     return diagnosis

@@ -142,12 +142,19 @@ def _memory(result: MemoryResult) -> str:
         if diagnosis.error:
             text += f"\n\ntracemalloc diagnosis failed: {diagnosis.error}"
         else:
+            finished = diagnosis.done_at_late - diagnosis.done_at_mid
+            running = (
+                f"running {diagnosis.run_total_kib:,.0f} KiB over the {finished:,} items "
+                "finished between the mid-run and late snapshots"
+                if diagnosis.run
+                else f"running not measured (only {finished} items finished between the "
+                "mid-run and late snapshots; progress ticks are in the JSON)"
+            )
             text += (
-                f"\n\ntracemalloc diagnosis ({diagnosis.items:,} items; Python heap only): inputs "
-                f"{diagnosis.inputs_total_kib:,.0f} KiB, planning {diagnosis.plan_total_kib:,.0f} "
-                f"KiB, running {diagnosis.run_total_kib:,.0f} KiB over the "
-                f"{diagnosis.done_at_late - diagnosis.done_at_mid:,} items finished between the "
-                "mid-run and late snapshots."
+                f"\n\ntracemalloc diagnosis ({diagnosis.items:,} items, concurrency "
+                f"{diagnosis.concurrency}; Python heap only): inputs "
+                f"{diagnosis.inputs_total_kib:,.0f} KiB, planning "
+                f"{diagnosis.plan_total_kib:,.0f} KiB, {running}."
             )
             text += _growth_table("Held by the loaded inputs:", diagnosis.inputs, "per item")
             text += _growth_table("Added by planning:", diagnosis.plan, "per item")

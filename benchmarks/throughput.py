@@ -80,7 +80,7 @@ def _row(
     ideal = concurrency / config.latency
     rate = done / worker.wall_seconds if worker.wall_seconds > 0 else 0.0
     per_item = max(done, 1)
-    error = worker.error or outcome.first_error
+    error = run.error or outcome.first_error
     return ThroughputRow(
         client=client,
         concurrency=concurrency,

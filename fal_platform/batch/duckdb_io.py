@@ -28,9 +28,11 @@ ConnectionFactory = Callable[[], AbstractContextManager[duckdb.DuckDBPyConnectio
 DEFAULT_LOCK_TIMEOUT = 600.0
 _LOCK_ERROR_MARKERS = ("could not set lock", "conflicting lock", "being used by another process")
 
-# One FileLock object per database file and process: filelock is re-entrant per object (and per
-# thread), so a nested connect in the same thread does not deadlock against itself, while other
-# threads and processes wait their turn.
+# One FileLock object per database file and process, re-entrant across the process's threads
+# (`thread_local=False`): it keeps *other processes* out, while threads of this one share the
+# file through DuckDB's own in-process locking. A connection the batch store holds may be
+# opened in one worker thread and closed in another; a thread-local lock would never be
+# released then.
 _locks: dict[str, FileLock] = {}
 _locks_guard = threading.Lock()
 
@@ -40,7 +42,7 @@ def _file_lock(path: Path) -> FileLock:
     with _locks_guard:
         lock = _locks.get(lock_path)
         if lock is None:
-            lock = _locks[lock_path] = FileLock(lock_path)
+            lock = _locks[lock_path] = FileLock(lock_path, thread_local=False)
         return lock
 
 

@@ -90,6 +90,10 @@ class RequestStore(Protocol):
 
     def delete_requests(self, prompt_set: str, item_keys: Sequence[str]) -> int: ...
 
+    def keep_open(self, seconds: float) -> None: ...
+
+    def release(self) -> None: ...
+
 
 @dataclass(frozen=True)
 class EngineOptions:
@@ -118,6 +122,9 @@ class EngineOptions:
     """Consecutive failed status checks before an item is left in flight for the next run."""
     max_result_fetches: int = 5
     max_submit_errors: int = 10
+    hold_connection_seconds: float = 0.5
+    """While rows keep coming, the writer reuses one DuckDB connection for up to this long
+    (then hands the file over to other processes); 0 opens one per write."""
     """Submits of one item that certainly did not reach fal before it is marked FAILED."""
     max_consecutive_submit_failures: int = 25
     """Failed submits in a row (any item) that abort the run: fal is down or refusing us, and
@@ -220,7 +227,7 @@ class _BatchRun:
         self._on_progress = on_progress
         self._pacer = Pacer(options.submit_rate)
         self._slots = asyncio.Semaphore(options.max_concurrency)
-        self._writer = RowWriter(store.upsert_requests)
+        self._writer = RowWriter(store.upsert_requests, on_idle=store.release)
         self._reconciler = Reconciler(
             client,
             clock_skew=options.reconcile_clock_skew,
@@ -260,6 +267,7 @@ class _BatchRun:
             await asyncio.to_thread(self._store.delete_requests, self._set.name, plan.removed)
             self._report.removed = len(plan.removed)
 
+        self._store.keep_open(self._opt.hold_connection_seconds)
         self._writer.start()
         progress = asyncio.create_task(self._progress_loop(), name="batch-progress")
         try:
@@ -268,7 +276,11 @@ class _BatchRun:
         finally:
             progress.cancel()
             await asyncio.gather(progress, return_exceptions=True)
-            await self._writer.close()
+            try:
+                await self._writer.close()
+            finally:
+                self._store.keep_open(0.0)
+                await asyncio.to_thread(self._store.release)
         self._report.interrupted = self._stop.is_set()
         await self._finish_report()
         self._emit_progress(final=True)

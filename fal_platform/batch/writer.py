@@ -7,6 +7,11 @@ request id) wait on `put_durable`; everything else is fire-and-forget. While one
 being written the next one accumulates, so 32 concurrent submitters cost one write, not 32,
 and DuckDB's file lock is held for milliseconds at a time, never across a wait on fal.
 
+Rows nobody waits on (IN_QUEUE, IN_PROGRESS, COMPLETED) are not urgent: the writer lets them
+pile up for up to `lazy_delay` seconds, so a busy batch pays for a few writes a second instead
+of one per event loop turn. A crash then loses at most that much progress, never a request id:
+the next run re-attaches to the request and fetches its result again, at no cost.
+
 Rows are immutable from the engine's point of view (it builds a new row per change), and the
 writer drops each row once written, so a finished item's output leaves memory right after
 it reaches DuckDB.
@@ -15,6 +20,7 @@ it reaches DuckDB.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable, Sequence
 
@@ -23,6 +29,8 @@ from fal_platform.batch.rows import RequestRow
 logger = logging.getLogger("fal_platform.batch")
 
 WriteBatch = Callable[[Sequence[RequestRow]], object]
+IDLE_GRACE = 0.2
+"""Seconds without rows to write before the writer calls `on_idle`."""
 
 
 class WriterFailedError(RuntimeError):
@@ -30,8 +38,19 @@ class WriterFailedError(RuntimeError):
 
 
 class RowWriter:
-    def __init__(self, write: WriteBatch, *, attempts: int = 3, retry_delay: float = 0.5) -> None:
+    def __init__(
+        self,
+        write: WriteBatch,
+        *,
+        attempts: int = 3,
+        retry_delay: float = 0.5,
+        lazy_delay: float = 0.25,
+        on_idle: Callable[[], object] | None = None,
+    ) -> None:
         self._write = write
+        self._on_idle = on_idle
+        self._lazy_delay = lazy_delay
+        self._urgent = asyncio.Event()
         self._attempts = attempts
         self._retry_delay = retry_delay
         self._dirty: dict[str, RequestRow] = {}
@@ -70,6 +89,7 @@ class RowWriter:
     async def close(self) -> None:
         """Write what is left and stop. Re-raises the failure that stopped the writer, if any."""
         self._closing = True
+        self._urgent.set()
         self._wakeup.set()
         if self._task is not None:
             await asyncio.shield(self._task)
@@ -85,6 +105,7 @@ class RowWriter:
     async def _wait_for_next_batch(self) -> None:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiters.append(future)
+        self._urgent.set()
         self._wakeup.set()
         await future
 
@@ -93,9 +114,13 @@ class RowWriter:
             if not self._dirty and not self._waiters:
                 if self._closing:
                     return
-                await self._wakeup.wait()
-                self._wakeup.clear()
+                await self._idle()
                 continue
+            if not self._waiters and not self._closing and self._lazy_delay > 0:
+                # Nothing waits on these rows: let more changes join this write.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._urgent.wait(), self._lazy_delay)
+            self._urgent.clear()
             rows = list(self._dirty.values())
             self._dirty = {}
             waiters, self._waiters = self._waiters, []
@@ -115,6 +140,17 @@ class RowWriter:
             for waiter in waiters:
                 if not waiter.done():
                     waiter.set_result(None)
+
+    async def _idle(self) -> None:
+        """Wait for work; if none comes within `IDLE_GRACE`, let go of the store first."""
+        if self._on_idle is not None:
+            try:
+                await asyncio.wait_for(self._wakeup.wait(), IDLE_GRACE)
+            except TimeoutError:
+                # The batch is waiting on fal: release e.g. a held DuckDB connection.
+                await asyncio.to_thread(self._on_idle)
+        await self._wakeup.wait()
+        self._wakeup.clear()
 
     async def _write_with_retry(self, rows: list[RequestRow]) -> None:
         delay = self._retry_delay

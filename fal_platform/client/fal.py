@@ -13,11 +13,11 @@ from fal_platform.client.settings import ClientSettings
 
 
 class FalClient:
-    """One `httpx.AsyncClient` for the queue, run and platform APIs.
+    """The queue, run and platform APIs over two connection pools.
 
-    Use it as `async with FalClient(settings) as fal: ...`. A single pool (rather than one per
-    API) bounds the total number of sockets a batch opens, and keeps connections alive between
-    the many small status calls a batch makes.
+    Use it as `async with FalClient(settings) as fal: ...`. Short calls share a small pool of
+    warm connections; status streams, each holding a connection for as long as its request
+    runs, get a pool of their own so they can never starve submits and results.
 
     `transport` is for plugging in an httpx transport (e.g. a proxy or custom TLS), not for
     mocking: tests run against the emulator.
@@ -34,20 +34,26 @@ class FalClient:
         headers = {"User-Agent": self.settings.user_agent}
         if self.settings.api_key.is_set:
             headers["Authorization"] = self.settings.api_key.header_value()
-        self._http = httpx.AsyncClient(
-            headers=headers,
-            timeout=httpx.Timeout(
-                self.settings.request_timeout, connect=self.settings.connect_timeout
-            ),
-            limits=httpx.Limits(
-                max_connections=self.settings.max_connections,
-                max_keepalive_connections=self.settings.max_connections,
-            ),
-            follow_redirects=False,
-            transport=transport,
+        timeout = httpx.Timeout(
+            self.settings.request_timeout, connect=self.settings.connect_timeout
         )
+
+        def pool(connections: int) -> httpx.AsyncClient:
+            return httpx.AsyncClient(
+                headers=headers,
+                timeout=timeout,
+                limits=httpx.Limits(
+                    max_connections=connections, max_keepalive_connections=connections
+                ),
+                follow_redirects=False,
+                transport=transport,
+            )
+
+        self._http = pool(self.settings.max_request_connections)
+        self._streams = pool(self.settings.max_connections)
         self._transport = HttpTransport(
             self._http,
+            streams=self._streams,
             api_key=self.settings.api_key,
             retry=self.settings.retry,
             on_retry=on_retry,
@@ -57,6 +63,7 @@ class FalClient:
 
     async def aclose(self) -> None:
         await self._http.aclose()
+        await self._streams.aclose()
 
     @property
     def is_closed(self) -> bool:

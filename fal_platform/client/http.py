@@ -82,11 +82,13 @@ class HttpTransport:
         self,
         client: httpx.AsyncClient,
         *,
+        streams: httpx.AsyncClient | None = None,
         api_key: ApiKey,
         retry: RetryPolicy,
         on_retry: OnRetry | None = None,
     ) -> None:
         self._client = client
+        self._streams = streams if streams is not None else client
         self._api_key = api_key
         self._retry = retry
         self._on_retry = on_retry
@@ -164,7 +166,7 @@ class HttpTransport:
             error: FalError | None = None
             try:
                 async with httpx_sse.aconnect_sse(
-                    self._client, "GET", url, params=params, **extra
+                    self._streams, "GET", url, params=params, **extra
                 ) as source:
                     response = source.response
                     if not response.is_success:

@@ -48,6 +48,11 @@ class ClientSettings:
     priority: Priority | None = None
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     max_connections: int = 100
+    """Connections for status streams: one per request being waited on."""
+    max_request_connections: int = 32
+    """Connections for short calls (submit, status, result, cancel, platform API). Kept apart
+    from the streams and small: httpcore's pool bookkeeping grows with the square of its idle
+    connections, and short calls reuse a few warm connections at a high rate anyway."""
     user_agent: str = DEFAULT_USER_AGENT
 
     def __post_init__(self) -> None:
@@ -61,8 +66,8 @@ class ClientSettings:
             object.__setattr__(self, name, value.rstrip("/"))
         if self.request_timeout <= 0 or self.connect_timeout <= 0:
             raise ValueError("request_timeout and connect_timeout must be positive")
-        if self.max_connections < 1:
-            raise ValueError("max_connections must be >= 1")
+        if self.max_connections < 1 or self.max_request_connections < 1:
+            raise ValueError("max_connections and max_request_connections must be >= 1")
         validate_start_timeout(self.start_timeout)
         validate_priority(self.priority)
 
