@@ -21,11 +21,11 @@ LEFT, RIGHT, TOP, BOTTOM = 90, 250, 60, 70
 
 
 def _nice_ceiling(value: float) -> float:
-    """1, 2 or 5 times a power of ten, at least `value`."""
+    """A round axis maximum (1, 1.5, 2, 2.5, 3, 4, 5, 6 or 8 times a power of ten) >= `value`."""
     if value <= 0:
         return 1.0
     power = 10 ** math.floor(math.log10(value))
-    return next(m * power for m in (1, 2, 5, 10) if m * power >= value)
+    return next(m * power for m in (1, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10) if m * power >= value)
 
 
 def throughput_chart(result: ThroughputResult, path: Path) -> None:
