@@ -80,9 +80,11 @@ def test_dev_serves_and_stops_everything_on_sigterm(tmp_path: Path) -> None:
         left = [pid for pid in children if is_alive(pid)]
     finally:
         if dev.poll() is None:  # the test failed before or during the stop: clean up anyway
+            left = descendants(dev.pid)
             dev.kill()
             dev.wait()
-        for pid in descendants(dev.pid) + children:
+        # Only pids seen alive right after the stop: an old pid may belong to someone else now.
+        for pid in left:
             if is_alive(pid):
                 os.kill(pid, signal.SIGKILL)
 
