@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import multiprocessing
+import subprocess
+import sys
+import threading
 from dataclasses import asdict, replace
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -404,3 +407,28 @@ def test_database_file_named_like_a_schema(tmp_path: Path, file_name: str) -> No
         "media.timings": 1,
     }
     assert store.count_by_state("shots") == {RequestState.COMPLETED: 1}
+
+
+def test_a_held_connection_released_from_another_thread_frees_the_file(tmp_path: Path) -> None:
+    """The batch writer opens its held connection in one worker thread and may release it
+    from another; the cross-process file lock must be released all the same."""
+    path = tmp_path / "held.duckdb"
+    store = BatchStore.at_path(path)
+    store.keep_open(60.0)
+    opener = threading.Thread(target=store.ensure_schema)
+    opener.start()
+    opener.join()
+    store.release()  # from this thread, not the opener's
+    other = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from fal_platform.batch.duckdb_io import connect_duckdb\n"
+            "with connect_duckdb(sys.argv[1], timeout=10) as conn: conn.execute('SELECT 1')",
+            str(path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert other.returncode == 0, other.stderr
