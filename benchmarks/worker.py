@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.measure import Section, own_peak_rss_mb
+from fal_platform.process_group import isolated_env
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 _RESULT_MARKER = "BENCHMARK-RESULT "
@@ -61,19 +62,7 @@ class WorkerRun:
         return self.error is None
 
 
-def subprocess_env(**extra: str) -> dict[str, str]:
-    """The caller's environment minus anything that would point a child at real fal."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("FAL_KEY", "FAL_PLATFORM_", "FAL_EMULATOR_"))
-    }
-    env["PYTHONPATH"] = os.pathsep.join(
-        p for p in (str(PROJECT_ROOT), env.get("PYTHONPATH", "")) if p
-    )
-    env["PYTHONUNBUFFERED"] = "1"
-    env.update(extra)
-    return env
+subprocess_env = isolated_env
 
 
 def run_worker(

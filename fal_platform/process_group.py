@@ -26,6 +26,20 @@ import httpx
 _PROC = Path("/proc")
 
 
+TARGET_ENV_PREFIXES = ("FAL_KEY", "FAL_PLATFORM_", "FAL_EMULATOR_")
+
+
+def isolated_env(**extra: str) -> dict[str, str]:
+    """This environment minus anything that would point a child at real fal (or at another
+    emulator or data directory), with the checkout importable and output unbuffered."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(TARGET_ENV_PREFIXES)}
+    root = str(Path(__file__).resolve().parents[1])
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
+    env["PYTHONUNBUFFERED"] = "1"
+    env.update(extra)
+    return env
+
+
 def spawn_in_new_session(
     argv: Sequence[str],
     *,

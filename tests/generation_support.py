@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import subprocess
 import sys
 from collections.abc import Callable, Iterable
@@ -20,6 +19,7 @@ from fal_platform.batch.store import BatchStore
 from fal_platform.client import ClientSettings, FalClient, Price, RetryPolicy
 from fal_platform.emulator.process import EmulatorProcess
 from fal_platform.emulator.stats import input_hash
+from fal_platform.process_group import isolated_env
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 IMAGE_ENDPOINT = "fal-ai/flux/schnell"
@@ -146,18 +146,7 @@ def cli_command(prompt_file: Path, db: Path, emulator: EmulatorProcess, *extra: 
     ]
 
 
-def subprocess_env(**extra: str) -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("FAL_KEY", "FAL_PLATFORM_", "FAL_EMULATOR_"))
-    }
-    env["PYTHONPATH"] = os.pathsep.join(
-        p for p in (str(PROJECT_ROOT), env.get("PYTHONPATH", "")) if p
-    )
-    env["PYTHONUNBUFFERED"] = "1"
-    env.update(extra)
-    return env
+subprocess_env = isolated_env
 
 
 def popen(cmd: list[str], **env: str) -> subprocess.Popen[str]:
