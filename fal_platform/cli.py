@@ -9,6 +9,8 @@ from pathlib import Path
 
 from fal_platform.dev import add_arguments as add_dev_arguments
 from fal_platform.dev import run_from_args as dev_from_args
+from fal_platform.emulator.__main__ import add_arguments as add_emulator_arguments
+from fal_platform.emulator.__main__ import run_from_args as emulator_from_args
 from fal_platform.run_batch import add_arguments as add_run_batch_arguments
 from fal_platform.run_batch import run_from_args as run_batch_from_args
 
@@ -20,9 +22,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True)
     emulator = sub.add_parser(
-        "emulator", help="Serve the local fal-compatible emulator.", add_help=False
+        "emulator",
+        help="Serve the local fal-compatible emulator.",
+        description="Local fal-compatible emulator (queue, platform API, media) on one port.",
     )
-    emulator.add_argument("args", nargs=argparse.REMAINDER)
+    add_emulator_arguments(emulator)
+    emulator.set_defaults(subparser=emulator)  # option errors are reported against its usage
     demo = sub.add_parser(
         "demo",
         help="The main job on a local emulator: catalog, every prompt set, media, stats.",
@@ -45,9 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "emulator":
-        from fal_platform.emulator.__main__ import main as emulator_main
-
-        return emulator_main(args.args)
+        return emulator_from_args(args.subparser, args)
     if args.command == "demo":
         from fal_platform.demo import run_demo
 

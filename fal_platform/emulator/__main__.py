@@ -57,15 +57,19 @@ def config_from_args(namespace: argparse.Namespace) -> EmulatorConfig:
     return load_config(given)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    namespace = parser.parse_args(argv)
+def run_from_args(parser: argparse.ArgumentParser, namespace: argparse.Namespace) -> int:
+    """Serve with the parsed options (shared by this module and `fal-platform emulator`)."""
     try:
         config = config_from_args(namespace)
     except (ValidationError, ValueError) as error:
         parser.error(str(error))
     serve(config)
     return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    return run_from_args(parser, parser.parse_args(argv))
 
 
 if __name__ == "__main__":
