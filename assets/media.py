@@ -10,11 +10,11 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from assets.partitions import prompt_sets
+from fal_platform.batch.progress import percentile
 from fal_platform.batch.rows import MediaRow, TimingRow
 from fal_platform.batch.store import BatchStore
 from fal_platform.batch.tables import MEDIA_FILES, MEDIA_TIMINGS
 from fal_platform.media import media_rows
-from fal_platform.stats import percentile
 from fal_platform.timings import timing_rows
 
 REQUESTS_KEY = dg.AssetKey(["generation", "requests"])
@@ -71,8 +71,8 @@ def media_files(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> dg
 
 
 def _summary(values: list[float | None]) -> dict[str, float | None]:
-    present = [v for v in values if v is not None]
-    return {"p50": percentile(present, 50), "p95": percentile(present, 95)}
+    present = sorted(v for v in values if v is not None)
+    return {"p50": percentile(present, 0.5), "p95": percentile(present, 0.95)}
 
 
 @dg.asset(

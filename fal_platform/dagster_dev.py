@@ -38,12 +38,6 @@ def ensure_port_free(host: str, port: int, what: str) -> None:
             ) from None
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
-
-
 def browser_host(host: str) -> str:
     """The address to print: a wildcard bind is reachable on loopback."""
     return "127.0.0.1" if host in ("0.0.0.0", "::", "") else host

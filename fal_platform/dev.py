@@ -28,7 +28,6 @@ from fal_platform.dagster_dev import (
     browser_host,
     dagster_dev_process,
     ensure_port_free,
-    free_port,
 )
 from fal_platform.dagster_home import (
     RepoRootNotFoundError,
@@ -36,7 +35,7 @@ from fal_platform.dagster_home import (
     ensure_dagster_home,
     find_repo_root,
 )
-from fal_platform.process_group import ManagedProcess, ProcessStartError
+from fal_platform.process_group import ManagedProcess, ProcessStartError, free_port
 from fal_platform.target import ENV_EMULATOR_URL, ENV_KEY
 
 EMULATOR_HOST = "127.0.0.1"  # only Dagster's own processes talk to it

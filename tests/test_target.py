@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import socket
-
 import pytest
 
+from fal_platform.process_group import free_port
 from fal_platform.target import (
     EmulatorUnavailableError,
     ensure_reachable,
@@ -15,9 +14,7 @@ from fal_platform.target import (
 
 @pytest.fixture
 def unused_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    return free_port()
 
 
 def test_no_key_no_overrides_points_everything_at_the_emulator() -> None:

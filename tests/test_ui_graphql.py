@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from fal_platform.dagster_dev import STARTUP_TIMEOUT, dagster_dev_process, free_port
+from fal_platform.dagster_dev import STARTUP_TIMEOUT, dagster_dev_process
 from fal_platform.dagster_home import find_repo_root, write_dagster_yaml
 from fal_platform.emulator.process import EmulatorProcess
-from fal_platform.process_group import ManagedProcess
+from fal_platform.process_group import ManagedProcess, free_port
 from fal_platform.ui_graphql import DagsterUI
 
 pytestmark = [pytest.mark.ui, pytest.mark.timeout(300)]

@@ -11,7 +11,6 @@ import atexit
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -28,6 +27,7 @@ from fal_platform.emulator.config import (
     environ_without_options,
     to_cli_args,
 )
+from fal_platform.process_group import free_port
 
 _PROJECT_ROOT = Path(__file__).resolve().parents[2]
 _START_ATTEMPTS = 3
@@ -43,12 +43,6 @@ def _stop_leftovers() -> None:
 
 class EmulatorStartError(RuntimeError):
     pass
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class EmulatorProcess:
