@@ -50,7 +50,7 @@ from fal_platform.batch.failures import Failure, failure_from_error, is_job_fail
 from fal_platform.batch.pacing import Backoff, Pacer
 from fal_platform.batch.progress import LatencyTracker, OnProgress, ProgressSnapshot
 from fal_platform.batch.prompts import PromptItem, PromptSet, canonical_json
-from fal_platform.batch.reconcile import Reconciler
+from fal_platform.batch.reconcile import ReconcileOutcome, Reconciler
 from fal_platform.batch.report import BatchReport, FailedItem
 from fal_platform.batch.rows import RequestRow, RequestState, submitted_row
 from fal_platform.batch.writer import RowWriter
@@ -118,6 +118,9 @@ class EngineOptions:
     """Seconds of clock difference with fal allowed when reading request history."""
     reconcile_delay: float = 0.0
     """Seconds to wait before reading history after a lost submit answer (history lag)."""
+    reconcile_attempts: int = 3
+    """Reads of request history (each with the client's own HTTP retries) before an item whose
+    submit answer was lost is left UNKNOWN for the next run."""
     max_status_errors: int = 8
     """Consecutive failed status checks before an item is left in flight for the next run."""
     max_result_fetches: int = 5
@@ -525,6 +528,29 @@ class _BatchRun:
             await self._writer.put_durable(accepted)
             return accepted
 
+    async def _reconcile_one(self, intent: RequestRow) -> ReconcileOutcome | None:
+        """Request history for one lost submit; None if it stays unreadable (item stays UNKNOWN).
+
+        A transient outage of the history route is retried with the client's backoff, so one
+        unlucky stretch of 5xx does not strand an item until the next run.
+        """
+        attempts = self._opt.reconcile_attempts
+        for attempt in range(1, attempts + 1):
+            try:
+                return await self._reconciler.reconcile([intent])
+            except FalAuthenticationError:
+                raise
+            except FalError as history_error:
+                if not history_error.retryable or attempt == attempts or self._stop.is_set():
+                    logger.warning(
+                        "request history unavailable, item %s stays UNKNOWN until the next run: %s",
+                        intent.item_key[:12],
+                        history_error,
+                    )
+                    return None
+                await asyncio.sleep(self._client.settings.retry.delay(attempt, None))
+        return None
+
     async def _submit_failed(self, intent: RequestRow, exc: FalError) -> RequestRow:
         if exc.may_have_been_accepted:
             logger.info(
@@ -533,16 +559,8 @@ class _BatchRun:
                 intent.line,
                 exc,
             )
-            try:
-                outcome = await self._reconciler.reconcile([intent])
-            except FalAuthenticationError:
-                raise
-            except FalError as history_error:
-                logger.warning(
-                    "request history unavailable, item %s stays UNKNOWN until the next run: %s",
-                    intent.item_key[:12],
-                    history_error,
-                )
+            outcome = await self._reconcile_one(intent)
+            if outcome is None:
                 return intent
             found = outcome.rows[0]
             if found.state is S.SUBMITTED:
