@@ -22,13 +22,13 @@ from dlt.sources.rest_api import rest_api_source
 
 from benchmarks.config import CatalogConfig
 from benchmarks.measure import load_average
-from fal_platform.catalog import (
+from fal_platform.catalog.source import (
     catalog_pipeline,
     fal_catalog_source,
     rows_written,
     run_catalog_load,
 )
-from fal_platform.emulator.process import EmulatorProcess
+from fal_platform.devstack.emulator_process import EmulatorProcess
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from benchmarks.config import DagsterConfig
 from benchmarks.emulated import EmulatedRun, latency_options, run_against_emulator
 from benchmarks.items import write_prompt_file
 from benchmarks.measure import Section
-from fal_platform.emulator.process import EmulatorProcess
+from fal_platform.devstack.emulator_process import EmulatorProcess
 
 PROMPT_SET = "overhead"
 PATHS = {
@@ -125,7 +125,7 @@ def materialize_workload(raw: dict[str, Any], section: Section) -> OverheadOutco
     import dagster as dg
     from dagster_duckdb import DuckDBResource
 
-    from assets.generation import GenerationConfig, generation_requests
+    from assets.generation.assets import GenerationConfig, generation_requests
     from resources.fal import FalResource
 
     fal = FalResource(
@@ -154,7 +154,11 @@ def materialize_workload(raw: dict[str, Any], section: Section) -> OverheadOutco
 
 def _load_catalog(db_path: Path) -> Any:
     def prepare(emulator: EmulatorProcess) -> None:
-        from fal_platform.catalog import catalog_pipeline, fal_catalog_source, run_catalog_load
+        from fal_platform.catalog.source import (
+            catalog_pipeline,
+            fal_catalog_source,
+            run_catalog_load,
+        )
 
         pipeline = catalog_pipeline(db_path, db_path.parent / "dlt")
         run_catalog_load(pipeline, fal_catalog_source(emulator.api_url, None))

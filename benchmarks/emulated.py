@@ -14,7 +14,7 @@ import httpx
 
 from benchmarks.measure import CpuMonitor, CpuUsage, load_average
 from benchmarks.worker import WorkerRun, run_worker
-from fal_platform.emulator.process import EmulatorProcess
+from fal_platform.devstack.emulator_process import EmulatorProcess
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """Benchmark 4: writing batch results to DuckDB, our store path against a naive loop.
 
 Rows look like a real image batch: COMPLETED request rows carrying a flux-style result with three
-images, and the media rows `fal_platform.media.media_rows` extracts from them (3 per request).
+images, and the media rows `fal_platform.media.extract.media_rows` extracts from them (3 per request).
 
 - Store path: `BatchStore.upsert_requests` (Arrow, one `INSERT ... SELECT ... ON CONFLICT`) and
   `BatchStore.replace_media` (Arrow, delete + insert of the partition), each as one call.
@@ -32,7 +32,7 @@ from fal_platform.batch.prompts import make_item_key
 from fal_platform.batch.rows import MediaRow, RequestRow, RequestState
 from fal_platform.batch.store import BatchStore
 from fal_platform.batch.tables import MEDIA_FILES, REQUESTS, TableSpec, quote
-from fal_platform.media import media_rows
+from fal_platform.media.extract import media_rows
 
 PROMPT_SET = "store_bench"
 IMAGES_PER_REQUEST = 3

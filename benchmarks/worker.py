@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.measure import Section, own_peak_rss_mb
-from fal_platform.process_group import isolated_env
+from fal_platform.devstack.processes import isolated_env
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 _RESULT_MARKER = "BENCHMARK-RESULT "

@@ -8,9 +8,9 @@ import dagster as dg
 from dagster_dlt import DagsterDltResource
 from dagster_duckdb import DuckDBResource
 
-from assets.catalog_automation import catalog_defs
-from assets.generation_sensors import generation_defs
-from assets.media_automation import media_defs
+from assets.catalog.schedules import catalog_defs
+from assets.generation.sensors import generation_defs
+from assets.media.sensors import media_defs
 from fal_platform.paths import duckdb_path
 from fal_platform.target import ENV_KEY
 from resources.fal import FalResource

@@ -23,11 +23,11 @@ import sys
 import time
 from pathlib import Path
 
-from fal_platform.dagster_dev import STARTUP_TIMEOUT, dagster_dev_process
-from fal_platform.dagster_home import find_repo_root, write_dagster_yaml
-from fal_platform.emulator.process import EmulatorProcess
-from fal_platform.process_group import free_port
-from fal_platform.ui_graphql import DagsterUI
+from fal_platform.devstack.dagster_dev import STARTUP_TIMEOUT, dagster_dev_process
+from fal_platform.devstack.dagster_home import find_repo_root, write_dagster_yaml
+from fal_platform.devstack.emulator_process import EmulatorProcess
+from fal_platform.devstack.processes import free_port
+from tests.support.ui_graphql import DagsterUI
 
 LOCATION = "fal_platform"
 PROMPT_SET = "product-shots"

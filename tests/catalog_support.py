@@ -13,9 +13,9 @@ import pytest
 from dagster_dlt import DagsterDltResource
 from dagster_duckdb import DuckDBResource
 
-from assets.catalog import MODELS_KEY, PRICING_KEY, fal_catalog_assets
-from assets.catalog_checks import CATALOG_CHECKS
-from fal_platform.emulator.process import EmulatorProcess
+from assets.catalog.assets import MODELS_KEY, PRICING_KEY, fal_catalog_assets
+from assets.catalog.checks import CATALOG_CHECKS
+from fal_platform.devstack.emulator_process import EmulatorProcess
 from resources.fal import FalResource
 
 EmulatorFactory = Callable[..., EmulatorProcess]

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from fal_platform.emulator.process import EmulatorProcess
+from fal_platform.devstack.emulator_process import EmulatorProcess
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -17,9 +17,9 @@ from fal_platform.batch.report import BatchReport
 from fal_platform.batch.rows import RequestState
 from fal_platform.batch.store import BatchStore
 from fal_platform.client import ClientSettings, FalClient, Price, RetryPolicy
-from fal_platform.emulator.process import EmulatorProcess
+from fal_platform.devstack.emulator_process import EmulatorProcess
+from fal_platform.devstack.processes import isolated_env
 from fal_platform.emulator.stats import input_hash
-from fal_platform.process_group import isolated_env
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 IMAGE_ENDPOINT = "fal-ai/flux/schnell"

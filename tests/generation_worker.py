@@ -17,8 +17,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from assets.generation import generation_requests
-from assets.generation_checks import GENERATION_CHECKS
+from assets.generation.assets import generation_requests
+from assets.generation.checks import GENERATION_CHECKS
 from resources.fal import FalResource
 
 

@@ -18,10 +18,10 @@ from catalog_support import (
     table_rows,
 )
 
-from fal_platform.catalog import catalog_pipeline, fal_catalog_source, run_catalog_load
-from fal_platform.catalog_change import count_rows
-from fal_platform.catalog_http import CatalogHttp, fetch_prices
-from fal_platform.emulator.process import EmulatorProcess
+from fal_platform.catalog.changes import count_rows
+from fal_platform.catalog.http import CatalogHttp, fetch_prices
+from fal_platform.catalog.source import catalog_pipeline, fal_catalog_source, run_catalog_load
+from fal_platform.devstack.emulator_process import EmulatorProcess
 from resources.fal import FalResource
 
 GOOD_KEY = "goodkey-" + secrets.token_hex(12)

@@ -18,8 +18,8 @@ from catalog_support import (
     table_rows,
 )
 
-from fal_platform.catalog_rows import parse_timestamp
-from fal_platform.emulator.process import EmulatorProcess
+from fal_platform.catalog.rows import parse_timestamp
+from fal_platform.devstack.emulator_process import EmulatorProcess
 
 PAGE_SIZE = 100
 

@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from fal_platform.catalog_change import CatalogChange, CatalogEntry, CatalogSnapshot
-from fal_platform.catalog_rows import (
+from fal_platform.catalog.changes import CatalogChange, CatalogEntry, CatalogSnapshot
+from fal_platform.catalog.rows import (
     MODEL_COLUMNS,
     content_hash,
     flatten_model,

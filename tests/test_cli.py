@@ -9,7 +9,7 @@ import time
 
 import httpx
 
-from fal_platform.process_group import free_port
+from fal_platform.devstack.processes import free_port
 
 
 def test_fal_platform_emulator_serves_the_model_list() -> None:

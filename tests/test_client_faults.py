@@ -34,7 +34,7 @@ from fal_platform.client import (
     RetryEvent,
     RetryPolicy,
 )
-from fal_platform.emulator.process import EmulatorProcess
+from fal_platform.devstack.emulator_process import EmulatorProcess
 
 pytestmark = pytest.mark.anyio
 

@@ -17,7 +17,7 @@ from fal_platform.client import (
     Model,
     RetryPolicy,
 )
-from fal_platform.emulator.process import EmulatorProcess
+from fal_platform.devstack.emulator_process import EmulatorProcess
 
 pytestmark = pytest.mark.anyio
 

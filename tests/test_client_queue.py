@@ -19,7 +19,7 @@ from fal_platform.client import (
     RequestHandle,
     RetryPolicy,
 )
-from fal_platform.emulator.process import EmulatorProcess
+from fal_platform.devstack.emulator_process import EmulatorProcess
 
 pytestmark = pytest.mark.anyio
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from fal_platform.batch.prompts import discover_prompt_sets, load_prompt_set
-from fal_platform.demo import run_demo
+from fal_platform.devstack.demo import run_demo
 
 PROMPTS = Path(__file__).resolve().parents[1] / "prompts"
 

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from fal_platform.emulator.process import EmulatorProcess
+from fal_platform.devstack.emulator_process import EmulatorProcess
 
 SIZE = 120
 WELL_KNOWN = [

@@ -11,7 +11,7 @@ import fal_client
 import fal_client.client
 import pytest
 
-from fal_platform.emulator.process import EmulatorProcess
+from fal_platform.devstack.emulator_process import EmulatorProcess
 
 FLUX = "fal-ai/flux/dev"
 TIMING = {

@@ -7,7 +7,7 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from fal_platform.emulator.process import EmulatorProcess
+from fal_platform.devstack.emulator_process import EmulatorProcess
 from fal_platform.emulator.stats import input_hash
 
 FLUX = "fal-ai/flux/dev"

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from fal_platform.emulator.process import EmulatorProcess
+from fal_platform.devstack.emulator_process import EmulatorProcess
 
 UNITS = {"image", "megapixels", "video", "second", "1000 characters", "compute seconds"}
 HISTORY = "/models/requests/by-endpoint"

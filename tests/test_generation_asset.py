@@ -13,11 +13,11 @@ from catalog_support import emulator_fal, isolate, materialize_catalog
 from dagster_duckdb import DuckDBResource
 from generation_support import FAST, distinct_items, write_jsonl
 
-from assets.generation import REQUESTS_KEY, GenerationConfig, generation_requests
-from assets.generation_checks import GENERATION_CHECKS
+from assets.generation.assets import REQUESTS_KEY, GenerationConfig, generation_requests
+from assets.generation.checks import GENERATION_CHECKS
 from fal_platform.batch.rows import RequestState
 from fal_platform.batch.store import BatchStore
-from fal_platform.emulator.process import EmulatorProcess
+from fal_platform.devstack.emulator_process import EmulatorProcess
 from resources.fal import FalResource
 
 S = RequestState

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from assets.generation import REQUESTS_KEY, prompt_sets
+from assets.generation.assets import REQUESTS_KEY, prompt_sets
 from fal_platform.definitions import defs
 
 

@@ -9,8 +9,8 @@ import dagster as dg
 import pytest
 from generation_support import distinct_items, write_jsonl
 
-from assets.catalog import MODELS_KEY
-from assets.generation_sensors import CATALOG_SELECTION, RUN_SELECTION, prompt_sets_sensor
+from assets.catalog.assets import MODELS_KEY
+from assets.generation.sensors import CATALOG_SELECTION, RUN_SELECTION, prompt_sets_sensor
 from fal_platform.definitions import defs
 
 

@@ -9,8 +9,8 @@ import duckdb
 
 from fal_platform.batch.rows import RequestRow, RequestState, TimingRow
 from fal_platform.batch.store import BatchStore
-from fal_platform.media import MediaFile, extract_media, extract_seed, media_rows
-from fal_platform.timings import timing_row, timing_rows
+from fal_platform.media.extract import MediaFile, extract_media, extract_seed, media_rows
+from fal_platform.media.timings import timing_row, timing_rows
 
 BIG_SEED = 196619188014358660
 T0 = datetime(2026, 3, 1, 9, 30, tzinfo=UTC)

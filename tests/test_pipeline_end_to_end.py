@@ -17,9 +17,9 @@ import duckdb
 import pytest
 from generation_support import FAST, write_jsonl
 
-from fal_platform.demo import run_assets
-from fal_platform.emulator.process import EmulatorProcess
-from fal_platform.media import extract_media, extract_seed
+from fal_platform.devstack.demo import run_assets
+from fal_platform.devstack.emulator_process import EmulatorProcess
+from fal_platform.media.extract import extract_media, extract_seed
 
 MEDIA_KEYS = [["generation", "requests"], ["media", "files"], ["media", "timings"]]
 CATALOG_KEYS = [["fal_catalog", "models"], ["fal_catalog", "pricing"]]

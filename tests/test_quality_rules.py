@@ -10,7 +10,7 @@ import pytest
 
 from fal_platform.batch.rows import MediaRow, RequestRow, RequestState, TimingRow
 from fal_platform.batch.store import BatchStore
-from fal_platform.quality import (
+from fal_platform.media.quality import (
     completed_without_media,
     inconsistent_timings,
     is_well_formed_url,

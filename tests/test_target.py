@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from fal_platform.process_group import free_port
+from fal_platform.devstack.processes import free_port
 from fal_platform.target import (
     EmulatorUnavailableError,
     ensure_reachable,

@@ -17,8 +17,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from fal_platform.dagster_dev import STARTUP_TIMEOUT
-from fal_platform.process_group import descendants, is_alive
+from fal_platform.devstack.dagster_dev import STARTUP_TIMEOUT
+from fal_platform.devstack.processes import descendants, is_alive
 
 pytestmark = [
     pytest.mark.ui,

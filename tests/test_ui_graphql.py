@@ -15,12 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from support.ui_graphql import DagsterUI
 
-from fal_platform.dagster_dev import STARTUP_TIMEOUT, dagster_dev_process
-from fal_platform.dagster_home import find_repo_root, write_dagster_yaml
-from fal_platform.emulator.process import EmulatorProcess
-from fal_platform.process_group import ManagedProcess, free_port
-from fal_platform.ui_graphql import DagsterUI
+from fal_platform.devstack.dagster_dev import STARTUP_TIMEOUT, dagster_dev_process
+from fal_platform.devstack.dagster_home import find_repo_root, write_dagster_yaml
+from fal_platform.devstack.emulator_process import EmulatorProcess
+from fal_platform.devstack.processes import ManagedProcess, free_port
 
 pytestmark = [pytest.mark.ui, pytest.mark.timeout(300)]
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import duckdb
 
 from fal_platform.batch.report import FailedItem
-from fal_platform.media import extract_media
+from fal_platform.media.extract import extract_media
 
 REQUESTS_TABLE = "generation.requests"
 _MAX_PROMPT_CHARS = 60

@@ -21,13 +21,13 @@ from typing import Any
 
 import httpx
 
+from fal_platform.devstack.processes import free_port
 from fal_platform.emulator.config import (
     ENV_PREFIX,
     EmulatorConfig,
     environ_without_options,
     to_cli_args,
 )
-from fal_platform.process_group import free_port
 
 _PROJECT_ROOT = Path(__file__).resolve().parents[2]
 _START_ATTEMPTS = 3

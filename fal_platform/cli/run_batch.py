@@ -246,7 +246,7 @@ async def _catalog_and_prices(
     """From the DuckDB catalog tables when they exist, else from the platform API."""
     import asyncio
 
-    from fal_platform.batch.catalog_lookup import (
+    from fal_platform.catalog.lookup import (
         fetch_catalog,
         fetch_prices,
         read_catalog,

@@ -7,12 +7,12 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from fal_platform.dev import add_arguments as add_dev_arguments
-from fal_platform.dev import run_from_args as dev_from_args
+from fal_platform.cli.run_batch import add_arguments as add_run_batch_arguments
+from fal_platform.cli.run_batch import run_from_args as run_batch_from_args
+from fal_platform.devstack.dev import add_arguments as add_dev_arguments
+from fal_platform.devstack.dev import run_from_args as dev_from_args
 from fal_platform.emulator.__main__ import add_arguments as add_emulator_arguments
 from fal_platform.emulator.__main__ import run_from_args as emulator_from_args
-from fal_platform.run_batch import add_arguments as add_run_batch_arguments
-from fal_platform.run_batch import run_from_args as run_batch_from_args
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -52,7 +52,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "emulator":
         return emulator_from_args(args.subparser, args)
     if args.command == "demo":
-        from fal_platform.demo import run_demo
+        from fal_platform.devstack.demo import run_demo
 
         return run_demo(args.data_dir, args.prompts)
     if args.command == "run-batch":

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import dagster as dg
 
-from assets.catalog import MODELS_KEY, PRICING_KEY, fal_catalog_assets
-from assets.catalog_checks import CATALOG_CHECKS
+from assets.catalog.assets import MODELS_KEY, PRICING_KEY, fal_catalog_assets
+from assets.catalog.checks import CATALOG_CHECKS
 
 # Daily, early UTC: fal's catalog changes a few times a day at most, and a run costs ~N/100
 # catalog requests plus ~N/50 pricing requests (N endpoints), nothing billable.

@@ -8,10 +8,10 @@ import dagster as dg
 import duckdb as duckdb_lib
 from dagster_duckdb import DuckDBResource
 
-from assets.catalog import DUCKDB_POOL, MODELS_KEY, PRICING_KEY
-from fal_platform.catalog import DATASET_NAME, MODELS_TABLE
+from assets.catalog.assets import DUCKDB_POOL, MODELS_KEY, PRICING_KEY
+from fal_platform.catalog.source import DATASET_NAME, MODELS_TABLE
+from fal_platform.media.quality import prompt_set_endpoints, unpriced_endpoints
 from fal_platform.paths import prompts_dir
-from fal_platform.quality import prompt_set_endpoints, unpriced_endpoints
 
 MODELS_SQL_NAME = f"{DATASET_NAME}.{MODELS_TABLE}"
 

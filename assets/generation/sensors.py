@@ -12,9 +12,9 @@ import json
 
 import dagster as dg
 
-from assets.catalog import MODELS_KEY, PRICING_KEY
-from assets.generation import REQUESTS_KEY, generation_requests
-from assets.generation_checks import GENERATION_CHECKS
+from assets.catalog.assets import MODELS_KEY, PRICING_KEY
+from assets.generation.assets import REQUESTS_KEY, generation_requests
+from assets.generation.checks import GENERATION_CHECKS
 from assets.partitions import prompt_sets
 from fal_platform.batch.prompts import discover_prompt_sets, rejected_prompt_files
 from fal_platform.paths import prompts_dir

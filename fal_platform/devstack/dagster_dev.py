@@ -12,8 +12,8 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-from fal_platform.dagster_home import WORKSPACE_FILE
-from fal_platform.process_group import ManagedProcess
+from fal_platform.devstack.dagster_home import WORKSPACE_FILE
+from fal_platform.devstack.processes import ManagedProcess
 
 STARTUP_TIMEOUT = 120.0
 """Loading the code location imports dagster, dlt and DuckDB: ~10-20 s on 2 cores, more when busy."""

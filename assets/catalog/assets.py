@@ -1,6 +1,6 @@
 """`fal_catalog/models` and `fal_catalog/pricing`: the dlt catalog source as two Dagster assets.
 
-The core (`fal_platform.catalog`) knows how to read fal; this module only decides names, lineage
+The core (`fal_platform.catalog.source`) knows how to read fal; this module only decides names, lineage
 and metadata, and builds a fresh source and pipeline on every run from the resources.
 """
 
@@ -13,7 +13,8 @@ from dagster_dlt import DagsterDltResource, DagsterDltTranslator, dlt_assets
 from dagster_dlt.translator import DltResourceTranslatorData
 from dagster_duckdb import DuckDBResource
 
-from fal_platform.catalog import (
+from fal_platform.catalog.changes import CatalogChange, count_rows, read_catalog_snapshot
+from fal_platform.catalog.source import (
     DATASET_NAME,
     MODELS_TABLE,
     PRICING_TABLE,
@@ -22,7 +23,6 @@ from fal_platform.catalog import (
     fal_catalog_source,
     rows_written,
 )
-from fal_platform.catalog_change import CatalogChange, count_rows, read_catalog_snapshot
 from fal_platform.paths import dlt_pipelines_dir, duckdb_path
 from fal_platform.target import FAL_API_URL
 from resources.fal import FalResource

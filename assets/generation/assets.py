@@ -22,7 +22,6 @@ from pydantic import Field
 
 from assets.partitions import prompt_sets
 from fal_platform.batch.blocking import run_interruptibly
-from fal_platform.batch.catalog_lookup import read_catalog, read_prices
 from fal_platform.batch.cost import BudgetExceededError, CostEstimate
 from fal_platform.batch.engine import EngineOptions, run_batch
 from fal_platform.batch.preview import failures_markdown, load_preview, preview_markdown
@@ -37,6 +36,7 @@ from fal_platform.batch.prompts import (
 )
 from fal_platform.batch.report import BatchReport
 from fal_platform.batch.store import BatchStore
+from fal_platform.catalog.lookup import read_catalog, read_prices
 from fal_platform.paths import prompts_dir
 from resources.fal import FalResource
 

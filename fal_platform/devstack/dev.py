@@ -22,20 +22,20 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from types import FrameType
 
-from fal_platform.dagster_dev import (
+from fal_platform.devstack.dagster_dev import (
     STARTUP_TIMEOUT,
     PortInUseError,
     browser_host,
     dagster_dev_process,
     ensure_port_free,
 )
-from fal_platform.dagster_home import (
+from fal_platform.devstack.dagster_home import (
     RepoRootNotFoundError,
     default_dagster_home,
     ensure_dagster_home,
     find_repo_root,
 )
-from fal_platform.process_group import ManagedProcess, ProcessStartError, free_port
+from fal_platform.devstack.processes import ManagedProcess, ProcessStartError, free_port
 from fal_platform.target import ENV_EMULATOR_URL, ENV_KEY
 
 EMULATOR_HOST = "127.0.0.1"  # only Dagster's own processes talk to it

@@ -11,10 +11,10 @@ from urllib.parse import urlsplit
 
 import duckdb
 
-from fal_platform.batch.catalog_lookup import read_prices
 from fal_platform.batch.prompts import PromptSetError, discover_prompt_sets, load_prompt_set
 from fal_platform.batch.rows import RequestState
 from fal_platform.batch.tables import MEDIA_FILES, MEDIA_TIMINGS, REQUESTS
+from fal_platform.catalog.lookup import read_prices
 
 MEDIA_CATEGORIES = (
     "text-to-image",

@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 
 from fal_platform.batch.prompts import discover_prompt_sets
-from fal_platform.dagster_home import default_dagster_home, ensure_dagster_home
-from fal_platform.emulator.process import EmulatorProcess
+from fal_platform.devstack.dagster_home import default_dagster_home, ensure_dagster_home
+from fal_platform.devstack.emulator_process import EmulatorProcess
 from fal_platform.paths import ENV_DATA_DIR, ENV_DUCKDB, ENV_PROMPTS_DIR, duckdb_path
 from fal_platform.target import ENV_API_URL, ENV_EMULATOR_URL, ENV_KEY, ENV_QUEUE_URL, ENV_RUN_URL
 

@@ -1,4 +1,4 @@
-"""Checks on the media tables; the rules themselves live in `fal_platform.quality`."""
+"""Checks on the media tables; the rules themselves live in `fal_platform.media.quality`."""
 
 from collections.abc import Callable
 
@@ -6,8 +6,8 @@ import dagster as dg
 import duckdb as duckdb_lib
 from dagster_duckdb import DuckDBResource
 
-from assets.media import media_files, media_timings
-from fal_platform.quality import (
+from assets.media.assets import media_files, media_timings
+from fal_platform.media.quality import (
     RuleOutcome,
     completed_without_media,
     inconsistent_timings,

@@ -3,8 +3,8 @@
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from assets.media import OWNERS
-from fal_platform.reports import (
+from assets.media.assets import OWNERS
+from fal_platform.media.reports import (
     STATS_TABLE,
     EndpointStats,
     compute_endpoint_stats,

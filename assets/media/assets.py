@@ -14,8 +14,8 @@ from fal_platform.batch.progress import percentile
 from fal_platform.batch.rows import MediaRow, TimingRow
 from fal_platform.batch.store import BatchStore
 from fal_platform.batch.tables import MEDIA_FILES, MEDIA_TIMINGS
-from fal_platform.media import media_rows
-from fal_platform.timings import timing_rows
+from fal_platform.media.extract import media_rows
+from fal_platform.media.timings import timing_rows
 
 REQUESTS_KEY = dg.AssetKey(["generation", "requests"])
 OWNERS = ["team:ml-platform"]

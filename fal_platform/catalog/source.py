@@ -45,14 +45,14 @@ from dlt.extract.source import DltSource
 from dlt.sources.rest_api import rest_api_resources
 from dlt.sources.rest_api.typing import RESTAPIConfig
 
-from fal_platform.catalog_http import (
+from fal_platform.catalog.http import (
     CatalogHttp,
     FalCatalogAuthError,
     FalCatalogError,
     FalCatalogResponseError,
     fetch_prices,
 )
-from fal_platform.catalog_rows import (
+from fal_platform.catalog.rows import (
     MODEL_COLUMNS,
     PRICING_COLUMNS,
     content_hash,

@@ -6,9 +6,9 @@ STOPPED in open-source Dagster, so this one is declared RUNNING.
 
 import dagster as dg
 
-from assets.media import media_files, media_timings
-from assets.media_checks import media_checks
-from assets.reports import endpoint_stats
+from assets.media.assets import media_files, media_timings
+from assets.media.checks import media_checks
+from assets.reports.assets import endpoint_stats
 
 media_automation_sensor = dg.AutomationConditionSensorDefinition(
     name="media_and_reports_automation",

@@ -12,10 +12,10 @@ from dataclasses import astuple, dataclass, fields
 
 import duckdb
 
-from fal_platform.batch.catalog_lookup import PRICING_TABLE, table_exists
 from fal_platform.batch.cost import units_per_request
 from fal_platform.batch.rows import RequestState
 from fal_platform.batch.tables import MEDIA_FILES, REQUESTS
+from fal_platform.catalog.lookup import PRICING_TABLE, table_exists
 
 STATS_TABLE = "reports.endpoint_stats"
 

@@ -24,7 +24,7 @@ DEFAULT_HOME_NAME = ".dagster_home"
 WORKSPACE_FILE = "workspace.yaml"
 
 DAGSTER_YAML = """\
-# Written by fal-platform (fal_platform/dagster_home.py). Edit freely: it is only written when missing.
+# Written by fal-platform (fal_platform/devstack/dagster_home.py). Edit freely: it is only written when missing.
 telemetry:
   enabled: false
 nux:
