@@ -103,9 +103,11 @@ class PromptSet:
         return list(dict.fromkeys(ref.endpoint_id for ref in self.referenced_endpoints()))
 
     def referenced_endpoints(self) -> list[EndpointRef]:
-        """Every endpoint named, with its line, in line order (items and lines with problems)."""
-        from_items = (EndpointRef(item.line, item.endpoint_id) for item in self.items)
-        return sorted({*from_items, *self.endpoint_refs}, key=lambda ref: ref.line)
+        """Where the file names each endpoint (a YAML file once, for all its items), lines with
+        problems included; from the items for a set built in code without `endpoint_refs`."""
+        if self.endpoint_refs:
+            return list(self.endpoint_refs)
+        return [EndpointRef(item.line, item.endpoint_id) for item in self.items]
 
 
 @dataclass(frozen=True)
@@ -230,12 +232,13 @@ def load_prompt_set(
 
 
 def read_prompt_set(path: Path | str) -> PromptSet:
-    """Parse one prompt set and keep its problems instead of raising them.
+    """Parse one prompt set and keep the problems of its lines instead of raising them.
 
     For callers that get the catalog only after reading the file (it may come from fal's API,
     for just the endpoints the file names): they pass the result to `validate_prompt_set`,
     which reports the file's problems and the catalog's in one go. Never run a set that has
-    not been through `validate_prompt_set`.
+    not been through `validate_prompt_set`. Raises `PromptSetError` only when the file cannot
+    be read as text at all (format, permissions, encoding).
     """
     path = Path(path)
     file = str(path)
@@ -245,7 +248,7 @@ def read_prompt_set(path: Path | str) -> PromptSet:
         problems.append(name_problem)
     text, data = _read_text(path, problems)
     if text is None:
-        return PromptSet(path.stem, path, [], "", tuple(problems))
+        raise PromptSetError(problems)  # no line to check: nothing more can be found
     parsed = READERS[path.suffix.lower()](text)
     problems.extend(
         PromptProblem(file, problem.line, problem.field, problem.message)
