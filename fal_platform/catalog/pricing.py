@@ -12,13 +12,31 @@ from collections.abc import Sequence
 from typing import Any
 
 from fal_platform.catalog.errors import FalCatalogResponseError, auth_error
+from fal_platform.catalog.rest_api_client import CatalogRetry
 from fal_platform.client import (
+    ApiKey,
     ClientSettings,
     FalAuthenticationError,
     FalClient,
     FalResponseError,
     Price,
+    RetryPolicy,
 )
+
+
+def pricing_settings(api_url: str, api_key: str | None, retry: CatalogRetry) -> ClientSettings:
+    """The platform client's settings for a catalog load: the load's URL, key and retries."""
+    return ClientSettings(
+        api_key=ApiKey(api_key),
+        api_url=api_url,
+        request_timeout=retry.request_timeout,
+        retry=RetryPolicy(
+            max_attempts=retry.max_attempts,
+            base_delay=retry.backoff_factor,
+            max_delay=retry.max_retry_delay,
+            max_retry_after=retry.max_retry_delay,
+        ),
+    )
 
 
 async def _prices(settings: ClientSettings, endpoint_ids: Sequence[str]) -> list[Price]:

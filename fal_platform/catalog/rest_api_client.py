@@ -101,6 +101,17 @@ def cursor_paginator() -> JSONResponseCursorPaginator:
 
 
 @dataclass(frozen=True)
+class CatalogRetry:
+    """How hard a catalog load retries; the listing (dlt's session) and pricing (the platform
+    client, `fal_platform/catalog/pricing.py`) both follow it."""
+
+    max_attempts: int = 5
+    backoff_factor: float = 1.0
+    max_retry_delay: float = 60.0
+    request_timeout: float = 60.0
+
+
+@dataclass(frozen=True)
 class CatalogHttp:
     """What every catalog request shares: base URL, retrying session, auth and response checks.
 
@@ -114,16 +125,7 @@ class CatalogHttp:
     auth_check: ResponseHook = field(repr=False)
 
     @classmethod
-    def create(
-        cls,
-        api_url: str,
-        api_key: str | None,
-        *,
-        max_attempts: int = 5,
-        backoff_factor: float = 1.0,
-        max_retry_delay: float = 60.0,
-        request_timeout: float = 60.0,
-    ) -> CatalogHttp:
+    def create(cls, api_url: str, api_key: str | None, retry: CatalogRetry) -> CatalogHttp:
         """dlt's retrying `requests` session, tuned here rather than through `[runtime]` config.
 
         An explicit `Client(...)` session means the retry policy comes from FalResource
@@ -134,12 +136,12 @@ class CatalogHttp:
         at `max_retry_delay`. `raise_for_status=False`: the response hooks decide.
         """
         session = Client(
-            request_timeout=request_timeout,
+            request_timeout=retry.request_timeout,
             raise_for_status=False,
             status_codes=RETRY_STATUS_CODES,
-            request_max_attempts=max_attempts,
-            request_backoff_factor=backoff_factor,
-            request_max_retry_delay=max_retry_delay,
+            request_max_attempts=retry.max_attempts,
+            request_backoff_factor=retry.backoff_factor,
+            request_max_retry_delay=retry.max_retry_delay,
             respect_retry_after_header=True,
         ).session
         # APIKeyAuth has no prefix option, so fal's `Key ` prefix goes into the value. Auth

@@ -52,8 +52,8 @@ from fal_platform.catalog.errors import (
     FalCatalogResponseError,
 )
 from fal_platform.catalog.names import DATASET_NAME, MODELS_TABLE, PRICING_TABLE
-from fal_platform.catalog.pricing import fetch_prices
-from fal_platform.catalog.rest_api_client import CatalogHttp
+from fal_platform.catalog.pricing import fetch_prices, pricing_settings
+from fal_platform.catalog.rest_api_client import CatalogHttp, CatalogRetry
 from fal_platform.catalog.rows import (
     MODEL_COLUMNS,
     PRICING_COLUMNS,
@@ -61,7 +61,7 @@ from fal_platform.catalog.rows import (
     flatten_model,
     pricing_row,
 )
-from fal_platform.client import ApiKey, ClientSettings, RetryPolicy
+from fal_platform.client import ClientSettings
 
 __all__ = [
     "DATASET_NAME",
@@ -198,28 +198,10 @@ def fal_catalog_source(
     `page_size` is `limit` on `/v1/models` (fal accepts up to 100 without `expand`). The retry
     arguments are described in `CatalogHttp.create`; pricing requests get the same ones.
     """
-    http = CatalogHttp.create(
-        api_url,
-        api_key,
-        max_attempts=max_attempts,
-        backoff_factor=backoff_factor,
-        max_retry_delay=max_retry_delay,
-        request_timeout=request_timeout,
-    )
-    pricing_settings = ClientSettings(
-        api_key=ApiKey(api_key),
-        api_url=api_url,
-        request_timeout=request_timeout,
-        retry=RetryPolicy(
-            max_attempts=max_attempts,
-            base_delay=backoff_factor,
-            max_delay=max_retry_delay,
-            max_retry_after=max_retry_delay,
-        ),
-    )
-    pages = _catalog_pages(http, page_size)
+    retry = CatalogRetry(max_attempts, backoff_factor, max_retry_delay, request_timeout)
+    pages = _catalog_pages(CatalogHttp.create(api_url, api_key, retry), page_size)
     models = _models_resource(pages)
-    pricing = _pricing_resource(pages, pricing_settings)
+    pricing = _pricing_resource(pages, pricing_settings(api_url, api_key, retry))
 
     @dlt.source(name=SOURCE_NAME, max_table_nesting=0)
     def fal_catalog() -> list[DltResource]:
