@@ -204,6 +204,6 @@ async def test_pricing_can_skip_ids_fal_has_no_price_for(emu: EmulatorProcess) -
         prices = await fal.platform.pricing(asked, skip_unpriced=True)
     assert sorted(price.endpoint_id for price in prices) == sorted(ids)
     snapshot = await stats(emu)
-    # The 404 was isolated by halving the 21-id chunk, not by one request per id.
-    assert snapshot["requests"]["pricing"] < 1 + 21
+    # The 404 was isolated by halving the second chunk, not by one request per id.
+    assert snapshot["requests"]["pricing"] < 1 + 20
     assert snapshot["responses"]["pricing"]["404"] >= 2
