@@ -19,7 +19,6 @@ from catalog_support import (
 )
 
 from fal_platform.catalog.changes import count_rows
-from fal_platform.catalog.http import CatalogHttp, fetch_prices
 from fal_platform.catalog.source import catalog_pipeline, fal_catalog_source, run_catalog_load
 from fal_platform.devstack.emulator_process import EmulatorProcess
 from resources.fal import FalResource
@@ -147,19 +146,19 @@ def test_exhausted_retries_fail_without_writing(
     assert count_rows(pipeline, "models") == 0
 
 
-def test_an_endpoint_fal_cannot_price_is_skipped_not_fatal(
-    emulator_factory: EmulatorFactory,
+def test_endpoints_fal_cannot_price_are_left_out_of_the_load(
+    tmp_path: Path, emulator_factory: EmulatorFactory
 ) -> None:
     emulator = emulator_factory(models=70)
     listed = httpx.get(emulator.api_url + "/models", params={"limit": 100}, timeout=10)
-    ids = [model["endpoint_id"] for model in listed.json()["models"]]
-    unknown = "nobody/not-in-the-catalog"
-    asked = [*ids[:60], unknown, *ids[60:]]
-    prices = [
-        price
-        for page in fetch_prices(CatalogHttp.create(emulator.api_url, None), asked)
-        for price in page
-    ]
-    assert sorted(price["endpoint_id"] for price in prices) == sorted(ids)
-    # The 404 was isolated by halving the 20-id chunk, not by one request per id.
-    assert emulator.stats()["requests"]["pricing"] < 1 + 20
+    ids = sorted(model["endpoint_id"] for model in listed.json()["models"])
+    # Listed in the catalog, but /v1/models/pricing answers 404 for them, as fal does.
+    unpriced = [ids[3], ids[60]]
+    emulator.configure(unpriced_endpoints=unpriced)
+    pipeline = catalog_pipeline(tmp_path / "catalog.duckdb", tmp_path / "dlt")
+    run_catalog_load(pipeline, fal_catalog_source(emulator.api_url, None))
+    assert count_rows(pipeline, "models") == 70
+    with pipeline.sql_client() as client:
+        priced = [row[0] for row in client.execute_sql("SELECT endpoint_id FROM pricing")]
+    assert sorted(priced) == [eid for eid in ids if eid not in unpriced]
+    assert emulator.stats()["responses"]["pricing"]["404"] >= 2

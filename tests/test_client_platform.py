@@ -193,3 +193,17 @@ async def test_request_history_finds_submitted_requests(emulator_factory: Any) -
     assert sorted(paged) == sorted(h.request_id for h in handles)
     snapshot = await stats(emulator)
     assert snapshot["requests"]["history"] == 2 + 3  # two single pages, then 2+2+1
+
+
+async def test_pricing_can_skip_ids_fal_has_no_price_for(emu: EmulatorProcess) -> None:
+    async with client_for(emu) as fal:
+        ids = [m.endpoint_id async for m in fal.platform.iter_models(page_size=100)][:70]
+        await asyncio.to_thread(emu.reset_stats)
+        unknown = "nobody/not-in-the-catalog"
+        asked = [*ids[:60], unknown, *ids[60:]]
+        prices = await fal.platform.pricing(asked, skip_unpriced=True)
+    assert sorted(price.endpoint_id for price in prices) == sorted(ids)
+    snapshot = await stats(emu)
+    # The 404 was isolated by halving the second chunk, not by one request per id.
+    assert snapshot["requests"]["pricing"] < 1 + 20
+    assert snapshot["responses"]["pricing"]["404"] >= 2

@@ -10,18 +10,17 @@ import duckdb
 import pytest
 
 from fal_platform.batch.prompts import (
-    CatalogNotLoadedError,
-    EndpointInfo,
     PromptSet,
     PromptSetError,
     discover_prompt_sets,
-    load_endpoint_catalog,
     load_prompt_set,
     make_item_key,
+    read_prompt_set,
     rejected_prompt_files,
     required_inputs,
     validate_prompt_set,
 )
+from fal_platform.catalog.lookup import CatalogNotLoadedError, EndpointInfo, load_endpoint_catalog
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -434,6 +433,74 @@ def test_structural_and_catalog_problems_are_reported_together(tmp_path: Path) -
     assert problems_of(path, CATALOG) == [
         f"{path}:1: json: invalid JSON: Expecting property name enclosed in double quotes (column 2)",
         f"{path}:2: endpoint_id: unknown endpoint 'x/y': not in fal_catalog.models",
+    ]
+
+
+# Line 2 is not JSON, line 3 names an endpoint fal does not have, line 4's input is not an
+# object, line 5 has both of the last two mistakes at once.
+ONE_PASS_JSONL = jsonl(
+    GOOD,
+    '{"endpoint_id": "fal-ai/flux/dev", "input": {',
+    {"endpoint_id": "nobody/nothing", "input": {"prompt": "x"}},
+    {"endpoint_id": "fal-ai/flux/dev", "input": "not an object"},
+    {"endpoint_id": "nobody/else", "input": 3},
+)
+
+
+def test_every_problem_of_every_line_is_reported_in_one_pass(tmp_path: Path) -> None:
+    path = write(tmp_path, "three.jsonl", ONE_PASS_JSONL)
+    expected = [
+        (2, "json"),
+        (3, "endpoint_id"),
+        (4, "input"),
+        (5, "input"),
+        (5, "endpoint_id"),
+    ]
+    with pytest.raises(PromptSetError) as caught:
+        load_prompt_set(path, CATALOG)
+    assert [(p.line, p.field) for p in caught.value.problems] == expected
+    assert f"{path}:3: endpoint_id: unknown endpoint 'nobody/nothing'" in str(caught.value)
+    assert f"{path}:4: input: must be an object, got string" in str(caught.value)
+
+    # The way run-batch and the asset go: read first, get the catalog for the endpoints the
+    # file names (even on lines with other problems), then check everything at once.
+    draft = read_prompt_set(path)
+    assert draft.endpoint_ids == ["fal-ai/flux/dev", "nobody/nothing", "nobody/else"]
+    with pytest.raises(PromptSetError) as again:
+        validate_prompt_set(draft, CATALOG)
+    assert [str(p) for p in again.value.problems] == [str(p) for p in caught.value.problems]
+
+    # Without a catalog only what the file itself shows.
+    assert [(p.line, p.field) for p in read_prompt_set(path).problems] == [
+        (2, "json"),
+        (4, "input"),
+        (5, "input"),
+    ]
+
+
+def test_yaml_and_csv_report_catalog_and_structural_problems_together(tmp_path: Path) -> None:
+    story = write(
+        tmp_path,
+        "story.yaml",
+        "endpoint_id: nobody/nothing\nitems:\n  - prompt: ok\n  - not an object\n",
+    )
+    assert problems_of(story, CATALOG) == [
+        f"{story}:1: endpoint_id: unknown endpoint 'nobody/nothing': not in fal_catalog.models",
+        f"{story}:4: items[1]: must be an object of inputs, got string",
+    ]
+    rows = write(
+        tmp_path,
+        "rows.csv",
+        "endpoint_id,prompt\n"
+        "fal-ai/flux/dev,ok\n"
+        "fal-ai/flux/dev,too,many\n"
+        "nobody/nothing,x\n"
+        "fal-ai/flux/dev,\n",
+    )
+    assert problems_of(rows, CATALOG) == [
+        f"{rows}:3: row: expected 2 columns (endpoint_id, prompt), found 3",
+        f"{rows}:4: endpoint_id: unknown endpoint 'nobody/nothing': not in fal_catalog.models",
+        f"{rows}:5: input.prompt: missing, required by text-to-image endpoint 'fal-ai/flux/dev'",
     ]
 
 

@@ -30,7 +30,7 @@ from fal_platform.batch.prompts import (
     PromptSet,
     PromptSetError,
     discover_prompt_sets,
-    load_prompt_set,
+    read_prompt_set,
     rejected_prompt_files,
     validate_prompt_set,
 )
@@ -69,7 +69,7 @@ def _prompt_file(partition_key: str) -> PromptSet:
     directory = prompts_dir()
     for prompt_file in discover_prompt_sets(directory):
         if prompt_file.name == partition_key:
-            return load_prompt_set(prompt_file.path)
+            return read_prompt_set(prompt_file.path)
     refused = [p for p in rejected_prompt_files(directory) if Path(p.file).stem == partition_key]
     if refused:
         raise PromptSetError(refused)

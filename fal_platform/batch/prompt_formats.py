@@ -39,6 +39,15 @@ class RawItem:
 
 
 @dataclass(frozen=True)
+class EndpointRef:
+    """A well-formed endpoint id and the line naming it, kept even when that line has other
+    problems, so the endpoint is checked against the catalog in the same pass."""
+
+    line: int
+    endpoint_id: str
+
+
+@dataclass(frozen=True)
 class LineProblem:
     line: int
     field: str
@@ -49,6 +58,7 @@ class LineProblem:
 class Parsed:
     items: list[RawItem] = field(default_factory=list)
     problems: list[LineProblem] = field(default_factory=list)
+    endpoints: list[EndpointRef] = field(default_factory=list)
 
     def problem(self, line: int, field_name: str, message: str) -> None:
         self.problems.append(LineProblem(line, field_name, message))
@@ -87,6 +97,7 @@ def check_endpoint_id(value: object, line: int, parsed: Parsed) -> str | None:
             line, "endpoint_id", f"{value!r} is not an endpoint id like 'fal-ai/flux/dev'"
         )
         return None
+    parsed.endpoints.append(EndpointRef(line, value))
     return value
 
 

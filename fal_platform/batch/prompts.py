@@ -21,14 +21,32 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import duckdb
-
 from fal_platform import paths
-from fal_platform.batch.prompt_formats import FILE_LEVEL, READERS, Parsed
+from fal_platform.batch.prompt_formats import FILE_LEVEL, READERS, EndpointRef, Parsed
+from fal_platform.catalog.lookup import CatalogNotLoadedError, EndpointInfo, load_endpoint_catalog
+from fal_platform.catalog.names import MODELS_SQL_NAME
+
+__all__ = [
+    "CatalogNotLoadedError",
+    "EndpointInfo",
+    "PromptFile",
+    "PromptItem",
+    "PromptProblem",
+    "PromptSet",
+    "PromptSetError",
+    "check_prompt_set",
+    "discover_prompt_sets",
+    "load_endpoint_catalog",
+    "load_prompt_set",
+    "make_item_key",
+    "read_prompt_set",
+    "rejected_prompt_files",
+    "required_inputs",
+    "validate_prompt_set",
+]
 
 SUPPORTED_SUFFIXES = tuple(READERS)
 PARTITION_KEY_PATTERN = re.compile(r"^[A-Za-z0-9_-]+$")
-CATALOG_TABLE = "fal_catalog.models"
 
 
 @dataclass(frozen=True)
@@ -68,15 +86,28 @@ class PromptItem:
 
 @dataclass(frozen=True)
 class PromptSet:
+    """A prompt file as read. `problems` are the ones found without the catalog; a set with
+    problems is never run (`validate_prompt_set` raises them together with catalog problems).
+    `endpoint_refs` names every well-formed endpoint id, also on lines with other problems."""
+
     name: str
     path: Path
     items: list[PromptItem]
     content_hash: str
+    problems: tuple[PromptProblem, ...] = ()
+    endpoint_refs: tuple[EndpointRef, ...] = ()
 
     @property
     def endpoint_ids(self) -> list[str]:
         """Distinct endpoints in first-use order (for pricing and catalog look-ups)."""
-        return list(dict.fromkeys(item.endpoint_id for item in self.items))
+        return list(dict.fromkeys(ref.endpoint_id for ref in self.referenced_endpoints()))
+
+    def referenced_endpoints(self) -> list[EndpointRef]:
+        """Where the file names each endpoint (a YAML file once, for all its items), lines with
+        problems included; from the items for a set built in code without `endpoint_refs`."""
+        if self.endpoint_refs:
+            return list(self.endpoint_refs)
+        return [EndpointRef(item.line, item.endpoint_id) for item in self.items]
 
 
 @dataclass(frozen=True)
@@ -86,17 +117,6 @@ class PromptFile:
     name: str
     path: Path
     content_hash: str
-
-
-@dataclass(frozen=True)
-class EndpointInfo:
-    endpoint_id: str
-    category: str | None
-    status: str | None
-
-
-class CatalogNotLoadedError(RuntimeError):
-    """The endpoint catalog table is missing, so prompt sets cannot be checked against it."""
 
 
 # --- keys and hashes -----------------------------------------------------------------------
@@ -203,44 +223,69 @@ def load_prompt_set(
     With `catalog`, endpoint and required-input checks run too, and their problems are reported
     together with the structural ones.
     """
+    prompt_set = read_prompt_set(path)
+    if catalog is not None:
+        validate_prompt_set(prompt_set, catalog)
+    elif prompt_set.problems:
+        raise PromptSetError(prompt_set.problems)
+    return prompt_set
+
+
+def read_prompt_set(path: Path | str) -> PromptSet:
+    """Parse one prompt set and keep the problems of its lines instead of raising them.
+
+    For callers that get the catalog only after reading the file (it may come from fal's API,
+    for just the endpoints the file names): they pass the result to `validate_prompt_set`,
+    which reports the file's problems and the catalog's in one go. Never run a set that has
+    not been through `validate_prompt_set`. Raises `PromptSetError` only when the file cannot
+    be read as text at all (format, permissions, encoding).
+    """
     path = Path(path)
     file = str(path)
     problems: list[PromptProblem] = []
     name_problem = partition_key_problem(path)
     if name_problem is not None:
         problems.append(name_problem)
-    reader = READERS.get(path.suffix.lower())
-    if reader is None:
-        formats = ", ".join(SUPPORTED_SUFFIXES)
-        problems.append(
-            PromptProblem(file, FILE_LEVEL, "file name", f"unsupported format (use {formats})")
-        )
-        raise PromptSetError(problems)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        problems.append(PromptProblem(file, FILE_LEVEL, "file", f"cannot read: {exc.strerror}"))
-        raise PromptSetError(problems) from exc
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        problems.append(PromptProblem(file, line, "encoding", "not UTF-8 text"))
-        raise PromptSetError(problems) from exc
-
-    parsed = reader(text)
+    text, data = _read_text(path, problems)
+    if text is None:
+        raise PromptSetError(problems)  # no line to check: nothing more can be found
+    parsed = READERS[path.suffix.lower()](text)
     problems.extend(
         PromptProblem(file, problem.line, problem.field, problem.message)
         for problem in parsed.problems
     )
     if not parsed.items and not parsed.problems:
         problems.append(PromptProblem(file, FILE_LEVEL, "items", "the prompt set is empty"))
-    prompt_set = PromptSet(path.stem, path, _expand(parsed), hashlib.sha256(data).hexdigest())
-    if catalog is not None:
-        problems.extend(check_prompt_set(prompt_set, catalog))
-    if problems:
-        raise PromptSetError(problems)
-    return prompt_set
+    return PromptSet(
+        path.stem,
+        path,
+        _expand(parsed),
+        hashlib.sha256(data).hexdigest(),
+        tuple(problems),
+        tuple(parsed.endpoints),
+    )
+
+
+def _read_text(path: Path, problems: list[PromptProblem]) -> tuple[str | None, bytes]:
+    """The file's text, or None with the reason added to `problems`."""
+    file = str(path)
+    if path.suffix.lower() not in READERS:
+        formats = ", ".join(SUPPORTED_SUFFIXES)
+        problems.append(
+            PromptProblem(file, FILE_LEVEL, "file name", f"unsupported format (use {formats})")
+        )
+        return None, b""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        problems.append(PromptProblem(file, FILE_LEVEL, "file", f"cannot read: {exc.strerror}"))
+        return None, b""
+    try:
+        return data.decode("utf-8-sig"), data
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        problems.append(PromptProblem(file, line, "encoding", "not UTF-8 text"))
+        return None, data
 
 
 def _expand(parsed: Parsed) -> list[PromptItem]:
@@ -285,82 +330,57 @@ def required_inputs(category: str | None) -> tuple[str, ...]:
 def check_prompt_set(
     prompt_set: PromptSet, catalog: Mapping[str, EndpointInfo]
 ) -> list[PromptProblem]:
-    """Catalog problems: unknown or deprecated endpoints and missing required inputs."""
+    """Catalog problems, in line order: unknown or deprecated endpoints (on every line that
+    names one, whatever else is wrong there) and missing required inputs."""
     file = str(prompt_set.path)
     problems: dict[tuple[int, str, str], PromptProblem] = {}
 
     def add(line: int, field: str, message: str) -> None:
         problems.setdefault((line, field, message), PromptProblem(file, line, field, message))
 
-    for item in prompt_set.items:
-        info = catalog.get(item.endpoint_id)
+    for ref in prompt_set.referenced_endpoints():
+        info = catalog.get(ref.endpoint_id)
         if info is None:
-            add(item.line, "endpoint_id", _unknown_endpoint_message(item.endpoint_id, catalog))
-            continue
-        if (info.status or "").strip().lower() == "deprecated":
+            add(ref.line, "endpoint_id", _unknown_endpoint_message(ref.endpoint_id, catalog))
+        elif (info.status or "").strip().lower() == "deprecated":
             add(
-                item.line,
+                ref.line,
                 "endpoint_id",
-                f"endpoint {item.endpoint_id!r} is deprecated in the fal catalog; "
+                f"endpoint {ref.endpoint_id!r} is deprecated in the fal catalog; "
                 "use its replacement",
             )
-        for name in required_inputs(info.category):
+    for item in prompt_set.items:
+        info = catalog.get(item.endpoint_id)
+        category = info.category if info is not None else None
+        for name in required_inputs(category):
             value = item.input.get(name)
             if name not in item.input:
-                message = f"missing, required by {info.category} endpoint {item.endpoint_id!r}"
+                message = f"missing, required by {category} endpoint {item.endpoint_id!r}"
             elif not isinstance(value, str) or not value.strip():
                 message = (
-                    f"must be a non-empty string for {info.category} endpoint "
+                    f"must be a non-empty string for {category} endpoint "
                     f"{item.endpoint_id!r}, got {value!r}"
                 )
             else:
                 continue
             add(item.line, f"input.{name}", message)
-    return list(problems.values())
+    return _in_line_order(problems.values())
+
+
+def _in_line_order(problems: Iterable[PromptProblem]) -> list[PromptProblem]:
+    """Stable: on one line, the order the checks found them in."""
+    return sorted(problems, key=lambda problem: problem.line)
 
 
 def _unknown_endpoint_message(endpoint_id: str, catalog: Mapping[str, EndpointInfo]) -> str:
-    message = f"unknown endpoint {endpoint_id!r}: not in {CATALOG_TABLE}"
+    message = f"unknown endpoint {endpoint_id!r}: not in {MODELS_SQL_NAME}"
     close = difflib.get_close_matches(endpoint_id, list(catalog), n=1, cutoff=0.8)
     return f"{message} (did you mean {close[0]!r}?)" if close else message
 
 
 def validate_prompt_set(prompt_set: PromptSet, catalog: Mapping[str, EndpointInfo]) -> None:
-    """Raise `PromptSetError` unless every item can be sent to a live catalog endpoint."""
-    problems = check_prompt_set(prompt_set, catalog)
+    """Raise `PromptSetError` with every problem of the file (its own and the catalog's, in line
+    order) unless every item can be sent to a live catalog endpoint."""
+    problems = _in_line_order([*prompt_set.problems, *check_prompt_set(prompt_set, catalog)])
     if problems:
         raise PromptSetError(problems)
-
-
-def load_endpoint_catalog(conn: duckdb.DuckDBPyConnection) -> dict[str, EndpointInfo]:
-    """Endpoints from the `fal_catalog/models` asset's table, keyed by endpoint id."""
-    database = conn.execute("SELECT current_database()").fetchall()[0][0]
-    columns = {
-        row[0]
-        for row in conn.execute(
-            "SELECT column_name FROM information_schema.columns WHERE table_catalog = ? "
-            "AND table_schema = 'fal_catalog' AND table_name = 'models'",
-            [database],
-        ).fetchall()
-    }
-    if not columns:
-        raise CatalogNotLoadedError(
-            f"table {CATALOG_TABLE} does not exist in this DuckDB file: materialize the "
-            "fal_catalog/models asset first (or run `fal-platform demo`) so prompt sets can be "
-            "checked against fal's endpoint catalog"
-        )
-
-    def pick(*candidates: str) -> str:
-        # dlt creates no column for a field that was NULL in every row, and names nested
-        # fields `metadata__x` unless the catalog source flattens them.
-        for name in candidates:
-            if name in columns:
-                return f'"{name}"'
-        return "NULL"
-
-    category, status = pick("category", "metadata__category"), pick("status", "metadata__status")
-    rows = conn.execute(
-        f"SELECT endpoint_id, CAST({category} AS VARCHAR), CAST({status} AS VARCHAR) "
-        f'FROM "{database}".{CATALOG_TABLE} WHERE endpoint_id IS NOT NULL'
-    ).fetchall()
-    return {row[0]: EndpointInfo(row[0], row[1], row[2]) for row in rows}

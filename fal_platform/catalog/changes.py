@@ -15,7 +15,7 @@ from typing import Any
 import dlt
 from dlt.destinations.exceptions import DatabaseUndefinedRelation
 
-from fal_platform.catalog.source import MODELS_TABLE
+from fal_platform.catalog.names import MODELS_TABLE
 
 DEPRECATED = "deprecated"
 MAX_IDS = 20

@@ -3,19 +3,48 @@
 The Dagster asset depends on `fal_catalog/models` and `fal_catalog/pricing`, so it reads their
 DuckDB tables. The CLI may run on a fresh DuckDB file that has never seen the catalog assets:
 it uses the tables when they exist and otherwise asks fal's platform API for just the endpoints
-the prompt set names (`GET /v1/models?endpoint_id=...`, `GET /v1/models/pricing`).
+the prompt set names (`GET /v1/models?endpoint_id=...`, `GET /v1/models/pricing`), through the
+same client the catalog assets price with, so an endpoint fal cannot price is skipped alike.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import duckdb
 
-from fal_platform.batch.prompts import EndpointInfo, load_endpoint_catalog
+from fal_platform.catalog import names
+from fal_platform.catalog.names import DATASET_NAME, MODELS_SQL_NAME, PRICING_SQL_NAME
 from fal_platform.client import FalClient, Price
 
-PRICING_TABLE = "fal_catalog.pricing"
+PRICING_TABLE = PRICING_SQL_NAME
+"""The qualified name, under the name `fal_platform/media/reports.py` imports it by."""
+
+__all__ = [
+    "PRICING_TABLE",
+    "CatalogNotLoadedError",
+    "EndpointInfo",
+    "fetch_catalog",
+    "fetch_prices",
+    "load_endpoint_catalog",
+    "read_catalog",
+    "read_prices",
+    "table_exists",
+]
+
+
+@dataclass(frozen=True)
+class EndpointInfo:
+    """What checking a prompt set needs to know about one endpoint."""
+
+    endpoint_id: str
+    category: str | None
+    status: str | None
+
+
+class CatalogNotLoadedError(RuntimeError):
+    """The endpoint catalog table is missing, so prompt sets cannot be checked against it."""
 
 
 def table_exists(conn: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
@@ -30,13 +59,13 @@ def read_prices(
     conn: duckdb.DuckDBPyConnection, endpoint_ids: Sequence[str]
 ) -> dict[str, Price] | None:
     """Prices of `endpoint_ids` from `fal_catalog.pricing`; None when the table does not exist."""
-    if not table_exists(conn, "fal_catalog", "pricing"):
+    if not table_exists(conn, DATASET_NAME, names.PRICING_TABLE):
         return None
     if not endpoint_ids:
         return {}
     placeholders = ", ".join("?" for _ in endpoint_ids)
     rows = conn.execute(
-        f"SELECT endpoint_id, unit_price, unit, currency FROM {PRICING_TABLE} "
+        f"SELECT endpoint_id, unit_price, unit, currency FROM {PRICING_SQL_NAME} "
         f"WHERE endpoint_id IN ({placeholders})",
         list(endpoint_ids),
     ).fetchall()
@@ -49,9 +78,43 @@ def read_prices(
 
 def read_catalog(conn: duckdb.DuckDBPyConnection) -> dict[str, EndpointInfo] | None:
     """The endpoint catalog from `fal_catalog.models`; None when the table does not exist."""
-    if not table_exists(conn, "fal_catalog", "models"):
+    if not table_exists(conn, DATASET_NAME, names.MODELS_TABLE):
         return None
     return load_endpoint_catalog(conn)
+
+
+def load_endpoint_catalog(conn: duckdb.DuckDBPyConnection) -> dict[str, EndpointInfo]:
+    """Endpoints from the `fal_catalog/models` asset's table, keyed by endpoint id."""
+    database = conn.execute("SELECT current_database()").fetchall()[0][0]
+    columns = {
+        row[0]
+        for row in conn.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_catalog = ? "
+            "AND table_schema = ? AND table_name = ?",
+            [database, DATASET_NAME, names.MODELS_TABLE],
+        ).fetchall()
+    }
+    if not columns:
+        raise CatalogNotLoadedError(
+            f"table {MODELS_SQL_NAME} does not exist in this DuckDB file: materialize the "
+            "fal_catalog/models asset first (or run `fal-platform demo`) so prompt sets can be "
+            "checked against fal's endpoint catalog"
+        )
+
+    def pick(*candidates: str) -> str:
+        # dlt creates no column for a field that was NULL in every row, and names nested
+        # fields `metadata__x` unless the catalog source flattens them.
+        for name in candidates:
+            if name in columns:
+                return f'"{name}"'
+        return "NULL"
+
+    category, status = pick("category", "metadata__category"), pick("status", "metadata__status")
+    rows = conn.execute(
+        f"SELECT endpoint_id, CAST({category} AS VARCHAR), CAST({status} AS VARCHAR) "
+        f'FROM "{database}".{MODELS_SQL_NAME} WHERE endpoint_id IS NOT NULL'
+    ).fetchall()
+    return {row[0]: EndpointInfo(row[0], row[1], row[2]) for row in rows}
 
 
 async def fetch_catalog(client: FalClient, endpoint_ids: Sequence[str]) -> dict[str, EndpointInfo]:
@@ -68,6 +131,8 @@ async def fetch_catalog(client: FalClient, endpoint_ids: Sequence[str]) -> dict[
 
 
 async def fetch_prices(client: FalClient, endpoint_ids: Sequence[str]) -> dict[str, Price]:
+    """Prices of these endpoints from the platform API; ones fal cannot price are left out."""
     if not endpoint_ids:
         return {}
-    return {price.endpoint_id: price for price in await client.platform.pricing(endpoint_ids)}
+    prices = await client.platform.pricing(endpoint_ids, skip_unpriced=True)
+    return {price.endpoint_id: price for price in prices}

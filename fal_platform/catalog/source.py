@@ -5,8 +5,9 @@ Shape of the source (one HTTP pass over the catalog feeds both tables):
     catalog_pages   rest_api resource: GET {api_url}/models, cursor pages, auth, page checks
      |                                 (not a table; dlt evaluates it once per run for both children)
      |-- models     one row per endpoint, merged on endpoint_id, only new or changed rows written
-     '-- pricing    GET {api_url}/models/pricing for the page's ids (<= 50 per request),
-                    merged on endpoint_id, only new or changed prices written
+     '-- pricing    the page's ids priced by the platform client (`PlatformClient.pricing`:
+                    <= 50 ids per request, unpriced ids left out), merged on endpoint_id,
+                    only new or changed prices written
 
 How "only new or changed rows" works, given fal has NO server-side "updated since" filter on
 `/v1/models`: every run reads the whole catalog (about N/100 requests) and the filtering happens
@@ -45,13 +46,14 @@ from dlt.extract.source import DltSource
 from dlt.sources.rest_api import rest_api_resources
 from dlt.sources.rest_api.typing import RESTAPIConfig
 
-from fal_platform.catalog.http import (
-    CatalogHttp,
+from fal_platform.catalog.errors import (
     FalCatalogAuthError,
     FalCatalogError,
     FalCatalogResponseError,
-    fetch_prices,
 )
+from fal_platform.catalog.names import DATASET_NAME, MODELS_TABLE, PRICING_TABLE
+from fal_platform.catalog.pricing import fetch_prices, pricing_settings
+from fal_platform.catalog.rest_api_client import CatalogHttp, CatalogRetry
 from fal_platform.catalog.rows import (
     MODEL_COLUMNS,
     PRICING_COLUMNS,
@@ -59,6 +61,7 @@ from fal_platform.catalog.rows import (
     flatten_model,
     pricing_row,
 )
+from fal_platform.client import ClientSettings
 
 __all__ = [
     "DATASET_NAME",
@@ -76,9 +79,6 @@ __all__ = [
 
 SOURCE_NAME = "fal_catalog"
 PIPELINE_NAME = "fal_catalog"
-DATASET_NAME = "fal_catalog"
-MODELS_TABLE = "models"
-PRICING_TABLE = "pricing"
 
 # Keys in the resources' dlt state (see the module docstring).
 _UNTIMED_HASHES = "untimed_model_hashes"
@@ -157,9 +157,10 @@ def _models_resource(pages: DltResource) -> DltResource:
     return models
 
 
-def _pricing_resource(pages: DltResource, http: CatalogHttp) -> DltResource:
+def _pricing_resource(pages: DltResource, settings: ClientSettings) -> DltResource:
     # Not a rest_api dependent resource: those make one request per parent row (1,000 requests
-    # for 1,000 models), while fal prices up to 50 ids per request.
+    # for 1,000 models), while fal prices up to 50 ids per request. The platform client knows
+    # that limit and fal's 404 for unpriced ids, for this source and for batches alike.
     @dlt.transformer(
         data_from=pages,
         name=PRICING_TABLE,
@@ -170,9 +171,8 @@ def _pricing_resource(pages: DltResource, http: CatalogHttp) -> DltResource:
     def pricing(page: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
         known: dict[str, str] = dlt.current.resource_state().setdefault(_PRICE_HASHES, {})
         ids = [str(model["endpoint_id"]) for model in page if model.get("endpoint_id")]
-        for price_page in fetch_prices(http, ids):
-            rows = [pricing_row(price) for price in price_page]
-            yield _changed_only(rows, known, content_hash)
+        rows = [pricing_row(price) for price in fetch_prices(settings, ids)]
+        yield _changed_only(rows, known, content_hash)
 
     return pricing
 
@@ -196,19 +196,12 @@ def fal_catalog_source(
     Every argument is explicit on purpose: the `@dlt.source` below takes none, so dlt's config
     injection (e.g. a stray `API_KEY` environment variable) can never supply a key or a URL.
     `page_size` is `limit` on `/v1/models` (fal accepts up to 100 without `expand`). The retry
-    arguments are described in `CatalogHttp.create`.
+    arguments are described in `CatalogHttp.create`; pricing requests get the same ones.
     """
-    http = CatalogHttp.create(
-        api_url,
-        api_key,
-        max_attempts=max_attempts,
-        backoff_factor=backoff_factor,
-        max_retry_delay=max_retry_delay,
-        request_timeout=request_timeout,
-    )
-    pages = _catalog_pages(http, page_size)
+    retry = CatalogRetry(max_attempts, backoff_factor, max_retry_delay, request_timeout)
+    pages = _catalog_pages(CatalogHttp.create(api_url, api_key, retry), page_size)
     models = _models_resource(pages)
-    pricing = _pricing_resource(pages, http)
+    pricing = _pricing_resource(pages, pricing_settings(api_url, api_key, retry))
 
     @dlt.source(name=SOURCE_NAME, max_table_nesting=0)
     def fal_catalog() -> list[DltResource]:

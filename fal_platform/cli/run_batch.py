@@ -140,7 +140,7 @@ def run_batch_cli(
     from fal_platform.batch.duckdb_io import duckdb_connection_factory
     from fal_platform.batch.engine import BatchAbortedError, EngineOptions, run_batch
     from fal_platform.batch.progress import OnProgress
-    from fal_platform.batch.prompts import PromptSetError, load_prompt_set, validate_prompt_set
+    from fal_platform.batch.prompts import PromptSetError, read_prompt_set, validate_prompt_set
     from fal_platform.batch.store import BatchStore
     from fal_platform.client import ApiKey, ClientSettings, FalError, RetryPolicy
     from fal_platform.client import FalClient as Client
@@ -152,7 +152,7 @@ def run_batch_cli(
     db = Path(db_path) if db_path is not None else paths.duckdb_path()
 
     try:
-        prompt_set = load_prompt_set(prompt_file)
+        prompt_set = read_prompt_set(prompt_file)
     except PromptSetError as exc:
         print(str(exc), file=err)
         return EXIT_REFUSED

@@ -1,7 +1,13 @@
-"""The platform API (`api.fal.ai/v1`): model catalog, pricing and request history."""
+"""The platform API (`api.fal.ai/v1`): model catalog, pricing and request history.
+
+The one client of that API. The dlt catalog source (`fal_platform/catalog/source.py`) lists
+`/v1/models` with dlt's rest_api paginator configured from the cursor names below, and prices
+through `PlatformClient.pricing`, as the batch look-up (`fal_platform/catalog/lookup.py`) does.
+"""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
 from contextlib import aclosing
 from datetime import UTC, datetime
@@ -10,7 +16,7 @@ from typing import Literal, TypeVar
 import httpx
 
 from fal_platform.client.decode import parse_model
-from fal_platform.client.errors import FalResponseError
+from fal_platform.client.errors import FalNotFoundError, FalResponseError
 from fal_platform.client.http import HttpTransport, RequestKind
 from fal_platform.client.platform_models import (
     HistoryItem,
@@ -23,8 +29,14 @@ from fal_platform.client.platform_models import (
 )
 from fal_platform.client.settings import ClientSettings
 
+logger = logging.getLogger(__name__)
+
 MAX_IDS_PER_REQUEST = 50
 """fal accepts 1-50 `endpoint_id` values per catalog or pricing request."""
+CURSOR_PARAM = "cursor"
+NEXT_CURSOR_FIELD = "next_cursor"
+HAS_MORE_FIELD = "has_more"
+"""fal's pagination on every list route: `?cursor=` in, `next_cursor` + `has_more` out."""
 
 ModelStatus = Literal["active", "deprecated"]
 HistoryStatus = Literal["success", "error", "user_error"]
@@ -75,7 +87,7 @@ def _models_params(
         )
     params: Params = []
     _add(params, "limit", limit)
-    _add(params, "cursor", cursor)
+    _add(params, CURSOR_PARAM, cursor)
     params.extend(("endpoint_id", endpoint_id) for endpoint_id in ids)
     _add(params, "q", q)
     _add(params, "category", category)
@@ -172,22 +184,50 @@ class PlatformClient:
                     for model in page.models:
                         yield model
 
-    async def pricing(self, endpoint_ids: Sequence[str] | str) -> list[Price]:
-        """Unit prices for the given endpoints, fetched 50 ids per request."""
+    async def pricing(
+        self, endpoint_ids: Sequence[str] | str, *, skip_unpriced: bool = False
+    ) -> list[Price]:
+        """Unit prices for the given endpoints, fetched 50 ids per request.
+
+        fal answers 404 for the whole request when it has no price for one of the ids (an
+        endpoint it does not know or does not bill per unit). Without `skip_unpriced` that is a
+        `FalNotFoundError`; with it, a 404 splits the chunk in halves until the unpriced ids are
+        isolated and left out (logged): one unpriced endpoint costs about 2*log2(50) extra
+        requests instead of failing a catalog load or a batch.
+        """
         prices: list[Price] = []
         for chunk in _chunks(_ids(endpoint_ids), MAX_IDS_PER_REQUEST):
-
-            async def fetch(cursor: str | None, chunk: list[str] = chunk) -> PricesPage:
-                params: Params = [("endpoint_id", endpoint_id) for endpoint_id in chunk]
-                _add(params, "cursor", cursor)
-                response = await self._get("/models/pricing", params, "pricing")
-                return parse_model(response, PricesPage, "Pricing page")
-
-            pages = _follow_cursor(fetch, f"{self._settings.api_url}/models/pricing")
-            async with aclosing(pages):
-                async for page in pages:
-                    prices.extend(page.prices)
+            if skip_unpriced:
+                prices.extend(await self._priced_only(chunk))
+            else:
+                prices.extend(await self._prices_of(chunk))
         return prices
+
+    async def _prices_of(self, chunk: list[str]) -> list[Price]:
+        """Every page for one chunk, collected first so a 404 on a later page repeats nothing."""
+        prices: list[Price] = []
+
+        async def fetch(cursor: str | None) -> PricesPage:
+            params: Params = [("endpoint_id", endpoint_id) for endpoint_id in chunk]
+            _add(params, CURSOR_PARAM, cursor)
+            response = await self._get("/models/pricing", params, "pricing")
+            return parse_model(response, PricesPage, "Pricing page")
+
+        pages = _follow_cursor(fetch, f"{self._settings.api_url}/models/pricing")
+        async with aclosing(pages):
+            async for page in pages:
+                prices.extend(page.prices)
+        return prices
+
+    async def _priced_only(self, chunk: list[str]) -> list[Price]:
+        try:
+            return await self._prices_of(chunk)
+        except FalNotFoundError:
+            if len(chunk) == 1:
+                logger.warning("fal has no price for %s (404); it is left out of pricing", chunk[0])
+                return []
+        middle = len(chunk) // 2
+        return [*await self._priced_only(chunk[:middle]), *await self._priced_only(chunk[middle:])]
 
     async def estimate_pricing(
         self, estimate_type: EstimateType, quantities: Mapping[str, float]
@@ -230,7 +270,7 @@ class PlatformClient:
         submit whose response was lost was accepted after all."""
         params: Params = [("endpoint_id", endpoint_id)]
         _add(params, "limit", limit)
-        _add(params, "cursor", cursor)
+        _add(params, CURSOR_PARAM, cursor)
         _add(params, "start", _timestamp(start) if start is not None else None)
         _add(params, "end", _timestamp(end) if end is not None else None)
         _add(params, "status", status)

@@ -204,6 +204,11 @@ class EmulatorConfig(BaseModel):
     models_max_limit_expanded: int = Field(
         default=100, ge=1, description="Largest accepted /v1/models limit when expand= is used."
     )
+    unpriced_endpoints: list[str] = Field(
+        default_factory=list,
+        description="Catalog endpoints /v1/models/pricing answers 404 for, as fal does for an "
+        "endpoint it has no price for (comma-separated).",
+    )
 
     @field_validator("fault_routes")
     @classmethod

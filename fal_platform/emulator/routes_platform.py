@@ -163,7 +163,11 @@ async def get_pricing(request: Request, state: EmulatorState) -> Response:
         raise platform_bad_request("endpoint_id is required")
     if len(endpoint_ids) > MAX_ENDPOINT_IDS:
         raise platform_bad_request(f"At most {MAX_ENDPOINT_IDS} endpoint_id values are allowed")
-    prices = [pricing.price_json(model) for model in _known_models(state, endpoint_ids)]
+    models = _known_models(state, endpoint_ids)
+    unpriced = [eid for eid in endpoint_ids if eid in state.config.unpriced_endpoints]
+    if unpriced:
+        raise ApiError(platform_error(404, "not_found", f"No price for: {', '.join(unpriced)}"))
+    prices = [pricing.price_json(model) for model in models]
     return json_response({"prices": prices, "next_cursor": None, "has_more": False})
 
 

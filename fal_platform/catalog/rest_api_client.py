@@ -1,47 +1,30 @@
-"""The HTTP side of the catalog source: dlt's retrying session, fal auth, and page checks.
+"""How the dlt catalog source lists `/v1/models`: dlt's retrying session, fal auth, page checks.
 
-Kept apart from the dlt resources so the rules for talking to fal (what is retried, what fails
-at once, what an error message may contain) are in one short file.
+Kept apart from the dlt resources so the rules for talking to fal through dlt (what is retried,
+what fails at once, what an error message may contain) are in one short file. Pricing does not
+go through here: it uses the platform client (`fal_platform/catalog/pricing.py`).
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import requests
 from dlt.sources.helpers.requests.retry import Client
-from dlt.sources.helpers.rest_client import RESTClient
 from dlt.sources.helpers.rest_client.auth import APIKeyAuth
-from dlt.sources.helpers.rest_client.client import raise_for_status
 from dlt.sources.helpers.rest_client.paginators import JSONResponseCursorPaginator
 from dlt.sources.helpers.rest_client.redaction import sanitize_url
 from dlt.sources.rest_api.typing import ClientConfig
 
-from fal_platform.target import ENV_KEY
+from fal_platform.catalog.errors import FalCatalogResponseError, auth_error
+from fal_platform.client.platform import CURSOR_PARAM, HAS_MORE_FIELD, NEXT_CURSOR_FIELD
 
-logger = logging.getLogger(__name__)
-
-# fal's pricing route accepts 1-50 endpoint ids per request.
-PRICING_CHUNK_SIZE = 50
 # Gateway-style failures worth retrying; other 4xx are answers, not accidents.
 RETRY_STATUS_CODES = (429, 500, 502, 503, 504)
 
 ResponseHook = Callable[..., None]
-
-
-class FalCatalogError(RuntimeError):
-    """A catalog load failed for a reason a person can act on; the message says which."""
-
-
-class FalCatalogAuthError(FalCatalogError):
-    """fal rejected the credentials (HTTP 401/403)."""
-
-
-class FalCatalogResponseError(FalCatalogError):
-    """fal answered 2xx with a body that is not the documented shape."""
 
 
 def _auth_hook(api_key: str | None) -> ResponseHook:
@@ -54,21 +37,11 @@ def _auth_hook(api_key: str | None) -> ResponseHook:
     def check(response: requests.Response, *args: Any, **kwargs: Any) -> None:
         if response.status_code not in (401, 403):
             return
-        where = f"GET {sanitize_url(response.url)}"
-        if api_key:
-            hint = (
-                f"fal rejected the API key from {ENV_KEY} (HTTP {response.status_code} for "
-                f"{where}). Check that {ENV_KEY} holds a valid key with API access."
-            )
-        else:
-            hint = (
-                f"fal requires an API key (HTTP {response.status_code} for {where}) and "
-                f"{ENV_KEY} is not set. Export {ENV_KEY}=<your key> and run again."
-            )
         detail = _error_message(response)
         if detail and api_key:
             detail = detail.replace(api_key, "****")
-        raise FalCatalogAuthError(f"{hint} Server said: {detail}" if detail else hint)
+        where = f"GET {sanitize_url(response.url)}"
+        raise auth_error(response.status_code, where, has_key=bool(api_key), detail=detail)
 
     return check
 
@@ -112,7 +85,7 @@ def _page_shape_hook(items_key: str) -> ResponseHook:
                 f"Malformed page from GET {url}: expected a JSON object with a "
                 f"'{items_key}' list, got {found}."
             )
-        if not isinstance(body.get("has_more"), bool):
+        if not isinstance(body.get(HAS_MORE_FIELD), bool):
             raise FalCatalogResponseError(
                 f"Malformed page from GET {url}: 'has_more' is missing or not a boolean."
             )
@@ -123,8 +96,19 @@ def _page_shape_hook(items_key: str) -> ResponseHook:
 def cursor_paginator() -> JSONResponseCursorPaginator:
     """fal's pagination everywhere: `?cursor=` in, `next_cursor` + `has_more` out."""
     return JSONResponseCursorPaginator(
-        cursor_path="next_cursor", cursor_param="cursor", has_more_path="has_more"
+        cursor_path=NEXT_CURSOR_FIELD, cursor_param=CURSOR_PARAM, has_more_path=HAS_MORE_FIELD
     )
+
+
+@dataclass(frozen=True)
+class CatalogRetry:
+    """How hard a catalog load retries; the listing (dlt's session) and pricing (the platform
+    client, `fal_platform/catalog/pricing.py`) both follow it."""
+
+    max_attempts: int = 5
+    backoff_factor: float = 1.0
+    max_retry_delay: float = 60.0
+    request_timeout: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -141,16 +125,7 @@ class CatalogHttp:
     auth_check: ResponseHook = field(repr=False)
 
     @classmethod
-    def create(
-        cls,
-        api_url: str,
-        api_key: str | None,
-        *,
-        max_attempts: int = 5,
-        backoff_factor: float = 1.0,
-        max_retry_delay: float = 60.0,
-        request_timeout: float = 60.0,
-    ) -> CatalogHttp:
+    def create(cls, api_url: str, api_key: str | None, retry: CatalogRetry) -> CatalogHttp:
         """dlt's retrying `requests` session, tuned here rather than through `[runtime]` config.
 
         An explicit `Client(...)` session means the retry policy comes from FalResource
@@ -161,12 +136,12 @@ class CatalogHttp:
         at `max_retry_delay`. `raise_for_status=False`: the response hooks decide.
         """
         session = Client(
-            request_timeout=request_timeout,
+            request_timeout=retry.request_timeout,
             raise_for_status=False,
             status_codes=RETRY_STATUS_CODES,
-            request_max_attempts=max_attempts,
-            request_backoff_factor=backoff_factor,
-            request_max_retry_delay=max_retry_delay,
+            request_max_attempts=retry.max_attempts,
+            request_backoff_factor=retry.backoff_factor,
+            request_max_retry_delay=retry.max_retry_delay,
             respect_retry_after_header=True,
         ).session
         # APIKeyAuth has no prefix option, so fal's `Key ` prefix goes into the value. Auth
@@ -192,53 +167,3 @@ class CatalogHttp:
         if self.auth is not None:
             config["auth"] = self.auth
         return config
-
-    def rest_client(self) -> RESTClient:
-        return RESTClient(
-            base_url=self.base_url,
-            auth=self.auth,
-            session=self.session,
-            paginator=cursor_paginator(),
-        )
-
-
-def fetch_prices(http: CatalogHttp, endpoint_ids: Sequence[str]) -> Iterator[list[dict[str, Any]]]:
-    """Pages of raw price entries for `endpoint_ids`, at most 50 ids per request.
-
-    The ids go as a repeated parameter (`?endpoint_id=a&endpoint_id=b`), the form fal documents
-    for every route. fal answers 404 for the whole request when one id is unknown to it, so a
-    404 splits the chunk in halves until the unpriced ids are isolated and skipped (logged):
-    one unpriced endpoint costs about 2*log2(50) extra requests instead of failing the load.
-    """
-    client = http.rest_client()
-    for start in range(0, len(endpoint_ids), PRICING_CHUNK_SIZE):
-        yield from _prices_for_chunk(
-            http, client, list(endpoint_ids[start : start + PRICING_CHUNK_SIZE])
-        )
-
-
-def _prices_for_chunk(
-    http: CatalogHttp, client: RESTClient, chunk: list[str]
-) -> Iterator[list[dict[str, Any]]]:
-    try:
-        # Collected before yielding, so a 404 on a later page cannot duplicate earlier ones.
-        pages = [
-            list(page)
-            for page in client.paginate(
-                "models/pricing",
-                params={"endpoint_id": chunk},
-                data_selector="prices",
-                hooks={"response": [*http.page_checks("prices"), raise_for_status]},
-            )
-        ]
-    except requests.HTTPError as error:
-        if error.response is None or error.response.status_code != 404:
-            raise
-        if len(chunk) == 1:
-            logger.warning("fal has no price for %s (404); it is left out of pricing", chunk[0])
-            return
-        middle = len(chunk) // 2
-        yield from _prices_for_chunk(http, client, chunk[:middle])
-        yield from _prices_for_chunk(http, client, chunk[middle:])
-        return
-    yield from pages
