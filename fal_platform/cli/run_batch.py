@@ -1,7 +1,7 @@
 """`fal-platform run-batch PROMPT_FILE [--db PATH]`: the batch engine without Dagster.
 
-The same engine, store and state table as the `generation/requests` asset, for scripts and
-benchmarks: a run here and a materialization of the same partition share their rows, so either
+The same `run_prompt_set` (`fal_platform/batch/run.py`), settings defaults, store and state
+table as the `generation/requests` asset, for scripts and benchmarks: a run here and a materialization of the same partition share their rows, so either
 can continue what the other started.
 
 Validation needs fal's endpoint catalog. When the DuckDB file has the `fal_catalog.models`
@@ -32,6 +32,8 @@ from fal_platform.batch.settings import DEFAULTS, BatchSettings
 if TYPE_CHECKING:
     from fal_platform.batch.progress import ProgressSnapshot
     from fal_platform.batch.run import PromptSetRun
+    from fal_platform.client import ApiKey
+    from fal_platform.target import FalTarget
 
 EXIT_OK = 0
 EXIT_INCOMPLETE = 1
@@ -134,8 +136,7 @@ def run_batch_cli(
     from fal_platform.batch.engine import BatchAbortedError
     from fal_platform.batch.prompts import PromptSetError, load_prompt_set
     from fal_platform.batch.run import catalog_from_tables_or_api, run_prompt_set
-    from fal_platform.client import ApiKey, FalError
-    from fal_platform.target import EmulatorUnavailableError, ensure_reachable, resolve_target
+    from fal_platform.client import FalError
 
     out = out or sys.stdout
     err = err or sys.stderr
@@ -147,13 +148,10 @@ def run_batch_cli(
         print(str(exc), file=err)
         return EXIT_REFUSED
 
-    api_key = ApiKey.from_env()
-    target = resolve_target(has_key=api_key.is_set, emulator_url=emulator_url)
-    try:
-        ensure_reachable(target)
-    except EmulatorUnavailableError as exc:
-        print(str(exc), file=err)
+    reachable = _reachable_target(emulator_url, err)
+    if reachable is None:
         return EXIT_REFUSED
+    target, api_key = reachable
     print(f"{prompt_set.name}: {len(prompt_set.items)} items -> {target.describe()}", file=err)
 
     bar = _ProgressBar(len(prompt_set.items), enabled=progress, stream=err)
@@ -183,6 +181,21 @@ def run_batch_cli(
         signal.signal(signal.SIGTERM, previous_term)
         bar.close()
     return _print_report(run, out=out, err=err)
+
+
+def _reachable_target(emulator_url: str | None, err: TextIO) -> tuple[FalTarget, ApiKey] | None:
+    """fal with FAL_KEY, else the emulator; None (after saying why) when it does not answer."""
+    from fal_platform.client import ApiKey
+    from fal_platform.target import EmulatorUnavailableError, ensure_reachable, resolve_target
+
+    api_key = ApiKey.from_env()
+    target = resolve_target(has_key=api_key.is_set, emulator_url=emulator_url)
+    try:
+        ensure_reachable(target)
+    except EmulatorUnavailableError as exc:
+        print(str(exc), file=err)
+        return None
+    return target, api_key
 
 
 def _print_report(run: PromptSetRun, *, out: TextIO, err: TextIO) -> int:
