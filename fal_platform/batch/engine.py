@@ -1,11 +1,12 @@
 """The batch engine: runs one prompt set through fal's queue, crash-safely and at a polite pace.
 
-This module is the orchestration only; the rules live in pure, separately tested modules
-(tests/test_engine_rules.py):
+This module is the orchestration only; the rules live in their own modules (the pure ones,
+plan and transitions, have unit tests in tests/test_engine_rules.py):
 
 - `plan.py`: which stored rows are reused, re-attached, reconciled, submitted or deleted;
 - `transitions.py`: the state machine of one row (diagram there);
-- `item.py`: the life of one item (write-ahead submit, follow, fetch, cancel on stop);
+- `item.py`: the life of one item, from `submit.py` (write-ahead submit, lost answers) and
+  `follow.py` (status, result, cancel on stop), recording through `recorder.py`;
 - `ledger.py`: per-state counts, derived from the items' recorded states, and the report.
 
 Here: load the stored rows, plan, check the budget on what this run will submit, reconcile
@@ -34,9 +35,11 @@ from fal_platform.batch.plan import Plan, after_reconcile, plan_run
 from fal_platform.batch.progress import OnProgress
 from fal_platform.batch.prompts import PromptItem, PromptSet
 from fal_platform.batch.reconcile import Reconciler
+from fal_platform.batch.recorder import Recorder
 from fal_platform.batch.report import BatchReport
 from fal_platform.batch.rows import RequestRow, RequestState
 from fal_platform.batch.settings import DEFAULTS, BatchSettings
+from fal_platform.batch.stopping import unless_stopped
 from fal_platform.batch.writer import RowWriter
 from fal_platform.client import FalAuthenticationError, FalClient, FalError, Price
 
@@ -129,12 +132,14 @@ class _BatchRun:
         report = BatchReport(prompt_set=prompt_set.name, total_items=len(prompt_set.items))
         self._ledger = Ledger(report, prices, failure_sample=settings.failure_sample)
         self._items = ItemDriver(
-            client,
-            settings,
-            writer=self._writer,
-            reconciler=self._reconciler,
-            ledger=self._ledger,
-            stop=stop,
+            Recorder(
+                client,
+                settings,
+                writer=self._writer,
+                reconciler=self._reconciler,
+                ledger=self._ledger,
+                stop=stop,
+            )
         )
 
     async def run(self) -> BatchReport:
@@ -263,15 +268,7 @@ class _BatchRun:
         """Wait for a free slot; False (holding nothing) once the run is being stopped."""
         if self._stop.is_set():
             return False
-        acquire = asyncio.create_task(self._slots.acquire())
-        stopped = asyncio.create_task(self._stop.wait())
-        try:
-            await asyncio.wait({acquire, stopped}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            stopped.cancel()
-            if not acquire.done():
-                acquire.cancel()
-            await asyncio.gather(acquire, stopped, return_exceptions=True)
+        acquire = await unless_stopped(self._slots.acquire(), self._stop)
         got_slot = acquire.done() and not acquire.cancelled() and acquire.exception() is None
         if got_slot and self._stop.is_set():
             self._slots.release()

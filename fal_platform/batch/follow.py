@@ -18,6 +18,7 @@ from fal_platform.batch.pacing import Backoff
 from fal_platform.batch.recorder import Recorder, utc_now
 from fal_platform.batch.retrying import exponential, retry_async
 from fal_platform.batch.rows import RequestRow
+from fal_platform.batch.stopping import unless_stopped
 from fal_platform.client import (
     CancelOutcome,
     Completed,
@@ -79,15 +80,7 @@ class Follower:
         """Wait for the job to finish and fetch its result; cancel it if the run is stopped."""
         handle = handle_of(row, self._client.settings.queue_url)
         tracked = _Tracked(row)
-        waiter = asyncio.create_task(self._wait_completed(tracked, handle))
-        stopped = asyncio.create_task(self._stop.wait())
-        try:
-            await asyncio.wait({waiter, stopped}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            stopped.cancel()
-            if not waiter.done():
-                waiter.cancel()
-            await asyncio.gather(stopped, waiter, return_exceptions=True)
+        waiter = await unless_stopped(self._wait_completed(tracked, handle), self._stop)
         if waiter.cancelled():
             return await self._stop_item(tracked, handle)
         try:

@@ -20,17 +20,10 @@ Every new row comes from a pure function in `transitions.py`; this module decide
 
 from __future__ import annotations
 
-import asyncio
-
 from fal_platform.batch.follow import Follower
-from fal_platform.batch.ledger import Ledger
-from fal_platform.batch.reconcile import Reconciler
 from fal_platform.batch.recorder import Recorder
 from fal_platform.batch.rows import RequestRow, RequestState
-from fal_platform.batch.settings import BatchSettings
 from fal_platform.batch.submit import BatchAbortedError, Submitter
-from fal_platform.batch.writer import RowWriter
-from fal_platform.client import FalClient
 
 __all__ = ["BatchAbortedError", "ItemDriver"]
 
@@ -40,23 +33,11 @@ S = RequestState
 class ItemDriver:
     """Drives the items of one run; shared between them: the pace, the writer, stream health."""
 
-    def __init__(
-        self,
-        client: FalClient,
-        settings: BatchSettings,
-        *,
-        writer: RowWriter,
-        reconciler: Reconciler,
-        ledger: Ledger,
-        stop: asyncio.Event,
-    ) -> None:
-        rec = Recorder(
-            client, settings, writer=writer, reconciler=reconciler, ledger=ledger, stop=stop
-        )
+    def __init__(self, rec: Recorder) -> None:
         self._submitter = Submitter(rec)
         self._follower = Follower(rec)
-        self._stop = stop
-        self._report = ledger.report
+        self._stop = rec.stop
+        self._report = rec.report
 
     async def drive(self, row: RequestRow, needs_submit: bool) -> None:
         """Take one item from where it is to a terminal state (or as far as a stop allows)."""
