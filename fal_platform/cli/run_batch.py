@@ -140,7 +140,6 @@ def run_batch_cli(
 
     out = out or sys.stdout
     err = err or sys.stderr
-    db = Path(db_path) if db_path is not None else paths.duckdb_path()
 
     try:
         prompt_set = load_prompt_set(prompt_file)
@@ -161,7 +160,7 @@ def run_batch_cli(
             prompt_set,
             settings=settings,
             client_settings=settings.client_settings(target, api_key),
-            connect=duckdb_connection_factory(db),
+            connect=duckdb_connection_factory(db_path or paths.duckdb_path()),
             lookup=catalog_from_tables_or_api,
             on_progress=bar.update,
         )
