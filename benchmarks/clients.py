@@ -57,10 +57,11 @@ class ClientOutcome:
 
 
 def engine_batch(raw: dict[str, Any], section: Section) -> ClientOutcome:
-    from fal_platform.batch.engine import EngineOptions, run_batch
+    from fal_platform.batch.engine import run_batch
     from fal_platform.batch.progress import ProgressSnapshot
     from fal_platform.batch.prompts import load_prompt_set
     from fal_platform.batch.rows import RequestState
+    from fal_platform.batch.settings import BatchSettings
     from fal_platform.batch.store import BatchStore
     from fal_platform.client import ClientSettings, FalClient
 
@@ -76,7 +77,8 @@ def engine_batch(raw: dict[str, Any], section: Section) -> ClientOutcome:
         # What the CLI and FalResource configure for a given concurrency.
         max_connections=max(params.concurrency * 2, 10),
     )
-    options = EngineOptions(
+    options = BatchSettings(
+        max_cost_usd=None,
         max_concurrency=params.concurrency,
         submit_rate=params.submit_rate,
         progress_interval=params.sample_interval,

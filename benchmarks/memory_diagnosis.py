@@ -125,9 +125,10 @@ def _filtered(snapshot: tracemalloc.Snapshot) -> tracemalloc.Snapshot:
 
 
 def diagnose(raw: dict[str, Any], section: Section) -> Diagnosis:
-    from fal_platform.batch.engine import EngineOptions, run_batch
+    from fal_platform.batch.engine import run_batch
     from fal_platform.batch.progress import ProgressSnapshot
     from fal_platform.batch.prompts import load_prompt_set
+    from fal_platform.batch.settings import BatchSettings
     from fal_platform.batch.store import BatchStore
     from fal_platform.client import ClientSettings, FalClient
 
@@ -141,8 +142,11 @@ def diagnose(raw: dict[str, Any], section: Section) -> Diagnosis:
     settings = ClientSettings.for_emulator(
         params.url, max_connections=max(2 * params.concurrency, 10)
     )
-    options = EngineOptions(
-        max_concurrency=params.concurrency, submit_rate=100_000.0, progress_interval=0.5
+    options = BatchSettings(
+        max_cost_usd=None,
+        max_concurrency=params.concurrency,
+        submit_rate=100_000.0,
+        progress_interval=0.5,
     )
     snapshots: dict[str, tuple[tracemalloc.Snapshot, int]] = {}
     ticks: list[tuple[float, int]] = []

@@ -6,12 +6,14 @@ Every asset that talks to fal takes this resource; nothing else reads `FAL_KEY`.
 
 from __future__ import annotations
 
-from typing import Literal
+from dataclasses import replace
+from typing import Any
 
 import dagster as dg
 from pydantic import Field
 
-from fal_platform.client import ApiKey, ClientSettings, FalClient, RetryPolicy
+from fal_platform.batch.settings import DEFAULTS, BatchSettings, Priority
+from fal_platform.client import ApiKey, ClientSettings, FalClient
 from fal_platform.target import FalTarget, ensure_reachable, resolve_target
 
 
@@ -42,20 +44,31 @@ class FalResource(dg.ConfigurableResource):
         description="Local emulator used when no key is set (default: FAL_PLATFORM_EMULATOR_URL, "
         "else http://127.0.0.1:8787).",
     )
-    max_concurrency: int = Field(default=32, ge=1, description="Requests in flight at once.")
-    submit_rate: float = Field(default=20.0, gt=0, description="Submits per second, at most.")
-    poll_interval: float = Field(
-        default=0.5, gt=0, description="First status poll interval (s) when SSE is unavailable."
+    max_concurrency: int = Field(
+        default=DEFAULTS.max_concurrency, ge=1, description="Requests in flight at once."
     )
-    request_timeout: float = Field(default=60.0, gt=0, description="Per HTTP request timeout (s).")
+    submit_rate: float = Field(
+        default=DEFAULTS.submit_rate, gt=0, description="Submits per second, at most."
+    )
+    poll_interval: float = Field(
+        default=DEFAULTS.poll_interval,
+        gt=0,
+        description="First status poll interval (s) when SSE is unavailable.",
+    )
+    request_timeout: float = Field(
+        default=DEFAULTS.request_timeout, gt=0, description="Per HTTP request timeout (s)."
+    )
     start_timeout: float | None = Field(
-        default=None, description="Sent as X-Fal-Request-Timeout: seconds fal may take to start."
+        default=DEFAULTS.start_timeout,
+        description="Sent as X-Fal-Request-Timeout: seconds fal may take to start.",
     )
     max_attempts: int = Field(
-        default=3, ge=1, description="Attempts per item and per retryable HTTP call."
+        default=DEFAULTS.max_attempts,
+        ge=1,
+        description="Attempts per item and per retryable HTTP call.",
     )
-    priority: Literal["normal", "low"] = Field(
-        default="normal", description="Sent as X-Fal-Queue-Priority."
+    priority: Priority = Field(
+        default=DEFAULTS.priority, description="Sent as X-Fal-Queue-Priority."
     )
 
     def target(self) -> FalTarget:
@@ -67,19 +80,22 @@ class FalResource(dg.ConfigurableResource):
             emulator_url=self.emulator_url,
         )
 
+    def batch_settings(self, **overrides: Any) -> BatchSettings:
+        """This resource's part of a run's settings; the rest (and `overrides`) from DEFAULTS."""
+        values: dict[str, Any] = {
+            "max_concurrency": self.max_concurrency,
+            "submit_rate": self.submit_rate,
+            "poll_interval": self.poll_interval,
+            "request_timeout": self.request_timeout,
+            "start_timeout": self.start_timeout,
+            "max_attempts": self.max_attempts,
+            "priority": self.priority,
+        }
+        values.update(overrides)
+        return replace(DEFAULTS, **values)
+
     def client_settings(self) -> ClientSettings:
-        target = self.target()
-        return ClientSettings(
-            api_key=ApiKey(self.api_key),
-            api_url=target.api_url,
-            queue_url=target.queue_url,
-            run_url=target.run_url,
-            request_timeout=self.request_timeout,
-            start_timeout=self.start_timeout,
-            priority=self.priority,
-            retry=RetryPolicy(max_attempts=self.max_attempts),
-            max_connections=max(self.max_concurrency * 2, 10),
-        )
+        return self.batch_settings().client_settings(self.target(), ApiKey(self.api_key))
 
     def check_reachable(self) -> FalTarget:
         """Call first in every asset so a missing emulator fails at once with instructions."""

@@ -10,11 +10,12 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from fal_platform.batch.engine import EngineOptions, run_batch
+from fal_platform.batch.engine import run_batch
 from fal_platform.batch.progress import OnProgress
 from fal_platform.batch.prompts import PromptSet, load_prompt_set
 from fal_platform.batch.report import BatchReport
 from fal_platform.batch.rows import RequestState
+from fal_platform.batch.settings import BatchSettings
 from fal_platform.batch.store import BatchStore
 from fal_platform.client import ClientSettings, FalClient, Price, RetryPolicy
 from fal_platform.devstack.emulator_process import EmulatorProcess
@@ -57,8 +58,9 @@ def settings_for(emulator: EmulatorProcess, *, attempts: int = 4) -> ClientSetti
     )
 
 
-def fast_options(**overrides: Any) -> EngineOptions:
+def fast_options(**overrides: Any) -> BatchSettings:
     values: dict[str, Any] = {
+        "max_cost_usd": None,
         "max_concurrency": 32,
         "submit_rate": 400.0,
         "poll_interval": 0.05,
@@ -66,7 +68,7 @@ def fast_options(**overrides: Any) -> EngineOptions:
         "progress_interval": 0.5,
     }
     values.update(overrides)
-    return EngineOptions(**values)
+    return BatchSettings(**values)
 
 
 async def fetch_prices(emulator: EmulatorProcess, endpoint_ids: list[str]) -> list[Price]:
@@ -78,7 +80,7 @@ def run_engine(
     emulator: EmulatorProcess,
     store: BatchStore,
     prompts: PromptSet,
-    options: EngineOptions | None = None,
+    options: BatchSettings | None = None,
     *,
     with_prices: bool = True,
     stop_when: Callable[[], bool] | None = None,

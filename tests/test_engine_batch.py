@@ -66,6 +66,11 @@ def test_200_items_complete_and_a_rerun_submits_nothing(emulator_factory, tmp_pa
     assert emu.stats()["accepted_submits"] == submits_before
     assert rerun.submitted == 0 and rerun.reused == 200
     assert rerun.counts == {S.COMPLETED: 200}
+    # This run billed nothing; the stored rows still add up to what the first run billed.
+    assert rerun.billed_this_run_usd == 0
+    assert rerun.billed_usd == pytest.approx(report.billed_usd)
+    assert "reused all 200, billed nothing this run" in rerun.summary()
+    assert f"billed {report.billed_this_run_usd:.4f} USD this run" in report.summary()
 
 
 def test_force_resubmits_completed_items(emulator_factory, tmp_path, store):

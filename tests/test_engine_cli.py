@@ -111,6 +111,19 @@ def test_sigterm_cancels_queued_items_and_exits_130(emulator_factory, tmp_path: 
     assert rerun.returncode == 0, rerun.stderr
     assert store.count_by_state("terminated") == {S.COMPLETED: 40}
     assert sum(accepted_by_item(emu, prompts)) == 40 + cancelled
+    assert "billed nothing this run" not in rerun.stdout
+
+    # A third run has nothing left to do, and says it paid for nothing.
+    again = subprocess.run(
+        cli_command(prompts.path, db, emu),
+        env=subprocess_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert again.returncode == 0, again.stderr
+    assert "reused all 40, billed nothing this run" in again.stdout
+    assert sum(accepted_by_item(emu, prompts)) == 40 + cancelled
 
 
 def test_cli_reports_file_line_errors_and_submits_nothing(emulator_factory, tmp_path: Path):

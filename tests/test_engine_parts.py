@@ -18,6 +18,7 @@ from fal_platform.batch.failures import Failure, failure_from_error, is_job_fail
 from fal_platform.batch.pacing import Backoff, Pacer
 from fal_platform.batch.progress import percentile
 from fal_platform.batch.prompts import PromptItem, PromptSet
+from fal_platform.batch.retrying import exponential, retry_async
 from fal_platform.batch.rows import RequestRow, RequestState
 from fal_platform.batch.store import BatchStore
 from fal_platform.batch.writer import RowWriter, WriterFailedError
@@ -164,5 +165,42 @@ def test_writer_failure_reaches_every_waiter(tmp_path: Path):
             writer.put(_rows(2)[1])
         with pytest.raises(WriterFailedError):
             await writer.close()
+
+    asyncio.run(main())
+
+
+def test_retry_policy_repeats_only_what_it_is_told_and_gives_up_on_request():
+    calls: list[str] = []
+
+    async def flaky(kind: str) -> str:
+        calls.append(kind)
+        if len(calls) < 3:
+            raise FalServerError("boom", status_code=500) if kind == "5xx" else ValueError(kind)
+        return "ok"
+
+    def retryable(exc: BaseException) -> bool:
+        return isinstance(exc, FalServerError)
+
+    async def main() -> None:
+        no_wait = exponential(0.0, 0.0)
+        assert (
+            await retry_async(lambda: flaky("5xx"), attempts=3, delay=no_wait, retry_if=retryable)
+            == "ok"
+        )
+        assert calls == ["5xx"] * 3
+        calls.clear()
+        with pytest.raises(ValueError):  # not retryable: raised at once, as it was
+            await retry_async(lambda: flaky("bad"), attempts=3, delay=no_wait, retry_if=retryable)
+        assert calls == ["bad"]
+        calls.clear()
+        with pytest.raises(FalServerError):  # the run is stopping: no second try
+            await retry_async(
+                lambda: flaky("5xx"),
+                attempts=3,
+                delay=no_wait,
+                retry_if=retryable,
+                give_up=lambda: True,
+            )
+        assert calls == ["5xx"]
 
     asyncio.run(main())

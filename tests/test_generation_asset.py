@@ -118,7 +118,11 @@ def test_materialize_one_partition(env: Env):
     submits = env.emulator.stats()["accepted_submits"]
     again = env.materialize("shots")
     assert again.success
-    assert metadata_of(again)["reused"] == 12
+    again_meta = metadata_of(again)
+    assert again_meta["reused"] == 12
+    assert again_meta["billed_this_run_usd"] == 0
+    assert again_meta["billed_cost_usd"] == pytest.approx(meta["billed_cost_usd"])
+    assert again_meta["billing"].startswith("reused all 12, billed nothing this run")
     assert env.emulator.stats()["accepted_submits"] == submits
 
 

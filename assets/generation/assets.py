@@ -1,18 +1,18 @@
 """`generation/requests`: one prompt-set file per partition, run through fal's queue.
 
-The asset is thin: it finds the partition's file, validates it against `fal_catalog.models`,
-and runs the core batch engine (`fal_platform.batch.engine`), which enforces the budget,
-writes `generation.requests` crash-safely and re-attaches to earlier runs' requests. All of
-the interesting behaviour lives (and is tested) in the core.
+The asset is thin: it finds the partition's file and hands it to the core's
+`run_prompt_set` (`fal_platform/batch/run.py`), which validates it against
+`fal_catalog.models`, enforces the budget, writes `generation.requests` crash-safely and
+re-attaches to earlier runs' requests. All of the interesting behaviour lives (and is tested)
+in the core.
 
 Run termination: Dagster interrupts the step with SIGINT, raised as
 `DagsterExecutionInterruptedError` in the step's main thread. The engine therefore runs in a
-worker thread (`run_interruptibly`); the interrupt sets its stop event, queued requests are
-cancelled, running ones are left for the next materialization to re-attach, the report is
-logged, and the interrupt is re-raised so the run ends as terminated.
+worker thread (`fal_platform/batch/blocking.py`); the interrupt sets its stop event, queued
+requests are cancelled, running ones are left for the next materialization to re-attach, the
+report is logged, and the interrupt is re-raised so the run ends as terminated.
 """
 
-import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -21,22 +21,23 @@ from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
 from assets.partitions import prompt_sets
-from fal_platform.batch.blocking import run_interruptibly
 from fal_platform.batch.cost import BudgetExceededError, CostEstimate
-from fal_platform.batch.engine import EngineOptions, run_batch
 from fal_platform.batch.preview import failures_markdown, load_preview, preview_markdown
-from fal_platform.batch.progress import OnProgress, ProgressSnapshot
 from fal_platform.batch.prompts import (
     PromptSet,
     PromptSetError,
     discover_prompt_sets,
     read_prompt_set,
     rejected_prompt_files,
-    validate_prompt_set,
 )
 from fal_platform.batch.report import BatchReport
-from fal_platform.batch.store import BatchStore
-from fal_platform.catalog.lookup import read_catalog, read_prices
+from fal_platform.batch.run import (
+    CatalogMissingError,
+    PromptSetRun,
+    catalog_from_tables,
+    run_prompt_set,
+)
+from fal_platform.batch.settings import DEFAULT_BUDGET_USD
 from fal_platform.paths import prompts_dir
 from resources.fal import FalResource
 
@@ -51,7 +52,7 @@ DUCKDB_POOL = "duckdb"
 
 class GenerationConfig(dg.Config):
     max_cost_usd: float = Field(
-        default=10.0,
+        default=DEFAULT_BUDGET_USD,
         description="Budget guard: fail before any submit when the estimated cost of this run's "
         "submits is higher (USD).",
     )
@@ -106,79 +107,66 @@ def generation_requests(
     duckdb: DuckDBResource,
 ) -> dg.MaterializeResult:
     target = fal.check_reachable()
-    partition = context.partition_key
+    settings = fal.batch_settings(
+        max_attempts=config.max_attempts or fal.max_attempts,
+        force=config.force,
+        max_cost_usd=config.max_cost_usd,
+    )
     try:
-        prompt_set = _prompt_file(partition)
-        with duckdb.get_connection() as conn:
-            catalog = read_catalog(conn)
-            prices = read_prices(conn, prompt_set.endpoint_ids)
-        if catalog is None:
-            raise _refuse(
-                "table fal_catalog.models does not exist: materialize fal_catalog/models "
-                "first so the prompt set can be validated; nothing was submitted"
-            )
-        validate_prompt_set(prompt_set, catalog)
+        prompt_set = _prompt_file(context.partition_key)
+        context.log.info(
+            f"prompt set {prompt_set.name}: {len(prompt_set.items)} items from "
+            f"{prompt_set.path.name} -> {target.describe()} (concurrency "
+            f"{settings.max_concurrency}, {settings.submit_rate:g} submits/s, budget "
+            f"{_usd(settings.max_cost_usd)})"
+        )
+        run = run_prompt_set(
+            prompt_set,
+            settings=settings,
+            client_settings=fal.client_settings(),
+            connect=duckdb.get_connection,
+            lookup=catalog_from_tables,
+            on_progress=lambda snapshot: context.log.info(snapshot.describe()),
+        )
     except PromptSetError as exc:
         context.log.error(str(exc))
         raise _refuse(
             f"{exc!s}\nNothing was submitted.",
             problems=dg.MetadataValue.md("\n".join(f"- `{p}`" for p in exc.problems)),
         ) from None
-    prices = prices or {}
-    unpriced = [eid for eid in prompt_set.endpoint_ids if eid not in prices]
-    if unpriced:
-        context.log.warning(
-            f"no price in fal_catalog.pricing for {', '.join(unpriced)}: their estimated cost "
-            "counts as 0"
-        )
-
-    options = EngineOptions(
-        max_concurrency=fal.max_concurrency,
-        submit_rate=fal.submit_rate,
-        poll_interval=fal.poll_interval,
-        max_poll_interval=max(5.0, fal.poll_interval),
-        max_attempts=config.max_attempts or fal.max_attempts,
-        force=config.force,
-        max_cost_usd=config.max_cost_usd,
-    )
-    store = BatchStore(duckdb.get_connection)
-    context.log.info(
-        f"prompt set {prompt_set.name}: {len(prompt_set.items)} items from "
-        f"{prompt_set.path.name} -> {target.describe()} (concurrency {options.max_concurrency}, "
-        f"{options.submit_rate:g} submits/s, budget {config.max_cost_usd:g} USD)"
-    )
-
-    async def main(stop: asyncio.Event, on_progress: OnProgress) -> BatchReport:
-        async with fal.client() as client:
-            return await run_batch(
-                client,
-                store,
-                prompt_set,
-                options,
-                prices=prices,
-                stop=stop,
-                on_progress=on_progress,
-            )
-
-    def log_progress(snapshot: ProgressSnapshot) -> None:
-        context.log.info(snapshot.describe())
-
-    try:
-        outcome = run_interruptibly(main, on_progress=log_progress)
+    except CatalogMissingError as exc:
+        raise _refuse(str(exc)) from None
     except BudgetExceededError as exc:
         raise _refuse(str(exc), **_estimate_metadata(exc.estimate)) from None
-    report = outcome.value
+    return _finish(context, run, duckdb)
+
+
+def _usd(amount: float | None) -> str:
+    return "none" if amount is None else f"{amount:g} USD"
+
+
+def _finish(
+    context: dg.AssetExecutionContext, run: PromptSetRun, duckdb: DuckDBResource
+) -> dg.MaterializeResult:
+    """Log the report, re-raise an interrupt after it, else return the metadata."""
+    report = run.report
+    if run.unpriced:
+        context.log.warning(
+            f"no price in fal_catalog.pricing for {', '.join(run.unpriced)}: their estimated "
+            "cost counted as 0"
+        )
     context.log.info(report.summary())
-    if outcome.interrupt is not None:
+    if run.interrupt is not None:
         context.log.warning(
             f"run stopped: {report.cancelled} queued requests cancelled, "
             f"{report.non_terminal} items left to finish on the next materialization"
         )
-        raise outcome.interrupt
-
+        raise run.interrupt
     with duckdb.get_connection() as conn:
-        preview = load_preview(conn, prompt_set.name, limit=10)
-    return dg.MaterializeResult(metadata=_metadata(report, prompt_set, preview_markdown(preview)))
+        preview = load_preview(conn, run.prompt_set.name, limit=10)
+    return dg.MaterializeResult(
+        metadata=_metadata(report, run.prompt_set, preview_markdown(preview))
+    )
 
 
 def _estimate_metadata(estimate: CostEstimate) -> dict[str, Any]:
@@ -231,6 +219,7 @@ def _metadata(report: BatchReport, prompt_set: PromptSet, preview: str) -> dict[
         **_estimate_metadata(report.estimated),
         "billed_cost_usd": dg.MetadataValue.float(float(round(report.billed_usd, 6))),
         "billed_this_run_usd": dg.MetadataValue.float(float(round(report.billed_this_run_usd, 6))),
+        "billing": dg.MetadataValue.text(report.billing()),
         "failures_by_error_type": dg.MetadataValue.json(report.failures_by_type),
         "failures": dg.MetadataValue.md(failures_markdown(report.failures, prompt_set.path.name)),
         "preview": dg.MetadataValue.md(preview),

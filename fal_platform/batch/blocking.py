@@ -42,6 +42,58 @@ class BlockingOutcome(Generic[T]):
     """The interrupt that stopped the run (re-raise it after reporting), or None."""
 
 
+class _Worker(Generic[T]):
+    """The engine's thread and event loop, and what the waiting thread needs from them."""
+
+    def __init__(self, main: EngineMain[T]) -> None:
+        self._main = main
+        self.progress: queue.SimpleQueue[ProgressSnapshot] = queue.SimpleQueue()
+        self.ready = threading.Event()
+        """Set once `stop` can be set (or the worker ended before that)."""
+        self.finished = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._value: tuple[T] | None = None
+        """`(value,)` once `main` returned (a value may itself be None)."""
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="fal-batch-engine", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self._value = (asyncio.run(self._runner()),)
+        except BaseException as exc:
+            self._error = exc
+        finally:
+            self.ready.set()
+            self.finished.set()
+
+    async def _runner(self) -> T:
+        self._stop = asyncio.Event()
+        self._loop = asyncio.get_running_loop()
+        self.ready.set()
+        return await self._main(self._stop, self.progress.put)
+
+    def request_stop(self) -> None:
+        """Set the engine's stop event from this (another) thread, if its loop still runs."""
+        self.ready.wait()
+        loop, stop = self._loop, self._stop
+        if loop is not None and stop is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):  # the loop finished meanwhile
+                loop.call_soon_threadsafe(stop.set)
+
+    def result(self, interrupt: BaseException | None) -> T:
+        """The engine's return value, or its exception raised here."""
+        if self._error is not None:
+            if interrupt is not None:
+                raise self._error from interrupt
+            raise self._error
+        assert self._value is not None, "the worker finished without a value or an error"
+        return self._value[0]
+
+
 def run_interruptibly(
     main: EngineMain[T],
     *,
@@ -55,47 +107,23 @@ def run_interruptibly(
     DagsterExecutionInterruptedError, SystemExit from a signal handler) counts as an interrupt.
     Exceptions raised by `main` itself are re-raised here.
     """
-    progress: queue.SimpleQueue[ProgressSnapshot] = queue.SimpleQueue()
-    ready = threading.Event()
-    finished = threading.Event()
-    box: dict[str, Any] = {}
-
-    def forward(snapshot: ProgressSnapshot) -> None:
-        progress.put(snapshot)
-
-    def worker() -> None:
-        async def runner() -> T:
-            stop = asyncio.Event()
-            box["loop"] = asyncio.get_running_loop()
-            box["stop"] = stop
-            ready.set()
-            return await main(stop, forward)
-
-        try:
-            box["value"] = asyncio.run(runner())
-        except BaseException as exc:
-            box["error"] = exc
-        finally:
-            ready.set()
-            finished.set()
-
-    thread = threading.Thread(target=worker, name="fal-batch-engine", daemon=True)
-    thread.start()
+    worker = _Worker(main)
+    worker.start()
     interrupt: BaseException | None = None
 
     def drain() -> None:
         while on_progress is not None:
             try:
-                snapshot = progress.get_nowait()
+                snapshot = worker.progress.get_nowait()
             except queue.Empty:
                 return
             on_progress(snapshot)
 
     # Not `thread.join()`: an interrupt inside join can leave CPython (<= 3.12) believing the
     # thread is dead while it still runs; an Event has no such state to corrupt.
-    while not finished.is_set():
+    while not worker.finished.is_set():
         try:
-            finished.wait(poll_seconds)
+            worker.finished.wait(poll_seconds)
             drain()
         except BaseException as exc:
             if interrupt is not None:
@@ -104,16 +132,6 @@ def run_interruptibly(
             logger.warning("interrupted (%s): stopping the batch gracefully", type(exc).__name__)
             if on_interrupt is not None:
                 on_interrupt(exc)
-            ready.wait()
-            loop: asyncio.AbstractEventLoop | None = box.get("loop")
-            stop: asyncio.Event | None = box.get("stop")
-            if loop is not None and stop is not None and not loop.is_closed():
-                with contextlib.suppress(RuntimeError):  # the loop finished meanwhile
-                    loop.call_soon_threadsafe(stop.set)
+            worker.request_stop()
     drain()
-    if "error" in box:
-        error: BaseException = box["error"]
-        if interrupt is not None:
-            raise error from interrupt
-        raise error
-    return BlockingOutcome(box["value"], interrupt)
+    return BlockingOutcome(worker.result(interrupt), interrupt)

@@ -9,7 +9,6 @@ to be short-lived: open, write a batch, close.
 
 from __future__ import annotations
 
-import random
 import threading
 import time
 import uuid
@@ -21,6 +20,8 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 from filelock import FileLock
+
+from fal_platform.batch.retrying import exponential, retry_sync
 
 ConnectionFactory = Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]]
 """Anything that opens a connection for one `with` block; `DuckDBResource.get_connection` fits."""
@@ -73,15 +74,12 @@ def connect_duckdb(
 
 
 def _connect_with_retry(path: Path, deadline: float) -> duckdb.DuckDBPyConnection:
-    delay = 0.05
-    while True:
-        try:
-            return duckdb.connect(str(path))
-        except duckdb.IOException as exc:
-            if not is_lock_error(exc) or time.monotonic() + delay > deadline:
-                raise
-        time.sleep(delay * random.uniform(0.5, 1.0))
-        delay = min(delay * 2, 2.0)
+    return retry_sync(
+        lambda: duckdb.connect(str(path)),
+        delay=exponential(0.05, cap=2.0, jitter=True),
+        retry_if=lambda exc: isinstance(exc, duckdb.IOException) and is_lock_error(exc),
+        deadline=deadline,
+    )
 
 
 def duckdb_connection_factory(

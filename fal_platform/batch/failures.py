@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from fal_platform.client import (
+    FalAuthenticationError,
     FalBadRequestError,
     FalConnectionError,
     FalError,
@@ -110,3 +111,12 @@ def is_job_failure(error: FalError) -> bool:
     if status is None or status < 500:
         return False
     return error.request_id is not None or error.error_type is not None
+
+
+def retryable_fal_error(error: BaseException) -> bool:
+    """Worth another try of the same call: a retryable fal error other than a refused key."""
+    return (
+        isinstance(error, FalError)
+        and not isinstance(error, FalAuthenticationError)
+        and error.retryable
+    )

@@ -52,6 +52,7 @@ class BatchReport:
     billed_usd: float = 0.0
     """Billed cost (billable units x unit price) of every COMPLETED item of the prompt set."""
     billed_this_run_usd: float = 0.0
+    """Billed cost of the items this run completed (0 when it only reused earlier results)."""
     failures: list[FailedItem] = field(default_factory=list)
     """The first failed items (up to the engine's sample size), in item order."""
     failures_by_type: dict[str, int] = field(default_factory=dict)
@@ -66,6 +67,21 @@ class BatchReport:
     def non_terminal(self) -> int:
         return sum(n for state, n in self.counts.items() if not state.is_terminal)
 
+    def billing(self) -> str:
+        """This run's cost apart from the total of the stored rows: a rerun that only reused
+        results must not read as if it had paid for them again."""
+        stored = (
+            f"{self.billed_usd:.4f} USD for all {self.count(RequestState.COMPLETED)} "
+            "completed items"
+        )
+        if self.submitted == 0 and self.billed_this_run_usd == 0:
+            done = f"reused all {self.reused}" if self.reused == self.total_items else "no submits"
+            return f"{done}, billed nothing this run ({stored})"
+        return (
+            f"estimated {self.estimated.total_usd:.4f} USD, billed "
+            f"{self.billed_this_run_usd:.4f} USD this run ({stored})"
+        )
+
     def summary(self) -> str:
         states = ", ".join(f"{state.value.lower()} {n}" for state, n in self.counts.items() if n)
         latency = (
@@ -77,8 +93,7 @@ class BatchReport:
             f"prompt set {self.prompt_set}: {self.total_items} items ({states}); "
             f"{self.submitted} submitted, {self.reused} reused, {self.reattached} re-attached, "
             f"{self.reconciled_found} reconciled, {self.retries} retries; {latency}; "
-            f"estimated {self.estimated.total_usd:.4f} USD, billed {self.billed_usd:.4f} USD; "
-            f"{self.wall_seconds:.1f}s"
+            f"{self.billing()}; {self.wall_seconds:.1f}s"
         )
         if self.failures_by_type:
             kinds = ", ".join(f"{k} x{n}" for k, n in sorted(self.failures_by_type.items()))

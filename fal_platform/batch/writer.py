@@ -24,6 +24,7 @@ import contextlib
 import logging
 from collections.abc import Callable, Sequence
 
+from fal_platform.batch.retrying import exponential, retry_async
 from fal_platform.batch.rows import RequestRow
 
 logger = logging.getLogger("fal_platform.batch")
@@ -153,21 +154,10 @@ class RowWriter:
         self._wakeup.clear()
 
     async def _write_with_retry(self, rows: list[RequestRow]) -> None:
-        delay = self._retry_delay
-        for attempt in range(1, self._attempts + 1):
-            try:
-                await asyncio.to_thread(self._write, rows)
-                return
-            except Exception as exc:
-                if attempt == self._attempts:
-                    raise
-                logger.warning(
-                    "writing %d request rows failed (attempt %d/%d), retrying in %.1fs: %s",
-                    len(rows),
-                    attempt,
-                    self._attempts,
-                    delay,
-                    exc,
-                )
-                await asyncio.sleep(delay)
-                delay *= 2
+        await retry_async(
+            lambda: asyncio.to_thread(self._write, rows),
+            attempts=self._attempts,
+            delay=exponential(self._retry_delay, cap=float("inf")),
+            retry_if=lambda exc: isinstance(exc, Exception),
+            what=f"writing {len(rows)} request rows",
+        )

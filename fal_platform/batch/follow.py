@@ -1,0 +1,204 @@
+"""Following one submitted item: status (SSE, else polling), the result, or a cancel on stop.
+
+A job that fails (5xx at result time, timeouts) is resubmitted until `max_attempts`; a 422 is
+never retried (`transitions.may_retry`). On stop, a job still SUBMITTED/IN_QUEUE is cancelled
+(it costs nothing yet); an IN_PROGRESS one is left for the next run to re-attach.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from fal_platform.batch import transitions as t
+from fal_platform.batch.failures import failure_from_error, is_job_failure, retryable_fal_error
+from fal_platform.batch.pacing import Backoff
+from fal_platform.batch.recorder import Recorder, utc_now
+from fal_platform.batch.retrying import exponential, retry_async
+from fal_platform.batch.rows import RequestRow
+from fal_platform.batch.stopping import unless_stopped
+from fal_platform.client import (
+    CancelOutcome,
+    Completed,
+    FalAuthenticationError,
+    FalError,
+    FalNotFoundError,
+    FalValidationError,
+    QueueStatus,
+    RequestHandle,
+)
+
+logger = logging.getLogger("fal_platform.batch")
+
+
+def handle_of(row: RequestRow, queue_url: str) -> RequestHandle:
+    """The stored URLs when the row has them (fal's own), else rebuilt from the ids."""
+    assert row.request_id is not None
+    if row.status_url and row.response_url and row.cancel_url:
+        return RequestHandle(
+            endpoint_id=row.endpoint_id,
+            request_id=row.request_id,
+            status_url=row.status_url,
+            response_url=row.response_url,
+            cancel_url=row.cancel_url,
+        )
+    return RequestHandle.from_ids(queue_url, row.endpoint_id, row.request_id)
+
+
+def _transient_result_error(exc: BaseException) -> bool:
+    """A result fetch worth repeating: the HTTP exchange failed, not the job."""
+    return (
+        retryable_fal_error(exc)
+        and isinstance(exc, FalError)
+        and not isinstance(exc, FalValidationError | FalNotFoundError)
+        and not is_job_failure(exc)
+    )
+
+
+@dataclass
+class _Tracked:
+    """The current row of an item being followed, shared by its waiter and its stop handler."""
+
+    row: RequestRow
+    completed_at: datetime | None = None
+
+
+class Follower:
+    def __init__(self, rec: Recorder) -> None:
+        self._rec = rec
+        self._client = rec.client
+        self._opt = rec.settings
+        self._report = rec.report
+        self._stop = rec.stop
+        self._use_stream = rec.settings.use_stream
+        self._stream_ok = 0
+        self._stream_broken = 0
+
+    async def follow(self, row: RequestRow) -> RequestRow:
+        """Wait for the job to finish and fetch its result; cancel it if the run is stopped."""
+        handle = handle_of(row, self._client.settings.queue_url)
+        tracked = _Tracked(row)
+        waiter = await unless_stopped(self._wait_completed(tracked, handle), self._stop)
+        if waiter.cancelled():
+            return await self._stop_item(tracked, handle)
+        try:
+            completed = waiter.result()
+        except FalAuthenticationError:
+            raise
+        except FalNotFoundError as exc:
+            # fal does not know the request (expired or never stored): submit it again.
+            return self._rec.retry_or_fail(tracked.row, failure_from_error(exc, retryable=True))
+        except FalError as exc:
+            logger.warning(
+                "lost track of request %s (item line %d) after repeated status errors; it is "
+                "left %s for the next run to re-attach: %s",
+                tracked.row.request_id,
+                tracked.row.line,
+                tracked.row.state.value,
+                exc,
+            )
+            return tracked.row
+        return await self._fetch_result(tracked, handle, completed)
+
+    async def _wait_completed(self, tracked: _Tracked, handle: RequestHandle) -> Completed:
+        if self._use_stream:
+            try:
+                async for status in self._client.queue.stream_status(handle):
+                    self._on_status(tracked, status)
+                    if isinstance(status, Completed):
+                        self._stream_ok += 1
+                        return status
+            except FalAuthenticationError:
+                raise
+            except FalError as exc:
+                self._stream_broken += 1
+                if self._use_stream and self._stream_ok == 0 and self._stream_broken >= 5:
+                    self._use_stream = False
+                    logger.warning("status streams keep failing (%s); polling from now on", exc)
+        return await self._poll_completed(tracked, handle)
+
+    async def _poll_completed(self, tracked: _Tracked, handle: RequestHandle) -> Completed:
+        """Poll with backoff; `max_status_errors` failures in a row give the item up for now."""
+        backoff = Backoff(self._opt.poll_interval, self._opt.poll_ceiling, self._opt.poll_backoff)
+        errors = 0
+        while True:
+            try:
+                status = await self._client.queue.status(handle)
+            except FalNotFoundError:
+                raise
+            except FalError as exc:
+                errors += 1
+                if not exc.retryable or errors >= self._opt.max_status_errors:
+                    raise
+                await asyncio.sleep(backoff.next())
+                continue
+            errors = 0
+            self._on_status(tracked, status)
+            if isinstance(status, Completed):
+                return status
+            await asyncio.sleep(backoff.next())
+
+    def _on_status(self, tracked: _Tracked, status: QueueStatus) -> None:
+        if isinstance(status, Completed):
+            tracked.completed_at = utc_now()
+            return
+        new = t.after_status(tracked.row, status, utc_now())
+        if new is not tracked.row:
+            tracked.row = self._rec.put(new)
+
+    async def _fetch_result(
+        self, tracked: _Tracked, handle: RequestHandle, completed: Completed
+    ) -> RequestRow:
+        row = tracked.row
+        try:
+            result = await retry_async(
+                lambda: self._client.queue.result(handle),
+                attempts=self._opt.max_result_fetches,
+                delay=exponential(self._opt.poll_interval, self._opt.poll_ceiling),
+                retry_if=_transient_result_error,
+            )
+        except FalAuthenticationError:
+            raise
+        except FalValidationError as exc:
+            return self._rec.fail(row, failure_from_error(exc, retryable=False))
+        except FalNotFoundError as exc:
+            return self._rec.retry_or_fail(row, failure_from_error(exc, retryable=True))
+        except FalError as exc:
+            if is_job_failure(exc):
+                return self._rec.retry_or_fail(row, failure_from_error(exc))
+            if not exc.retryable:
+                return self._rec.fail(row, failure_from_error(exc, retryable=False))
+            logger.warning(
+                "could not fetch the result of request %s; left for the next run: %s",
+                row.request_id,
+                exc,
+            )
+            return row
+        done = t.completed(
+            row,
+            completed,
+            completed_at=tracked.completed_at or utc_now(),
+            billable_units=result.billable_units,
+            output=result.output,
+        )
+        self._rec.put(done)
+        self._rec.ledger.completed(done, this_run=True)
+        return t.without_result(done)
+
+    async def _stop_item(self, tracked: _Tracked, handle: RequestHandle) -> RequestRow:
+        """The run is stopping: cancel a job that has not started, leave a running one."""
+        row = tracked.row
+        if not t.may_cancel(row):
+            return row
+        try:
+            outcome = await self._client.queue.cancel(handle)
+        except FalError as exc:
+            logger.warning("could not cancel request %s: %s", row.request_id, exc)
+            return row
+        if outcome is CancelOutcome.ALREADY_COMPLETED:
+            return row  # finished meanwhile: the next run re-attaches and fetches it
+        cancelled = await self._rec.put_durable(t.cancelled(row, utc_now()))
+        self._report.cancelled += 1
+        return cancelled
