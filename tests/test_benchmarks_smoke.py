@@ -8,14 +8,15 @@ that the report, the JSON and the chart are written.
 from __future__ import annotations
 
 import json
-import struct
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from PIL import Image, ImageColor
 
 from benchmarks.__main__ import main, write_outputs
 from benchmarks.config import TINY
+from benchmarks.plot import IDEAL_COLOR, SERIES_COLORS
 from benchmarks.report import render
 from benchmarks.suite import BENCHMARKS, BenchResults, run_suite
 from benchmarks.targets import evaluate
@@ -45,10 +46,18 @@ def test_throughput_rows(results: BenchResults) -> None:
         assert row.items_per_second > 0 and row.ideal_items_per_second > 0
         assert row.requests_per_item >= 3  # submit, status (poll or stream), result
         assert row.requests_by_route["submit"] == config.items
+        assert row.requests_by_route["result"] == config.items
+        assert row.http_requests == sum(row.requests_by_route.values())
+        assert row.requests_per_item == round(row.http_requests / config.items, 2)
         assert row.cpu_seconds_per_1k_items > 0 and row.peak_rss_mb > 0
-        assert row.emulator_cpu_seconds >= 0
+        assert row.emulator_cpu_seconds > 0  # it served every one of those requests
     engine = results.throughput.row("engine", config.concurrencies[0])
     assert engine is not None and "status_stream" in engine.requests_by_route
+    # The engine follows each item over one status stream: three requests per item, no polls.
+    assert engine.requests_by_route == dict.fromkeys(
+        ("submit", "status_stream", "result"), config.items
+    )
+    assert engine.requests_per_item == 3.0
 
 
 def test_memory_rows_and_diagnosis(results: BenchResults) -> None:
@@ -96,6 +105,14 @@ def test_dagster_overhead(results: BenchResults) -> None:
         assert run.error is None and run.completed == TINY.dagster.items
         assert run.in_call_seconds > 0 and run.process_seconds >= run.in_call_seconds
     assert dagster.ratio_in_call is not None and dagster.ratio_process is not None
+    for attribute, ratio in (
+        ("in_call_seconds", dagster.ratio_in_call),
+        ("process_seconds", dagster.ratio_process),
+    ):
+        best = {
+            path: dagster.best(path, attribute) for path in ("cli_run_batch", "dagster_materialize")
+        }
+        assert ratio == round(best["dagster_materialize"] / best["cli_run_batch"], 3), best
 
 
 def test_report_targets_and_files(results: BenchResults, tmp_path: Path) -> None:
@@ -107,10 +124,13 @@ def test_report_targets_and_files(results: BenchResults, tmp_path: Path) -> None
     assert {p.name for p in written} == {"latest.json", "latest.md", "throughput.png"}
     data = json.loads((tmp_path / "latest.json").read_text())
     assert set(BENCHMARKS) <= set(data) and data["throughput"]["rows"]
-    png = (tmp_path / "throughput.png").read_bytes()
-    assert png.startswith(b"\x89PNG\r\n\x1a\n")
-    width, height = struct.unpack(">II", png[16:24])
-    assert width > 0 and height > 0
+    with Image.open(tmp_path / "throughput.png") as chart:
+        assert chart.format == "PNG"
+        assert chart.size == (960, 560)
+        colours = {colour for _, colour in chart.convert("RGB").getcolors(960 * 560) or []}
+    # Every client's series (and the ideal line) is drawn in its own colour.
+    for hex_colour in [*SERIES_COLORS.values(), IDEAL_COLOR]:
+        assert ImageColor.getrgb(hex_colour) in colours, hex_colour
 
 
 def test_cli_only_one_benchmark(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -3,12 +3,13 @@ kwargs share one definition), the queue-position structure and input validation.
 
 from __future__ import annotations
 
+import os
 import random
 
 import pytest
 
 from fal_platform.emulator.__main__ import build_parser, config_from_args
-from fal_platform.emulator.config import EmulatorConfig, load_config, to_cli_args
+from fal_platform.emulator.config import ENV_PREFIX, EmulatorConfig, to_cli_args
 from fal_platform.emulator.jobs import AppQueue
 from fal_platform.emulator.schemas import validate_input
 
@@ -36,15 +37,20 @@ def test_cli_args_round_trip() -> None:
     assert "accepted_key" not in " ".join(args)
 
 
-def test_environment_is_below_flags() -> None:
-    env = {
-        "FAL_EMULATOR_QUEUE_WAIT": "2.5",
-        "FAL_EMULATOR_SEED": "9",
-        "FAL_EMULATOR_REQUIRE_KEY": "true",
-    }
-    config = load_config({"seed": "4"}, env)
+def test_environment_is_below_flags(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in [k for k in os.environ if k.startswith(ENV_PREFIX)]:
+        monkeypatch.delenv(name)
+    parser = build_parser()
+    assert config_from_args(parser.parse_args([])) == EmulatorConfig()
+    monkeypatch.setenv("FAL_EMULATOR_QUEUE_WAIT", "2.5")
+    monkeypatch.setenv("FAL_EMULATOR_SEED", "9")
+    monkeypatch.setenv("FAL_EMULATOR_REQUIRE_KEY", "true")
+    monkeypatch.setenv("FAL_EMULATOR_FAULT_ROUTES", "submit, status")
+    monkeypatch.setenv("FAL_EMULATOR_SUBMIT_STATUS_CODE", "202")
+    config = config_from_args(parser.parse_args(["--seed", "4"]))
     assert (config.queue_wait, config.seed, config.require_key) == (2.5, 4, True)
-    assert load_config({}, {}) == EmulatorConfig()
+    assert (config.fault_routes, config.submit_status_code) == (["submit", "status"], 202)
+    assert not config_from_args(parser.parse_args(["--no-require-key"])).require_key
 
 
 def test_bad_options_are_rejected() -> None:

@@ -72,8 +72,3 @@ def test_sensor_adds_partitions_and_runs_new_and_edited_files(
 
     fourth = tick(instance, third.cursor)
     assert runs(fourth) == {}
-
-
-def test_sensor_is_in_the_code_location_and_running_by_default():
-    assert prompt_sets_sensor in list(defs.sensors or [])
-    assert prompt_sets_sensor.default_status is dg.DefaultSensorStatus.RUNNING

@@ -4,6 +4,10 @@ What a user sees in the UI is what these queries return: the code location loade
 catalog -> generation -> media -> report, the sensor and the schedule, the fal key shown as the
 env var `FAL_KEY` (never its value), and a prompt-set partition run that succeeds against the
 emulator. The server runs in its own process group, killed as a whole at the end.
+
+Both sensors start RUNNING (asserted), then the test stops them through GraphQL before it writes
+the prompt file: left on, they launch their own catalog, partition and report runs, which queue
+behind the test's runs on the one-slot `duckdb` pool and made this test take minutes.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ FAKE_KEY = "test-key"
 CATALOG_JOB = "fal_catalog_refresh"
 CATALOG_SCHEDULE = "fal_catalog_daily"
 SENSOR = "prompt_sets_sensor"
+AUTOMATION_SENSOR = "media_and_reports_automation"
 PARTITION_ASSETS = [["generation", "requests"], ["media", "files"], ["media", "timings"]]
 RUN_TIMEOUT = 180.0
 
@@ -83,11 +88,21 @@ REPOSITORY_QUERY = """
       nodes {
         name
         location { name }
-        sensors { name sensorState { status } }
+        sensors { id name sensorState { status } }
         schedules { name cronSchedule scheduleState { status } }
         allTopLevelResourceDetails { name configuredValues { key value type } }
       }
     }
+  }
+}
+"""
+
+STOP_SENSOR = """
+mutation StopSensor($id: String!) {
+  stopSensor(id: $id) {
+    __typename
+    ... on StopSensorMutationResult { instigationState { status } }
+    ... on PythonError { message }
   }
 }
 """
@@ -108,6 +123,7 @@ PROMPT_LINES = [
 class RunningUI:
     ui: DagsterUI
     server: ManagedProcess
+    prompts: Path
 
 
 @pytest.fixture
@@ -118,10 +134,7 @@ def dagster_ui(
     home = tmp_path / "dagster_home"
     write_dagster_yaml(home)
     prompts = tmp_path / "prompts"
-    prompts.mkdir()
-    (prompts / f"{PROMPT_SET}.jsonl").write_text(
-        "".join(json.dumps(line) + "\n" for line in PROMPT_LINES)
-    )
+    prompts.mkdir()  # empty until the sensors are stopped: the test writes the prompt set
     data = tmp_path / "data"
     env = {
         **os.environ,
@@ -146,7 +159,7 @@ def dagster_ui(
     try:
         server.start()
         server.wait_ready(STARTUP_TIMEOUT)
-        yield RunningUI(ui, server)
+        yield RunningUI(ui, server, prompts)
     finally:
         ui.close()
         server.stop(grace=10.0)  # SIGTERM the group, then SIGKILL whatever is left
@@ -188,18 +201,29 @@ def test_ui_shows_lineage_and_runs_a_partition(dagster_ui: RunningUI) -> None:
     sensors = {s["name"]: s["sensorState"]["status"] for s in repository["sensors"]}
     schedules = {s["name"]: s for s in repository["schedules"]}
     assert sensors.get(SENSOR) == "RUNNING", sensors
+    assert sensors.get(AUTOMATION_SENSOR) == "RUNNING", sensors
     assert CATALOG_SCHEDULE in schedules, schedules
     assert schedules[CATALOG_SCHEDULE]["scheduleState"]["status"] == "RUNNING"
     resources = {r["name"]: r for r in repository["allTopLevelResourceDetails"]}
     fal_values = {v["key"]: v for v in resources["fal"]["configuredValues"]}
     assert fal_values["api_key"] == {"key": "api_key", "value": "FAL_KEY", "type": "ENV_VAR"}
 
+    # The sensors' own runs would queue behind this test's on the duckdb pool: stop them first.
+    for sensor in repository["sensors"]:
+        if sensor["name"] in (SENSOR, AUTOMATION_SENSOR):
+            stopped = ui.query(STOP_SENSOR, {"id": sensor["id"]})["stopSensor"]
+            assert stopped["__typename"] == "StopSensorMutationResult", stopped
+            assert stopped["instigationState"]["status"] == "STOPPED", stopped
+    (dagster_ui.prompts / f"{PROMPT_SET}.jsonl").write_text(
+        "".join(json.dumps(line) + "\n" for line in PROMPT_LINES)
+    )
+
     # Runs: the catalog first (generation validates prompt sets against it), then one partition.
     catalog_run = ui.launch(job_name=CATALOG_JOB)
     outcome = ui.wait_for_run(catalog_run, RUN_TIMEOUT)
     assert outcome.succeeded, f"{CATALOG_JOB} {outcome.status}:\n{ui.run_errors(catalog_run)}"
 
-    # The sensor may have added the partition already (its first tick sees the prompt file).
+    # Added here, as a user would (a sensor tick already under way at the stop may add it too).
     ui.add_dynamic_partition("prompt_sets", PROMPT_SET)
     partition_run = ui.launch_partition(PARTITION_ASSETS, PROMPT_SET)
     outcome = ui.wait_for_run(partition_run, RUN_TIMEOUT)

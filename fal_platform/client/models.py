@@ -9,7 +9,23 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any, TypeVar
+
+from pydantic import (
+    AliasChoices,
+    AliasPath,
+    BeforeValidator,
+    Discriminator,
+    Field,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    Tag,
+    TypeAdapter,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
+)
 
 from fal_platform.client.endpoints import AppId
 from fal_platform.client.errors import FalResponseError
@@ -47,42 +63,77 @@ class RequestHandle:
         )
 
 
+T = TypeVar("T")
+
+
+def _none_if_invalid(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+    try:
+        return handler(value)
+    except ValidationError:
+        return None
+
+
+Tolerant = Annotated[T | None, WrapValidator(_none_if_invalid)]
+"""A field fal may leave out or send with another type: anything that does not validate is None."""
+
+
+def _list_or_empty(value: Any) -> Any:
+    return value if isinstance(value, list) else []
+
+
+def _dict_or_empty(value: Any) -> Any:
+    return value if isinstance(value, dict) else {}
+
+
+def _text_or_none(value: Any) -> Any:
+    return value if value is None else str(value)
+
+
 @dataclass(frozen=True)
 class LogEntry:
-    message: str
-    level: str | None = None
-    source: str | None = None
-    timestamp: str | None = None
-    labels: dict[str, Any] = field(default_factory=dict)
+    """One log line. fal's SDKs read `level`/`source` from `labels` when the line has none."""
+
+    message: Annotated[str, BeforeValidator(str)]
+    level: Annotated[
+        Tolerant[StrictStr],
+        Field(validation_alias=AliasChoices("level", AliasPath("labels", "level"))),
+    ] = None
+    source: Annotated[
+        Tolerant[StrictStr],
+        Field(validation_alias=AliasChoices("source", AliasPath("labels", "source"))),
+    ] = None
+    timestamp: Tolerant[StrictStr] = None
+    labels: Annotated[dict[str, Any], BeforeValidator(_dict_or_empty)] = field(default_factory=dict)
 
     @classmethod
     def from_json(cls, data: Any) -> LogEntry:
-        if not isinstance(data, dict):
-            return cls(message=str(data))
-        raw_labels = data.get("labels")
-        labels: dict[str, Any] = raw_labels if isinstance(raw_labels, dict) else {}
-        return cls(
-            message=str(data.get("message", "")),
-            level=_opt_str(data.get("level")) or _opt_str(labels.get("level")),
-            source=_opt_str(data.get("source")) or _opt_str(labels.get("source")),
-            timestamp=_opt_str(data.get("timestamp")),
-            labels=dict(labels),
-        )
+        return _LOG_ENTRY.validate_python(data)
 
 
-def _opt_str(value: Any) -> str | None:
-    return value if isinstance(value, str) else None
+def _log_line_as_object(value: Any) -> Any:
+    """A bare log line (not an object) is its own message; an object without one has ""."""
+    return {"message": "", **value} if isinstance(value, dict) else {"message": str(value)}
+
+
+LogLines = Annotated[
+    list[Annotated[LogEntry, BeforeValidator(_log_line_as_object)]],
+    BeforeValidator(_list_or_empty),
+]
+"""Missing or null `logs` (fal sends them only with `?logs=1`) read as no lines."""
+_LOG_ENTRY: TypeAdapter[LogEntry] = TypeAdapter(
+    Annotated[LogEntry, BeforeValidator(_log_line_as_object)]
+)
 
 
 @dataclass(frozen=True)
 class Queued:
-    position: int
+    position: Annotated[StrictInt, Field(validation_alias="queue_position")]
     """Requests ahead of this one (0-indexed)."""
 
 
 @dataclass(frozen=True)
 class InProgress:
-    logs: list[LogEntry] = field(default_factory=list)
+    logs: LogLines = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -90,50 +141,47 @@ class Completed:
     """The job ended. fal has no FAILED status: a failure shows up as `error` here and as an
     error response when the result is fetched."""
 
-    logs: list[LogEntry] = field(default_factory=list)
-    inference_time: float | None = None
-    error: str | None = None
-    error_type: str | None = None
+    logs: LogLines = field(default_factory=list)
+    inference_time: Annotated[
+        Tolerant[StrictFloat], Field(validation_alias=AliasPath("metrics", "inference_time"))
+    ] = None
+    error: Annotated[str | None, BeforeValidator(_text_or_none)] = None
+    error_type: Tolerant[StrictStr] = None
 
 
 QueueStatus = Queued | InProgress | Completed
 
 
-def _parse_logs(value: Any) -> list[LogEntry]:
-    if not isinstance(value, list):
-        return []
-    return [LogEntry.from_json(item) for item in value]
+def _status_tag(body: Any) -> Any:
+    return body.get("status") if isinstance(body, dict) else None
+
+
+_STATUS: TypeAdapter[QueueStatus] = TypeAdapter(
+    Annotated[
+        Annotated[Queued, Tag("IN_QUEUE")]
+        | Annotated[InProgress, Tag("IN_PROGRESS")]
+        | Annotated[Completed, Tag("COMPLETED")],
+        Discriminator(_status_tag),
+    ]
+)
 
 
 def parse_status(data: Any, *, url: str) -> QueueStatus:
     """Parse a status body (from the status route or one SSE event)."""
-    if not isinstance(data, dict):
-        raise FalResponseError("Status response is not a JSON object", url=url)
-    status = data.get("status")
-    if status == "IN_QUEUE":
-        position = data.get("queue_position")
-        if not isinstance(position, int) or isinstance(position, bool):
-            raise FalResponseError(
-                "Status IN_QUEUE without an integer 'queue_position' field", url=url
-            )
-        return Queued(position=position)
-    if status == "IN_PROGRESS":
-        return InProgress(logs=_parse_logs(data.get("logs")))
-    if status == "COMPLETED":
-        metrics = data.get("metrics")
-        inference_time = metrics.get("inference_time") if isinstance(metrics, dict) else None
-        error = data.get("error")
-        return Completed(
-            logs=_parse_logs(data.get("logs")),
-            inference_time=float(inference_time)
-            if isinstance(inference_time, int | float) and not isinstance(inference_time, bool)
-            else None,
-            error=error if isinstance(error, str) else (None if error is None else str(error)),
-            error_type=_opt_str(data.get("error_type")),
-        )
-    if status is None:
-        raise FalResponseError("Status response has no 'status' field", url=url)
-    raise FalResponseError(f"Unknown queue status {status!r}", url=url)
+    try:
+        return _STATUS.validate_python(data)
+    except ValidationError as error:
+        raise FalResponseError(_status_problem(error), url=url) from None
+
+
+def _status_problem(error: ValidationError) -> str:
+    first = error.errors()[0]
+    if first["type"] == "union_tag_not_found":
+        return "Status response is not a JSON object with a 'status' field"
+    if first["type"] == "union_tag_invalid":
+        return f"Unknown queue status {first.get('ctx', {}).get('tag')!r}"
+    where = ".".join(str(part) for part in first["loc"][1:])
+    return f"Status {first['loc'][0]} with a bad {where!r} field: {first['msg']}"
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,9 @@
 
 Every EmulatorConfig field is a flag (`queue_wait` -> `--queue-wait`; booleans also take
 `--no-...`; lists are comma-separated). Unset flags fall back to FAL_EMULATOR_<NAME> in the
-environment, then to the defaults. `add_arguments`/`config_from_args` let another CLI mount
-the same options as a subcommand.
+environment, then to the defaults; pydantic-settings does the layering (`EmulatorSettings` in
+config.py). `add_arguments`/`run_from_args` let another CLI mount the same options as a
+subcommand (`fal-platform emulator`).
 """
 
 from __future__ import annotations
@@ -11,33 +12,22 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from pydantic import SecretStr, ValidationError
+from pydantic import ValidationError
+from pydantic_settings import CliSettingsSource
 
-from fal_platform.emulator.config import (
-    ENV_PREFIX,
-    EmulatorConfig,
-    load_config,
-    option_kind,
-    parse_option_text,
-)
+from fal_platform.emulator.config import ENV_PREFIX, EmulatorConfig, EmulatorSettings
 from fal_platform.emulator.server import serve
+
+ENV_HELP = (
+    f"Each option can also be set as {ENV_PREFIX}<NAME> in the environment; "
+    "a flag wins over the environment, which wins over the default."
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    for name, field in EmulatorConfig.model_fields.items():
-        flag = "--" + name.replace("_", "-")
-        default = field.get_default(call_default_factory=True)
-        if isinstance(default, list):
-            default = ",".join(default)
-        shown = "unset" if default is None or isinstance(default, SecretStr) else default
-        help_text = f"{field.description} [default: {shown}; env {ENV_PREFIX}{name.upper()}]"
-        help_text = help_text.replace("%", "%%")
-        if option_kind(name) == "bool":
-            parser.add_argument(
-                flag, dest=name, action=argparse.BooleanOptionalAction, default=None, help=help_text
-            )
-        else:
-            parser.add_argument(flag, dest=name, default=None, metavar="VALUE", help=help_text)
+    """One flag per EmulatorConfig field, added to `parser` (its help is the field description)."""
+    CliSettingsSource(EmulatorSettings, root_parser=parser)
+    parser.epilog = ENV_HELP
     return parser
 
 
@@ -49,12 +39,13 @@ def build_parser(prog: str | None = "python -m fal_platform.emulator") -> argpar
 
 
 def config_from_args(namespace: argparse.Namespace) -> EmulatorConfig:
-    given = {
-        name: parse_option_text(name, value) if isinstance(value, str) else value
-        for name, value in vars(namespace).items()
-        if name in EmulatorConfig.model_fields and value is not None
-    }
-    return load_config(given)
+    """The flags in `namespace` over the FAL_EMULATOR_* environment over the defaults."""
+    flags: CliSettingsSource[EmulatorSettings] = CliSettingsSource(
+        EmulatorSettings, root_parser=argparse.ArgumentParser()
+    )
+    # `_cli_settings_source` is BaseSettings' documented way in; mypy only sees the fields.
+    settings = EmulatorSettings(_cli_settings_source=flags(parsed_args=namespace))  # type: ignore[call-arg]
+    return settings.options()
 
 
 def run_from_args(parser: argparse.ArgumentParser, namespace: argparse.Namespace) -> int:

@@ -3,18 +3,17 @@
 The CLI flags (`python -m fal_platform.emulator --queue-wait 0.2`), the environment
 (`FAL_EMULATOR_QUEUE_WAIT=0.2`), the admin route (`POST /_emulator/config {"queue_wait": 0.2}`)
 and `EmulatorProcess(queue_wait=0.2)` are all derived from the fields below, so a new option
-only has to be added here.
+only has to be added here. pydantic-settings layers them (`EmulatorSettings`: defaults <
+environment < flags); `to_cli_args` goes the other way, for a parent starting the emulator.
 """
 
 from __future__ import annotations
 
-import os
-import types
-import typing
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 ROUTE_NAMES: tuple[str, ...] = (
     "models",
@@ -54,6 +53,9 @@ STARTUP_ONLY_OPTIONS: frozenset[str] = frozenset(
     {"host", "port", "models", "seed", "log_level", "loop", "http"}
 )
 ENV_PREFIX = "FAL_EMULATOR_"
+
+CommaList = Annotated[list[str], NoDecode]
+"""A list option: spelled `a,b` in a flag, an env var or the admin route (not as JSON)."""
 
 
 class EmulatorConfig(BaseModel):
@@ -170,7 +172,7 @@ class EmulatorConfig(BaseModel):
         ge=0.0,
         description="Token-bucket capacity (0 = one second's worth, at least 1).",
     )
-    fault_routes: list[str] | None = Field(
+    fault_routes: CommaList | None = Field(
         default=None,
         description="Routes the faults apply to (comma-separated; default: every route but media).",
     )
@@ -179,12 +181,8 @@ class EmulatorConfig(BaseModel):
     job_failure_rate: float = Field(
         default=0.0, ge=0.0, le=1.0, description="Share of jobs that complete with a 5xx error."
     )
-    job_failure_types: list[str] = Field(
-        default_factory=lambda: [
-            "runner_server_error",
-            "runner_disconnected",
-            "runner_incomplete_response",
-        ],
+    job_failure_types: CommaList = Field(
+        default=["runner_server_error", "runner_disconnected", "runner_incomplete_response"],
         description="error_type values a failed job picks from (comma-separated).",
     )
     job_user_error_rate: float = Field(
@@ -209,6 +207,20 @@ class EmulatorConfig(BaseModel):
         description="Catalog endpoints /v1/models/pricing answers 404 for, as fal does for an "
         "endpoint it has no price for (comma-separated).",
     )
+
+    @field_validator("fault_routes", "job_failure_types", mode="before")
+    @classmethod
+    def _split_commas(cls, value: Any) -> Any:
+        items = [value] if isinstance(value, str) else value
+        if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
+            return value
+        return [part.strip() for item in items for part in item.split(",") if part.strip()]
+
+    @field_validator("submit_status_code", "result_pending_status", mode="before")
+    @classmethod
+    def _status_from_text(cls, value: Any) -> Any:
+        # "202" from a flag or env var: pydantic does not coerce text into Literal[200, 202].
+        return int(value) if isinstance(value, str) and value.strip().isdigit() else value
 
     @field_validator("fault_routes")
     @classmethod
@@ -238,51 +250,6 @@ class EmulatorConfig(BaseModel):
         return self.model_dump(mode="json")
 
 
-def option_kind(name: str) -> Literal["bool", "list", "scalar"]:
-    """How an option is spelled on the command line and in the environment."""
-    annotation = EmulatorConfig.model_fields[name].annotation
-    if annotation is bool:
-        return "bool"
-    candidates = typing.get_args(annotation) if _is_union(annotation) else (annotation,)
-    if any(typing.get_origin(c) is list for c in candidates):
-        return "list"
-    return "scalar"
-
-
-def _is_union(annotation: Any) -> bool:
-    return typing.get_origin(annotation) in (typing.Union, types.UnionType)
-
-
-def parse_option_text(name: str, text: str) -> Any:
-    """Turn a flag or env string into a value pydantic can validate."""
-    kind = option_kind(name)
-    if kind == "list":
-        return [part.strip() for part in text.split(",") if part.strip()]
-    if kind == "bool":
-        lowered = text.strip().lower()
-        if lowered in ("1", "true", "yes", "on"):
-            return True
-        if lowered in ("0", "false", "no", "off", ""):
-            return False
-        raise ValueError(f"{name}: not a boolean: {text!r}")
-    annotation = EmulatorConfig.model_fields[name].annotation
-    if typing.get_origin(annotation) is Literal and all(
-        isinstance(choice, int) for choice in typing.get_args(annotation)
-    ):
-        return int(text)  # pydantic will not coerce "202" into Literal[200, 202]
-    return text
-
-
-def options_from_env(environ: Mapping[str, str]) -> dict[str, Any]:
-    """Options set as FAL_EMULATOR_<NAME> environment variables."""
-    found: dict[str, Any] = {}
-    for name in EmulatorConfig.model_fields:
-        raw = environ.get(ENV_PREFIX + name.upper())
-        if raw is not None:
-            found[name] = parse_option_text(name, raw)
-    return found
-
-
 def to_cli_args(config: EmulatorConfig, *, skip: frozenset[str] = frozenset()) -> list[str]:
     """The flags that reproduce `config` (only options that differ from the defaults).
 
@@ -291,17 +258,14 @@ def to_cli_args(config: EmulatorConfig, *, skip: frozenset[str] = frozenset()) -
     defaults = EmulatorConfig()
     args: list[str] = []
     for name in EmulatorConfig.model_fields:
-        if name in skip or name == "accepted_key":
-            continue
         value = getattr(config, name)
-        if value == getattr(defaults, name):
+        if name in skip or name == "accepted_key" or value == getattr(defaults, name):
             continue
         flag = "--" + name.replace("_", "-")
-        kind = option_kind(name)
-        if kind == "bool":
+        if isinstance(value, bool):
             args.append(flag if value else "--no-" + name.replace("_", "-"))
-        elif kind == "list":
-            args += [flag, ",".join(value) if value is not None else ""]
+        elif isinstance(value, list):
+            args += [flag, ",".join(value)]
         else:
             args += [flag, str(value)]
     return args
@@ -312,10 +276,22 @@ def environ_without_options(environ: Mapping[str, str]) -> dict[str, str]:
     return {k: v for k, v in environ.items() if not k.startswith(ENV_PREFIX)}
 
 
-def load_config(
-    cli_options: Mapping[str, Any], environ: Mapping[str, str] | None = None
-) -> EmulatorConfig:
-    """Defaults < environment < command line."""
-    merged = options_from_env(os.environ if environ is None else environ)
-    merged.update(cli_options)
-    return EmulatorConfig.model_validate(merged)
+class EmulatorSettings(EmulatorConfig, BaseSettings):
+    """EmulatorConfig read from the process: defaults < FAL_EMULATOR_<NAME> < command-line flags.
+
+    Only the emulator's entry point (`__main__.py`) builds one; everything else takes a plain
+    EmulatorConfig, so an EmulatorProcess or the admin route never picks up the caller's env.
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        extra="forbid",
+        validate_assignment=True,
+        cli_kebab_case=True,
+        cli_implicit_flags=True,
+        cli_hide_none_type=True,
+        cli_show_env_vars=True,
+    )
+
+    def options(self) -> EmulatorConfig:
+        return EmulatorConfig.model_validate(dict(self))

@@ -7,8 +7,10 @@ cached because a benchmark asks for the same few sizes over and over.
 
 from __future__ import annotations
 
+import io
 import math
 import struct
+import wave
 import zlib
 from functools import lru_cache
 
@@ -97,11 +99,13 @@ def wav_bytes(duration_ms: int) -> bytes:
     period = _tone_period()
     per_period = len(period) // 2
     pcm = period * (count // per_period) + period[: 2 * (count % per_period)]
-    header = b"RIFF" + struct.pack("<I", 36 + len(pcm)) + b"WAVE"
-    fmt = struct.pack("<HHIIHH", 1, 1, SAMPLE_RATE, SAMPLE_RATE * 2, 2, 16)
-    return (
-        header + b"fmt " + struct.pack("<I", 16) + fmt + b"data" + struct.pack("<I", len(pcm)) + pcm
-    )
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(SAMPLE_RATE)
+        wav.writeframes(pcm)
+    return buffer.getvalue()
 
 
 def mp4_size(duration_ms: int) -> int:

@@ -20,8 +20,6 @@ from starlette.responses import Response
 from fal_platform.emulator.config import (
     STARTUP_ONLY_OPTIONS,
     EmulatorConfig,
-    option_kind,
-    parse_option_text,
 )
 from fal_platform.emulator.errors import json_response, platform_error
 from fal_platform.emulator.state import EmulatorState
@@ -76,9 +74,6 @@ async def update_config(request: Request, state: EmulatorState) -> Response:
     )
     if fixed:
         return platform_error(400, "validation_error", f"Only settable at startup: {fixed}")
-    for name, value in list(changes.items()):
-        if isinstance(value, str) and option_kind(name) == "list":
-            changes[name] = parse_option_text(name, value)
     merged = {name: getattr(current, name) for name in EmulatorConfig.model_fields}
     merged.update(changes)
     try:

@@ -1,8 +1,10 @@
 """Counters that tests and benchmarks read through GET /_emulator/stats.
 
-The shape is part of the team contract (CONVENTIONS.md): `requests` and `responses` per route
-name, `accepted_submits`, and `accepted_submits_by_input_hash` keyed by the sha256 of the
-canonical input JSON. Extra keys are additive.
+Tests and benchmarks assert on this shape, so keys are only ever added: `requests` and
+`responses` per route name (config.ROUTE_NAMES), `accepted_submits`, and
+`accepted_submits_by_input_hash` keyed by the sha256 of the canonical input JSON, which is how
+the never-pay-twice tests count what a batch was charged for (tests/generation_support.py
+`accepted_by_item`, tests/test_emulator_faults.py).
 """
 
 from __future__ import annotations
