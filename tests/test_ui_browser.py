@@ -18,7 +18,8 @@ from support.ui_browser import CaptureReport, PageReport, RenderedImage, capture
 
 from fal_platform.devstack.dagster_home import find_repo_root
 
-# Generous: on two busy cores each run takes minutes; an idle machine needs about a minute.
+# Generous: dagster dev's start, two runs and three pages took 6 minutes on two cores at a load
+# average of 11 (each run 1.5 minutes); a safety net, not a speed requirement.
 pytestmark = [pytest.mark.ui, pytest.mark.timeout(900)]
 
 REPO_ROOT = find_repo_root(Path(__file__).resolve().parents[1])
