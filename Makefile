@@ -1,10 +1,11 @@
 # The two commands a newcomer needs are `make demo` and `make test` (see README.md).
 # Both install uv from PyPI and sync the locked environment first, so a fresh clone needs only
-# Python 3.11 and pip.
+# Python 3.11 and pip; `make test` also installs the browser test's chromium (apt) and
+# playwright-core (npm), see `browser` below.
 UV := python3 -m uv
 RUN := $(UV) run --frozen
 
-.PHONY: setup demo test lint dev emulator bench
+.PHONY: setup demo test lint dev emulator bench browser
 
 setup:
 	python3 -m pip install --quiet --disable-pip-version-check "uv==0.13.8"
@@ -13,7 +14,7 @@ setup:
 demo: setup
 	$(RUN) fal-platform demo
 
-test: setup lint
+test: setup lint browser
 	$(RUN) pytest
 
 lint:
@@ -29,3 +30,22 @@ emulator: setup
 
 bench: setup
 	$(RUN) python -m benchmarks
+
+# The browser test (tests/test_ui_browser.py) and scripts/screenshots.py drive Debian's chromium
+# with Playwright's driver, `playwright-core` (pinned in tests/browser/package-lock.json; it has
+# no bundled browser and no install script, so nothing is downloaded at run time). Both are file
+# targets: once installed, this does nothing and prints nothing.
+CHROMIUM := /usr/bin/chromium
+BROWSER_DIR := tests/browser
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+
+browser: $(CHROMIUM) $(BROWSER_DIR)/node_modules/.package-lock.json
+
+$(CHROMIUM):
+	@echo "installing Debian's chromium (apt-get)"
+	$(SUDO) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null
+
+# npm ci writes node_modules/.package-lock.json, so a changed lock file re-installs.
+$(BROWSER_DIR)/node_modules/.package-lock.json: $(BROWSER_DIR)/package.json $(BROWSER_DIR)/package-lock.json
+	cd $(BROWSER_DIR) && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
