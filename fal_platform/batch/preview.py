@@ -13,6 +13,7 @@ import duckdb
 
 from fal_platform.batch.report import FailedItem
 from fal_platform.media.extract import extract_media
+from fal_platform.media.latency import REQUEST_SECONDS_SQL
 
 REQUESTS_TABLE = "generation.requests"
 _MAX_PROMPT_CHARS = 60
@@ -36,7 +37,7 @@ def load_preview(
 ) -> list[PreviewRow]:
     records = conn.execute(
         "SELECT line, endpoint_id, CAST(input AS VARCHAR), state, attempts, "
-        "date_diff('microsecond', submitted_at, completed_at) / 1e6, "
+        f"{REQUEST_SECONDS_SQL}, "
         "CAST(result AS VARCHAR), error_type "
         f"FROM {REQUESTS_TABLE} WHERE prompt_set = ? ORDER BY item_index, item_key LIMIT ?",
         [prompt_set, limit],

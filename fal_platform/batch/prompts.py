@@ -14,7 +14,6 @@ from __future__ import annotations
 import copy
 import difflib
 import hashlib
-import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ import duckdb
 
 from fal_platform import paths
 from fal_platform.batch.prompt_formats import FILE_LEVEL, READERS, Parsed
+from fal_platform.canonical_json import canonical_json
 
 SUPPORTED_SUFFIXES = tuple(READERS)
 PARTITION_KEY_PATTERN = re.compile(r"^[A-Za-z0-9_-]+$")
@@ -100,11 +100,6 @@ class CatalogNotLoadedError(RuntimeError):
 
 
 # --- keys and hashes -----------------------------------------------------------------------
-
-
-def canonical_json(value: object) -> str:
-    """The one JSON spelling of a value: the basis of item keys and input hashes."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False)
 
 
 def make_item_key(endpoint_id: str, item_input: Mapping[str, Any], replica: int) -> str:
