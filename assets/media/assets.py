@@ -15,11 +15,11 @@ from fal_platform.batch.rows import MediaRow, TimingRow
 from fal_platform.batch.store import BatchStore
 from fal_platform.batch.tables import MEDIA_FILES, MEDIA_TIMINGS
 from fal_platform.media.extract import media_rows
+from fal_platform.media.gallery import PREVIEW_IMAGES, GalleryItem, gallery_markdown, thumbnails_for
 from fal_platform.media.timings import timing_rows
 
 REQUESTS_KEY = dg.AssetKey(["generation", "requests"])
 OWNERS = ["team:ml-platform"]
-PREVIEW_IMAGES = 8
 
 # Follow a materialized requests partition without a manual step (the sensor's run also selects
 # these assets; this covers partitions launched from the UI or a backfill).
@@ -38,11 +38,14 @@ MEDIA_ASSET: dict[str, Any] = {
 
 
 def image_preview(rows: list[MediaRow]) -> str:
-    images = [row for row in rows if row.media_kind == "image"][:PREVIEW_IMAGES]
-    if not images:
-        return "_No images in this prompt set._"
-    cells = " ".join(f"![{row.file_name or row.item_key}]({row.url})" for row in images)
-    return f"{len(images)} of {sum(r.media_kind == 'image' for r in rows)} images\n\n{cells}"
+    """A few thumbnails, then links: small whatever the prompt set's size."""
+    items = [GalleryItem(row.file_name or row.item_key, row.url, row.media_kind) for row in rows]
+    if not items:
+        return "_No media in this prompt set._"
+    thumbnails = thumbnails_for(items)
+    images = sum(row.media_kind == "image" for row in rows)
+    header = f"{min(len(thumbnails), PREVIEW_IMAGES)} of {images} images, {len(rows)} files"
+    return f"{header}\n\n{gallery_markdown(items, thumbnails)}"
 
 
 @dg.asset(
