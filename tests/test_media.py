@@ -12,7 +12,7 @@ import duckdb
 from PIL import Image
 
 from fal_platform.batch.preview import PreviewRow, render_preview
-from fal_platform.batch.rows import RequestRow, RequestState, TimingRow
+from fal_platform.batch.rows import MediaRow, RequestRow, RequestState, TimingRow
 from fal_platform.batch.store import BatchStore
 from fal_platform.devstack.emulator_process import EmulatorProcess
 from fal_platform.emulator.media import png_bytes
@@ -22,6 +22,7 @@ from fal_platform.media.gallery import (
     PREVIEW_IMAGES,
     PREVIEW_LINKS,
     GalleryItem,
+    files_preview,
     gallery_markdown,
 )
 from fal_platform.media.thumbnails import THUMBNAIL_PX, load_thumbnails, thumbnail_data_uri
@@ -376,3 +377,38 @@ def test_requests_preview_links_outputs_and_bounds_thumbnails() -> None:
         prompt = line.split(" | ")[2]
         assert len(prompt.replace("\\|", "|")) <= 60 and prompt.endswith("\u2026")
     assert render_preview([], {}) == "_no items_"
+
+
+def test_media_files_preview_fetches_a_few_thumbnails(emulator: EmulatorProcess) -> None:
+    rows = [
+        MediaRow(
+            "shots",
+            f"req-{i}",
+            "fal-ai/flux/dev",
+            f"k{i:02d}",
+            0,
+            "image",
+            f"{emulator.url}/media/req-{i}/0.png?w=1024&h=768&c=0000aa",
+        )
+        for i in range(20)
+    ]
+    rows.append(
+        MediaRow(
+            "shots",
+            "req-a",
+            "fal-ai/tts",
+            "ka",
+            0,
+            "audio",
+            f"{emulator.url}/media/req-a/0.wav?ms=500",
+        )
+    )
+
+    markdown = files_preview(rows)
+
+    assert markdown.startswith(f"{PREVIEW_IMAGES} of 20 images shown, 21 files")
+    sources = image_sources(markdown)
+    assert len(sources) == PREVIEW_IMAGES
+    assert {decoded_size(src) for src in sources} == {(THUMBNAIL_PX, 120)}
+    assert "/media/req-a/0.wav?ms=500)" in markdown  # the audio file is a link
+    assert files_preview([]) == "_No media in this prompt set._"

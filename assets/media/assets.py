@@ -11,11 +11,11 @@ from dagster_duckdb import DuckDBResource
 
 from assets.partitions import prompt_sets
 from fal_platform.batch.progress import percentile
-from fal_platform.batch.rows import MediaRow, TimingRow
+from fal_platform.batch.rows import TimingRow
 from fal_platform.batch.store import BatchStore
 from fal_platform.batch.tables import MEDIA_FILES, MEDIA_TIMINGS
 from fal_platform.media.extract import media_rows
-from fal_platform.media.gallery import PREVIEW_IMAGES, GalleryItem, gallery_markdown, thumbnails_for
+from fal_platform.media.gallery import files_preview
 from fal_platform.media.timings import timing_rows
 
 REQUESTS_KEY = dg.AssetKey(["generation", "requests"])
@@ -35,17 +35,6 @@ MEDIA_ASSET: dict[str, Any] = {
     "automation_condition": FOLLOW_REQUESTS,
 }
 """What media/files and media/timings share: partitions, lineage, pool and automation."""
-
-
-def image_preview(rows: list[MediaRow]) -> str:
-    """A few thumbnails, then links: small whatever the prompt set's size."""
-    items = [GalleryItem(row.file_name or row.item_key, row.url, row.media_kind) for row in rows]
-    if not items:
-        return "_No media in this prompt set._"
-    thumbnails = thumbnails_for(items)
-    images = sum(row.media_kind == "image" for row in rows)
-    header = f"{min(len(thumbnails), PREVIEW_IMAGES)} of {images} images, {len(rows)} files"
-    return f"{header}\n\n{gallery_markdown(items, thumbnails)}"
 
 
 @dg.asset(
@@ -68,7 +57,7 @@ def media_files(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> dg
             "dagster/row_count": len(rows),
             "media_by_kind": dg.MetadataValue.json(by_kind),
             "total_bytes": sum(row.file_size or 0 for row in rows),
-            "preview": dg.MetadataValue.md(image_preview(rows)),
+            "preview": dg.MetadataValue.md(files_preview(rows)),
         }
     )
 

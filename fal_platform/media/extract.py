@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import PurePosixPath
 from typing import Any
 from urllib.parse import urlparse
@@ -57,7 +57,7 @@ class MediaFile:
     """One file found in a result. `path` says where, e.g. `$.images[0]`.
 
     It knows nothing of the request the result came from; `as_row` is the one conversion to the
-    `media.files` row (`batch/rows.py`'s `MediaRow`), which adds that identity but not `path`.
+    `media.files` row (`batch/rows.py`'s `MediaRow`): every field but `path` is a column there.
     """
 
     position: int
@@ -75,22 +75,14 @@ class MediaFile:
 
     def as_row(self, request: RequestRow, result_seed: int | None) -> MediaRow:
         """The file's row; its own seed wins over the result's, a seed too large is dropped."""
+        facts = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "path"}
+        facts["seed"] = _storable_seed(self.seed if self.seed is not None else result_seed)
         return MediaRow(
             prompt_set=request.prompt_set,
             request_id=request.request_id,
             endpoint_id=request.endpoint_id,
             item_key=request.item_key,
-            position=self.position,
-            media_kind=self.media_kind,
-            url=self.url,
-            content_type=self.content_type,
-            width=self.width,
-            height=self.height,
-            duration_seconds=self.duration_seconds,
-            file_size=self.file_size,
-            file_name=self.file_name,
-            seed=_storable_seed(self.seed if self.seed is not None else result_seed),
-            nsfw=self.nsfw,
+            **facts,
         )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from fal_platform.batch.rows import MediaRow
 from fal_platform.media.thumbnails import load_thumbnails
 
 PREVIEW_IMAGES = 8
@@ -43,11 +44,15 @@ def link(item: GalleryItem) -> str:
 
 def gallery_markdown(items: Sequence[GalleryItem], thumbnails: Mapping[str, str]) -> str:
     """Thumbnails (`thumbnails`: data URI by URL) of the first images, each linking to its
-    file; links to the next files; a count of the rest."""
+    file; links to the next files, other kinds before images; a count of the rest."""
     images = [item for item in items if item.media_kind == "image" and item.url in thumbnails]
     shown = images[:PREVIEW_IMAGES]
     shown_ids = {id(item) for item in shown}
-    rest = [item for item in items if id(item) not in shown_ids]
+    # files without a thumbnail (video, audio...) first: each kind gets a link before more images
+    rest = sorted(
+        (item for item in items if id(item) not in shown_ids),
+        key=lambda item: item.media_kind == "image",
+    )
     parts = []
     if shown:
         cells = " ".join(
@@ -68,3 +73,14 @@ def thumbnails_for(items: Sequence[GalleryItem]) -> dict[str, str]:
     """Fetches only the images a gallery can show (a few, never the whole prompt set)."""
     images = [item.url for item in items if item.media_kind == "image"]
     return load_thumbnails(images[:PREVIEW_IMAGES])
+
+
+def files_preview(rows: Sequence[MediaRow]) -> str:
+    """The `media/files` preview: a few thumbnails, then links (fetches at most a few)."""
+    items = [GalleryItem(row.file_name or row.item_key, row.url, row.media_kind) for row in rows]
+    if not items:
+        return "_No media in this prompt set._"
+    thumbnails = thumbnails_for(items)
+    images = sum(item.media_kind == "image" for item in items)
+    header = f"{len(thumbnails)} of {images} images shown, {len(items)} files"
+    return f"{header}\n\n{gallery_markdown(items, thumbnails)}"
