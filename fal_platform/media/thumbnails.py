@@ -12,6 +12,7 @@ import base64
 import binascii
 import io
 import re
+import time
 from collections.abc import Iterable
 
 import httpx
@@ -24,6 +25,8 @@ MAX_SOURCE_BYTES = 32 * 1024 * 1024
 """Images larger than this are linked, not fetched."""
 
 FETCH_TIMEOUT_SECONDS = 5.0
+FETCH_BUDGET_SECONDS = 15.0
+"""All fetches of one preview together: past it, the remaining images are linked instead."""
 
 _DATA_URI = re.compile(r"^data:image/[\w.+-]+;base64,(?P<payload>.*)$", re.DOTALL)
 
@@ -73,8 +76,11 @@ def load_thumbnails(
     shown as a link instead.
     """
     thumbnails: dict[str, str] = {}
+    deadline = time.monotonic() + FETCH_BUDGET_SECONDS
     with httpx.Client(timeout=timeout, follow_redirects=True) as client:
         for url in dict.fromkeys(urls):
+            if time.monotonic() > deadline:
+                break
             image = _read(client, url)
             thumbnail = thumbnail_data_uri(image, size) if image is not None else None
             if thumbnail is not None:
