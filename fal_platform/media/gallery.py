@@ -35,9 +35,13 @@ def _label(text: str) -> str:
     return truncate(text, LABEL_CHARS).replace("[", "(").replace("]", ")").replace("|", "/")
 
 
+def _is_http(url: str) -> bool:
+    return url.startswith(("http://", "https://"))
+
+
 def link(item: GalleryItem) -> str:
     """A markdown link to the file; inline `data:` files (often megabytes) get no link."""
-    if item.url.startswith(("http://", "https://")):
+    if _is_http(item.url):
         return f"[{_label(item.label)}]({item.url})"
     return _label(item.label)
 
@@ -57,7 +61,7 @@ def gallery_markdown(items: Sequence[GalleryItem], thumbnails: Mapping[str, str]
     if shown:
         cells = " ".join(
             f"[![{_label(item.label)}]({thumbnails[item.url]})]({item.url})"
-            if item.url.startswith(("http://", "https://"))
+            if _is_http(item.url)
             else f"![{_label(item.label)}]({thumbnails[item.url]})"
             for item in shown
         )
