@@ -102,7 +102,8 @@ def test_materialize_one_partition(env: Env):
     assert meta["latency_p50_seconds"] > 0 and meta["latency_p95_seconds"] > 0
     assert meta["estimated_cost_usd"] == pytest.approx(meta["billed_cost_usd"])
     assert meta["billed_cost_usd"] > 0
-    assert "![line 1](http" in meta["preview"]
+    assert "[![line 1](data:image/jpeg;base64," in meta["preview"]  # a thumbnail, linked
+    assert "| [image](http" in meta["preview"]
     assert meta["failures"] == "_no failures_"
     checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
     assert checks == {"all_items_terminal": True, "failure_rate_below_bound": True}

@@ -2,14 +2,30 @@
 
 from __future__ import annotations
 
+import base64
+import io
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
+from PIL import Image
 
-from fal_platform.batch.rows import RequestRow, RequestState, TimingRow
+from fal_platform.batch.preview import PreviewRow, render_preview
+from fal_platform.batch.rows import MediaRow, RequestRow, RequestState, TimingRow
 from fal_platform.batch.store import BatchStore
+from fal_platform.devstack.emulator_process import EmulatorProcess
+from fal_platform.emulator.media import png_bytes
 from fal_platform.media.extract import MediaFile, extract_media, extract_seed, media_rows
+from fal_platform.media.gallery import (
+    LABEL_CHARS,
+    PREVIEW_IMAGES,
+    PREVIEW_LINKS,
+    GalleryItem,
+    files_preview,
+    gallery_markdown,
+)
+from fal_platform.media.thumbnails import THUMBNAIL_PX, load_thumbnails, thumbnail_data_uri
 from fal_platform.media.timings import timing_row, timing_rows
 
 BIG_SEED = 196619188014358660
@@ -271,3 +287,128 @@ def test_timing_row_with_missing_timestamps() -> None:
     assert timing_rows([never_submitted, completed(FLUX_OUTPUT)]) == [
         timing_row(completed(FLUX_OUTPUT))
     ]
+
+
+# --- previews: bounded thumbnails ------------------------------------------------------------
+
+_IMAGE_MD = re.compile(r"!\[[^\]]*\]\((?P<src>[^)]*)\)")
+
+
+def image_sources(markdown: str) -> list[str]:
+    return [match.group("src") for match in _IMAGE_MD.finditer(markdown)]
+
+
+def decoded_size(data_uri: str) -> tuple[int, int]:
+    prefix = "data:image/jpeg;base64,"
+    assert data_uri.startswith(prefix)
+    with Image.open(io.BytesIO(base64.b64decode(data_uri[len(prefix) :]))) as image:
+        return image.size
+
+
+def test_thumbnails_are_small_whatever_the_source_size() -> None:
+    wide = thumbnail_data_uri(png_bytes(1024, 768, "336699"))
+    tall = thumbnail_data_uri(png_bytes(300, 1200, "336699"))
+    assert wide is not None and decoded_size(wide) == (THUMBNAIL_PX, 120)
+    assert tall is not None and decoded_size(tall) == (40, THUMBNAIL_PX)
+    assert thumbnail_data_uri(b"not an image") is None
+
+
+def test_thumbnails_of_emulator_files_over_http(emulator: EmulatorProcess) -> None:
+    good = f"{emulator.url}/media/req-1/0.png?w=1024&h=1024&c=aa0000"
+    missing = f"{emulator.url}/media/req-1/1.png?w=0&h=0"
+    inline = "data:image/png;base64," + base64.b64encode(png_bytes(640, 480, "00aa00")).decode()
+    thumbnails = load_thumbnails([good, missing, inline, "ftp://x.example/a.png"])
+    assert set(thumbnails) == {good, inline}
+    assert decoded_size(thumbnails[good]) == (THUMBNAIL_PX, THUMBNAIL_PX)
+    assert decoded_size(thumbnails[inline]) == (THUMBNAIL_PX, 120)
+
+
+def test_gallery_is_bounded_and_never_shows_a_full_size_image() -> None:
+    long_name = "a very long file name " * 5 + ".png"
+    items = [
+        GalleryItem(f"{i}-{long_name}", f"https://x.example/{i}.png", "image") for i in range(30)
+    ]
+    items.append(GalleryItem("clip.mp4", "https://x.example/clip.mp4", "video"))
+    thumb = thumbnail_data_uri(png_bytes(800, 600, "123456"))
+    assert thumb is not None
+    # thumbnails for 10 of the images; image 3 could not be fetched
+    thumbnails = {item.url: thumb for item in items[:10] if not item.url.endswith("/3.png")}
+
+    markdown = gallery_markdown(items, thumbnails)
+
+    sources = image_sources(markdown)
+    assert len(sources) == PREVIEW_IMAGES
+    assert all(decoded_size(src)[0] <= THUMBNAIL_PX for src in sources)
+    assert "(https://x.example/3.png)" in markdown  # linked, not shown
+    assert "![" not in markdown.split("\n\n")[-1]  # the rest are links only
+    assert markdown.count("](https://x.example/") == PREVIEW_IMAGES + PREVIEW_LINKS
+    assert markdown.endswith(f" and {len(items) - PREVIEW_IMAGES - PREVIEW_LINKS} more")
+    labels = re.findall(r"\[([^\]!]*)\]\(https", markdown)
+    assert labels and all(len(label) <= LABEL_CHARS for label in labels)
+    assert all(label.endswith("\u2026") for label in labels if label != "clip.mp4")
+
+
+def test_requests_preview_links_outputs_and_bounds_thumbnails() -> None:
+    rows = [
+        PreviewRow(
+            line=i + 1,
+            endpoint_id="fal-ai/flux/dev",
+            prompt="a lighthouse | at dusk " * 20,
+            state="COMPLETED",
+            attempts=1,
+            latency_seconds=1.5,
+            media_url=f"https://x.example/{i}.png",
+            media_kind="image",
+            error_type=None,
+        )
+        for i in range(12)
+    ]
+    thumb = thumbnail_data_uri(png_bytes(1024, 1024, "654321"))
+    assert thumb is not None
+
+    markdown = render_preview(rows, {row.media_url or "": thumb for row in rows})
+
+    table, gallery = markdown.split("\n\n", 1)
+    assert image_sources(table) == []  # one text line per row
+    assert "| [image](https://x.example/0.png) |" in table
+    assert len(image_sources(gallery)) == PREVIEW_IMAGES
+    assert "[![line 1](data:image/jpeg;base64," in gallery
+    for line in table.splitlines()[2:]:
+        prompt = line.split(" | ")[2]
+        assert len(prompt.replace("\\|", "|")) <= 60 and prompt.endswith("\u2026")
+    assert render_preview([], {}) == "_no items_"
+
+
+def test_media_files_preview_fetches_a_few_thumbnails(emulator: EmulatorProcess) -> None:
+    rows = [
+        MediaRow(
+            "shots",
+            f"req-{i}",
+            "fal-ai/flux/dev",
+            f"k{i:02d}",
+            0,
+            "image",
+            f"{emulator.url}/media/req-{i}/0.png?w=1024&h=768&c=0000aa",
+        )
+        for i in range(20)
+    ]
+    rows.append(
+        MediaRow(
+            "shots",
+            "req-a",
+            "fal-ai/tts",
+            "ka",
+            0,
+            "audio",
+            f"{emulator.url}/media/req-a/0.wav?ms=500",
+        )
+    )
+
+    markdown = files_preview(rows)
+
+    assert markdown.startswith(f"{PREVIEW_IMAGES} of 20 images shown, 21 files")
+    sources = image_sources(markdown)
+    assert len(sources) == PREVIEW_IMAGES
+    assert {decoded_size(src) for src in sources} == {(THUMBNAIL_PX, 120)}
+    assert "/media/req-a/0.wav?ms=500)" in markdown  # the audio file is a link
+    assert files_preview([]) == "_No media in this prompt set._"

@@ -17,6 +17,7 @@ import pytest
 from fal_platform.batch.duckdb_io import connect_duckdb, is_lock_error
 from fal_platform.batch.rows import MediaRow, RequestRow, RequestState, TimingRow
 from fal_platform.batch.store import BatchStore
+from fal_platform.media.latency import REQUEST_SECONDS_SQL, p50_p95_sql
 
 BIG_SEED = 196619188014358660
 T0 = datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
@@ -208,7 +209,7 @@ def test_state_helpers() -> None:
     assert not RequestState.PENDING.is_terminal and not RequestState.PENDING.is_in_flight
 
 
-def test_counts_and_latency_percentiles(store: BatchStore) -> None:
+def test_counts_and_latency_percentiles(store: BatchStore, db_path: Path) -> None:
     rows = []
     for i in range(10):
         row = pending_row("lat", i)
@@ -226,15 +227,27 @@ def test_counts_and_latency_percentiles(store: BatchStore) -> None:
         RequestState.COMPLETED: 10,
         RequestState.FAILED: 1,
     }
-    stats = store.latency_percentiles("lat")
-    assert stats.count == 10
-    assert stats.p50_seconds == pytest.approx(5.5)
-    assert stats.p95_seconds == pytest.approx(9.55)
-    assert stats.max_seconds == pytest.approx(10.0)
-    assert store.latency_percentiles("lat", endpoint_id="fal-ai/flux/dev").count == 0
-    assert store.latency_percentiles().count == 11
-    empty = store.latency_percentiles("nothing")
-    assert (empty.count, empty.p50_seconds) == (0, None)
+
+    def latency(where: str) -> tuple[int, float | None, float | None, float | None]:
+        """The reports' p50/p95 (`media/latency.py`) over this store's COMPLETED rows."""
+        with duckdb.connect(str(db_path)) as conn:
+            count, p50, p95, longest = conn.execute(
+                f"SELECT count(*), {p50_p95_sql(REQUEST_SECONDS_SQL)}, max({REQUEST_SECONDS_SQL}) "
+                f"FROM generation.requests WHERE state = 'COMPLETED' AND submitted_at IS NOT NULL "
+                f"AND completed_at IS NOT NULL "
+                f"AND {where}"
+            ).fetchall()[0]
+        return int(count), p50, p95, longest
+
+    count, p50, p95, longest = latency("prompt_set = 'lat'")
+    assert count == 10
+    assert p50 == pytest.approx(5.5)
+    assert p95 == pytest.approx(9.55)
+    assert longest == pytest.approx(10.0)
+    assert latency("prompt_set = 'lat' AND endpoint_id = 'fal-ai/flux/dev'")[0] == 0
+    assert latency("true")[0] == 11
+    empty = latency("prompt_set = 'nothing'")
+    assert (empty[0], empty[1]) == (0, None)
 
 
 # --- media.files and media.timings ---------------------------------------------------------

@@ -14,19 +14,16 @@ from typing import Any
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from assets.generation.assets import DUCKDB_POOL, REQUESTS_KEY, REQUESTS_TABLE, prompt_sets
+from assets.generation.assets import DUCKDB_POOL, REQUESTS_KEY, prompt_sets
+from fal_platform.batch.rows import RequestState
+from fal_platform.batch.store import BatchStore
 
 MAX_FAILURE_RATE = 0.05
-_TERMINAL = ("COMPLETED", "FAILED", "CANCELLED")
+_TERMINAL_NAMES = ", ".join(state for state in RequestState if state.is_terminal)
 
 
-def _counts(duckdb: DuckDBResource, partition: str) -> dict[str, int]:
-    with duckdb.get_connection() as conn:
-        records = conn.execute(
-            f"SELECT state, count(*) FROM {REQUESTS_TABLE} WHERE prompt_set = ? GROUP BY state",
-            [partition],
-        ).fetchall()
-    return {str(state): int(count) for state, count in records}
+def _counts(duckdb: DuckDBResource, partition: str) -> dict[RequestState, int]:
+    return BatchStore(duckdb.get_connection).count_by_state(partition)
 
 
 def _partitioned_check(**kwargs: Any) -> Callable[[Callable[..., Any]], dg.AssetChecksDefinition]:
@@ -48,13 +45,13 @@ def _partitioned_check(**kwargs: Any) -> Callable[[Callable[..., Any]], dg.Asset
 
 @_partitioned_check(
     name="all_items_terminal",
-    description="Every item of the prompt set ended COMPLETED, FAILED or CANCELLED.",
+    description=f"Every item of the prompt set ended {_TERMINAL_NAMES}.",
 )
 def all_items_terminal(
     context: dg.AssetCheckExecutionContext, duckdb: DuckDBResource
 ) -> dg.AssetCheckResult:
     counts = _counts(duckdb, context.partition_key)
-    open_items = {state: n for state, n in counts.items() if state not in _TERMINAL}
+    open_items = {state: n for state, n in counts.items() if not state.is_terminal}
     return dg.AssetCheckResult(
         passed=not open_items and bool(counts),
         severity=dg.AssetCheckSeverity.ERROR,
@@ -65,7 +62,7 @@ def all_items_terminal(
         ),
         metadata={
             "non_terminal": dg.MetadataValue.int(sum(open_items.values())),
-            "counts_by_state": dg.MetadataValue.json(counts),
+            "counts_by_state": dg.MetadataValue.json({s.value: n for s, n in counts.items()}),
         },
     )
 
@@ -79,7 +76,7 @@ def failure_rate_below_bound(
 ) -> dg.AssetCheckResult:
     counts = _counts(duckdb, context.partition_key)
     total = sum(counts.values())
-    failed = counts.get("FAILED", 0)
+    failed = counts.get(RequestState.FAILED, 0)
     rate = failed / total if total else 0.0
     return dg.AssetCheckResult(
         passed=rate <= MAX_FAILURE_RATE,

@@ -11,15 +11,15 @@ from dagster_duckdb import DuckDBResource
 
 from assets.partitions import prompt_sets
 from fal_platform.batch.progress import percentile
-from fal_platform.batch.rows import MediaRow, TimingRow
+from fal_platform.batch.rows import TimingRow
 from fal_platform.batch.store import BatchStore
 from fal_platform.batch.tables import MEDIA_FILES, MEDIA_TIMINGS
 from fal_platform.media.extract import media_rows
+from fal_platform.media.gallery import files_preview
 from fal_platform.media.timings import timing_rows
 
 REQUESTS_KEY = dg.AssetKey(["generation", "requests"])
 OWNERS = ["team:ml-platform"]
-PREVIEW_IMAGES = 8
 
 # Follow a materialized requests partition without a manual step (the sensor's run also selects
 # these assets; this covers partitions launched from the UI or a backfill).
@@ -35,14 +35,6 @@ MEDIA_ASSET: dict[str, Any] = {
     "automation_condition": FOLLOW_REQUESTS,
 }
 """What media/files and media/timings share: partitions, lineage, pool and automation."""
-
-
-def image_preview(rows: list[MediaRow]) -> str:
-    images = [row for row in rows if row.media_kind == "image"][:PREVIEW_IMAGES]
-    if not images:
-        return "_No images in this prompt set._"
-    cells = " ".join(f"![{row.file_name or row.item_key}]({row.url})" for row in images)
-    return f"{len(images)} of {sum(r.media_kind == 'image' for r in rows)} images\n\n{cells}"
 
 
 @dg.asset(
@@ -65,7 +57,7 @@ def media_files(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> dg
             "dagster/row_count": len(rows),
             "media_by_kind": dg.MetadataValue.json(by_kind),
             "total_bytes": sum(row.file_size or 0 for row in rows),
-            "preview": dg.MetadataValue.md(image_preview(rows)),
+            "preview": dg.MetadataValue.md(files_preview(rows)),
         }
     )
 

@@ -1,18 +1,22 @@
 """A small, human-sized view of a prompt set's first items, for materialization metadata.
 
 Reads only `limit` rows (never the whole partition) so a 100k-item set previews as fast as a
-10-item one. Images are shown inline when the output URL is an http(s) image.
+10-item one. The table links each output; the images among them follow as small thumbnails
+(`media/gallery.py`), so a row stays one line high.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 
 import duckdb
 
 from fal_platform.batch.report import FailedItem
 from fal_platform.media.extract import extract_media
+from fal_platform.media.gallery import GalleryItem, gallery_markdown, link, thumbnails_for, truncate
+from fal_platform.media.latency import REQUEST_SECONDS_SQL
 
 REQUESTS_TABLE = "generation.requests"
 _MAX_PROMPT_CHARS = 60
@@ -36,7 +40,7 @@ def load_preview(
 ) -> list[PreviewRow]:
     records = conn.execute(
         "SELECT line, endpoint_id, CAST(input AS VARCHAR), state, attempts, "
-        "date_diff('microsecond', submitted_at, completed_at) / 1e6, "
+        f"{REQUEST_SECONDS_SQL}, "
         "CAST(result AS VARCHAR), error_type "
         f"FROM {REQUESTS_TABLE} WHERE prompt_set = ? ORDER BY item_index, item_key LIMIT ?",
         [prompt_set, limit],
@@ -65,22 +69,30 @@ def load_preview(
 def _cell(text: str | None, limit: int = _MAX_PROMPT_CHARS) -> str:
     if not text:
         return ""
-    flat = " ".join(text.split())
-    if len(flat) > limit:
-        flat = flat[: limit - 1] + "\u2026"
-    return flat.replace("|", "\\|")
+    return truncate(text, limit).replace("|", "\\|")
+
+
+def _gallery_item(row: PreviewRow) -> GalleryItem | None:
+    if row.media_url is None:
+        return None
+    return GalleryItem(f"line {row.line}", row.media_url, row.media_kind or "other")
 
 
 def _media_cell(row: PreviewRow) -> str:
-    url = row.media_url
-    if not url or not url.startswith(("http://", "https://")):
+    item = _gallery_item(row)
+    if item is None:
         return ""
-    if row.media_kind == "image":
-        return f"![line {row.line}]({url})"
-    return f"[{row.media_kind or 'file'}]({url})"
+    return link(replace(item, label=item.media_kind)).replace("|", "\\|")
 
 
 def preview_markdown(rows: list[PreviewRow]) -> str:
+    """The table plus thumbnails of its images (fetched here: a few, small)."""
+    items = [item for item in map(_gallery_item, rows) if item is not None]
+    return render_preview(rows, thumbnails_for(items))
+
+
+def render_preview(rows: list[PreviewRow], thumbnails: Mapping[str, str]) -> str:
+    """`preview_markdown` without the fetching: `thumbnails` are data URIs by media URL."""
     if not rows:
         return "_no items_"
     lines = [
@@ -94,7 +106,9 @@ def preview_markdown(rows: list[PreviewRow]) -> str:
             f"| {row.line} | `{row.endpoint_id}` | {_cell(row.prompt)} | {state} | "
             f"{row.attempts} | {seconds} | {_media_cell(row)} |"
         )
-    return "\n".join(lines)
+    items = [item for item in map(_gallery_item, rows) if item is not None]
+    gallery = gallery_markdown([item for item in items if item.url in thumbnails], thumbnails)
+    return "\n".join(lines) + (f"\n\n{gallery}" if gallery else "")
 
 
 def failures_markdown(failures: list[FailedItem], file_name: str) -> str:

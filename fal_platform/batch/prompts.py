@@ -14,7 +14,6 @@ from __future__ import annotations
 import copy
 import difflib
 import hashlib
-import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from typing import Any
 
 from fal_platform import paths
 from fal_platform.batch.prompt_formats import FILE_LEVEL, READERS, EndpointRef, Parsed
+from fal_platform.canonical_json import canonical_json
 from fal_platform.catalog.lookup import CatalogNotLoadedError, EndpointInfo, load_endpoint_catalog
 from fal_platform.catalog.names import MODELS_SQL_NAME
 
@@ -120,11 +120,6 @@ class PromptFile:
 
 
 # --- keys and hashes -----------------------------------------------------------------------
-
-
-def canonical_json(value: object) -> str:
-    """The one JSON spelling of a value: the basis of item keys and input hashes."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False)
 
 
 def make_item_key(endpoint_id: str, item_input: Mapping[str, Any], replica: int) -> str:

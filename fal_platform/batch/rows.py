@@ -1,7 +1,8 @@
 """Row types of the batch tables, one dataclass per DuckDB table.
 
 They are the boundary between the engine/extractors and the store: the store turns lists of
-them into Arrow tables and back, nothing else handles raw tuples.
+them into Arrow tables and back, nothing else handles raw tuples. Each dataclass is also the one
+declaration of its table's columns (names, order, SQL types: see `batch/table_spec.py`).
 """
 
 from __future__ import annotations
@@ -12,11 +13,13 @@ from enum import StrEnum
 from typing import Any
 
 from fal_platform.batch.prompts import PromptItem
+from fal_platform.batch.table_spec import sql_column
 from fal_platform.client import RequestHandle
 
 
 class RequestState(StrEnum):
-    """Where one item is in its life on fal's queue (DESIGN section 4)."""
+    """Where one item is in its life on fal's queue: not sent yet (PENDING), held by fal
+    (SUBMITTED, IN_QUEUE, IN_PROGRESS), finished (COMPLETED, FAILED, CANCELLED), or UNKNOWN."""
 
     PENDING = "PENDING"
     SUBMITTED = "SUBMITTED"
@@ -68,7 +71,7 @@ class RequestRow:
     error_type: str | None = None
     error_detail: str | None = None
     result: Any = None
-    updated_at: datetime | None = field(default=None)
+    updated_at: datetime | None = field(default=None, metadata=sql_column(not_null=True))
     """Set by the store on every write; whatever a caller puts here is overwritten."""
 
     def __post_init__(self) -> None:
@@ -107,9 +110,9 @@ class MediaRow:
     width: int | None = None
     height: int | None = None
     duration_seconds: float | None = None
-    file_size: int | None = None
+    file_size: int | None = field(default=None, metadata=sql_column("BIGINT"))
     file_name: str | None = None
-    seed: int | None = None
+    seed: int | None = field(default=None, metadata=sql_column("HUGEINT"))
     """fal seeds exceed 2^53 and even 2^63: stored as HUGEINT, never as a float."""
     nsfw: bool | None = None
 

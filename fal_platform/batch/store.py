@@ -36,17 +36,6 @@ from fal_platform.batch.tables import (
     schema_statements,
 )
 
-
-@dataclass(frozen=True)
-class LatencyStats:
-    """End-to-end latency (submitted -> completed) of completed requests, in seconds."""
-
-    count: int
-    p50_seconds: float | None
-    p95_seconds: float | None
-    max_seconds: float | None
-
-
 HANDOVER_SECONDS = 0.05
 """Pause between closing a held connection and opening the next: another process's turn."""
 
@@ -190,28 +179,6 @@ class BatchStore:
             ).fetchall()
         counts = {RequestState(state): int(count) for state, count in records}
         return {state: counts[state] for state in RequestState if state in counts}
-
-    def latency_percentiles(
-        self, prompt_set: str | None = None, endpoint_id: str | None = None
-    ) -> LatencyStats:
-        """p50/p95/max submit-to-completion latency of COMPLETED requests, optionally filtered."""
-        where = ["state = ?", "submitted_at IS NOT NULL", "completed_at IS NOT NULL"]
-        params: list[Any] = [RequestState.COMPLETED.value]
-        if prompt_set is not None:
-            where.append("prompt_set = ?")
-            params.append(prompt_set)
-        if endpoint_id is not None:
-            where.append("endpoint_id = ?")
-            params.append(endpoint_id)
-        seconds = "date_diff('microsecond', submitted_at, completed_at) / 1e6"
-        with self._session() as db:
-            count, p50, p95, longest = _one(
-                db.conn,
-                f"SELECT count(*), quantile_cont({seconds}, 0.5), quantile_cont({seconds}, 0.95), "
-                f"max({seconds}) FROM {db.table(REQUESTS)} WHERE {' AND '.join(where)}",
-                params,
-            )
-        return LatencyStats(int(count), p50, p95, longest)
 
     # --- media.files and media.timings ---------------------------------------------------
 

@@ -9,13 +9,13 @@ does not depend on which models fal returned first.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from dlt.common.schema.typing import TTableSchemaColumns
+
+from fal_platform.canonical_json import canonical_sha256
 
 # Columns that `flatten_model` always owns; a metadata field with one of these names is dropped
 # rather than allowed to overwrite the value computed here.
@@ -69,8 +69,7 @@ def content_hash(value: Any) -> str:
 
     Used to notice that a row changed when there is no `updated_at` to tell us so.
     """
-    canonical = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+    return canonical_sha256(value)[:16]
 
 
 def parse_timestamp(value: Any) -> datetime | None:

@@ -9,19 +9,17 @@ the never-pay-twice tests count what a batch was charged for (tests/generation_s
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
 from collections import Counter
 from typing import Any
 
+from fal_platform.canonical_json import canonical_sha256
 from fal_platform.emulator.config import ROUTE_NAMES
 
 
 def input_hash(payload: Any) -> str:
     """sha256 of the canonical JSON of a model input; the key clients can compute too."""
-    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    return canonical_sha256(payload)
 
 
 class Stats:

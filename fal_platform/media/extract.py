@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import PurePosixPath
 from typing import Any
 from urllib.parse import urlparse
@@ -54,7 +54,11 @@ _DATA_URI = re.compile(r"^data:([\w.+-]+/[\w.+-]+)?[;,]")
 
 @dataclass(frozen=True)
 class MediaFile:
-    """One file found in a result. `path` says where, e.g. `$.images[0]`."""
+    """One file found in a result. `path` says where, e.g. `$.images[0]`.
+
+    It knows nothing of the request the result came from; `as_row` is the one conversion to the
+    `media.files` row (`batch/rows.py`'s `MediaRow`): every field but `path` is a column there.
+    """
 
     position: int
     media_kind: str
@@ -68,6 +72,18 @@ class MediaFile:
     file_name: str | None = None
     nsfw: bool | None = None
     seed: int | None = None
+
+    def as_row(self, request: RequestRow, result_seed: int | None) -> MediaRow:
+        """The file's row; its own seed wins over the result's, a seed too large is dropped."""
+        facts = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "path"}
+        facts["seed"] = _storable_seed(self.seed if self.seed is not None else result_seed)
+        return MediaRow(
+            prompt_set=request.prompt_set,
+            request_id=request.request_id,
+            endpoint_id=request.endpoint_id,
+            item_key=request.item_key,
+            **facts,
+        )
 
 
 def extract_media(output: object) -> list[MediaFile]:
@@ -97,26 +113,7 @@ def media_rows(request: RequestRow) -> list[MediaRow]:
     if request.state is not RequestState.COMPLETED or request.result is None:
         return []
     seed = extract_seed(request.result)
-    return [
-        MediaRow(
-            prompt_set=request.prompt_set,
-            request_id=request.request_id,
-            endpoint_id=request.endpoint_id,
-            item_key=request.item_key,
-            position=file.position,
-            media_kind=file.media_kind,
-            url=file.url,
-            content_type=file.content_type,
-            width=file.width,
-            height=file.height,
-            duration_seconds=file.duration_seconds,
-            file_size=file.file_size,
-            file_name=file.file_name,
-            seed=_storable_seed(file.seed if file.seed is not None else seed),
-            nsfw=file.nsfw,
-        )
-        for file in extract_media(request.result)
-    ]
+    return [file.as_row(request, seed) for file in extract_media(request.result)]
 
 
 # --- walking -------------------------------------------------------------------------------

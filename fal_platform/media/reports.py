@@ -8,28 +8,30 @@ otherwise), so it is computed in Python from one narrow query.
 from __future__ import annotations
 
 import json
-from dataclasses import astuple, dataclass, fields
+from dataclasses import astuple, dataclass, field
 
 import duckdb
 
 from fal_platform.batch.cost import units_per_request
 from fal_platform.batch.rows import RequestState
+from fal_platform.batch.table_spec import TableSpec, sql_column
 from fal_platform.batch.tables import MEDIA_FILES, REQUESTS
 from fal_platform.catalog.lookup import PRICING_TABLE, table_exists
-
-STATS_TABLE = "reports.endpoint_stats"
+from fal_platform.media.latency import REQUEST_SECONDS_SQL, p50_p95_sql
 
 
 @dataclass(frozen=True)
 class EndpointStats:
+    """One row of `reports.endpoint_stats` (the columns: see `batch/table_spec.py`)."""
+
     endpoint_id: str
-    requests: int
-    completed: int
-    failed: int
+    requests: int = field(metadata=sql_column("BIGINT"))
+    completed: int = field(metadata=sql_column("BIGINT"))
+    failed: int = field(metadata=sql_column("BIGINT"))
     failure_rate: float
     p50_seconds: float | None
     p95_seconds: float | None
-    media_count: int
+    media_count: int = field(metadata=sql_column("BIGINT"))
     unit_price: float | None
     cost_per_item_usd: float | None
     cost_basis: str
@@ -37,10 +39,15 @@ class EndpointStats:
     total_cost_usd: float | None
 
 
+ENDPOINT_STATS = TableSpec(
+    "reports.endpoint_stats", EndpointStats, key=("endpoint_id",), declare_key=False
+)
+STATS_TABLE = ENDPOINT_STATS.name
+
+
 def compute_endpoint_stats(conn: duckdb.DuckDBPyConnection) -> list[EndpointStats]:
     if not table_exists(conn, *REQUESTS.name.split(".")):
         return []
-    seconds = "date_diff('microsecond', submitted_at, completed_at) / 1e6"
     completed = RequestState.COMPLETED.value
     aggregates = conn.execute(
         f"""
@@ -48,8 +55,7 @@ def compute_endpoint_stats(conn: duckdb.DuckDBPyConnection) -> list[EndpointStat
                count(*),
                count(*) FILTER (WHERE state = '{completed}'),
                count(*) FILTER (WHERE state = '{RequestState.FAILED.value}'),
-               quantile_cont({seconds}, 0.5) FILTER (WHERE state = '{completed}'),
-               quantile_cont({seconds}, 0.95) FILTER (WHERE state = '{completed}')
+               {p50_p95_sql(REQUEST_SECONDS_SQL, where=f"state = '{completed}'")}
         FROM {REQUESTS.name} GROUP BY endpoint_id ORDER BY endpoint_id
         """
     ).fetchall()
@@ -110,23 +116,16 @@ def compute_endpoint_stats(conn: duckdb.DuckDBPyConnection) -> list[EndpointStat
     return stats
 
 
-_SQL_TYPES = {
-    "str": "VARCHAR",
-    "int": "BIGINT",
-    "float": "DOUBLE",
-    "float | None": "DOUBLE",
-}
-
-
 def write_endpoint_stats(conn: duckdb.DuckDBPyConnection, stats: list[EndpointStats]) -> None:
     """Replace the whole table: the stats are a pure function of the batch tables."""
-    columns = ", ".join(f'"{f.name}" {_SQL_TYPES[str(f.type)]}' for f in fields(EndpointStats))
-    conn.execute("CREATE SCHEMA IF NOT EXISTS reports")
+    database = str(conn.execute("SELECT current_database()").fetchall()[0][0])
+    conn.execute(f"CREATE SCHEMA IF NOT EXISTS {ENDPOINT_STATS.schema}")
     conn.execute("BEGIN TRANSACTION")
-    conn.execute(f"CREATE OR REPLACE TABLE {STATS_TABLE} ({columns})")
+    conn.execute(ENDPOINT_STATS.ddl(database, replace=True))
     if stats:
-        placeholders = ", ".join("?" for _ in fields(EndpointStats))
+        placeholders = ", ".join("?" for _ in ENDPOINT_STATS.columns)
         conn.executemany(
-            f"INSERT INTO {STATS_TABLE} VALUES ({placeholders})", [astuple(s) for s in stats]
+            f"INSERT INTO {ENDPOINT_STATS.qualified(database)} VALUES ({placeholders})",
+            [astuple(s) for s in stats],
         )
     conn.execute("COMMIT")

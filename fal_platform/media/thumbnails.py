@@ -1,0 +1,88 @@
+"""Small inline thumbnails of generated images, for materialization previews.
+
+Dagster's UI renders metadata markdown without raw HTML (no `<img width=...>`), so an image
+shows at its natural size: a few 1024 px results fill the page. A thumbnail small enough to
+embed as a `data:` URI (which the UI's sanitizer allows) keeps the preview small, and keeps
+working after the URL it came from is gone (an emulator that stopped, an expired CDN link).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import re
+import time
+from collections.abc import Iterable
+
+import httpx
+from PIL import Image, UnidentifiedImageError
+
+THUMBNAIL_PX = 160
+"""Longest side of a thumbnail, in pixels."""
+
+MAX_SOURCE_BYTES = 32 * 1024 * 1024
+"""Images larger than this are linked, not fetched."""
+
+FETCH_TIMEOUT_SECONDS = 5.0
+FETCH_BUDGET_SECONDS = 15.0
+"""All fetches of one preview together: past it, the remaining images are linked instead."""
+
+_DATA_URI = re.compile(r"^data:image/[\w.+-]+;base64,(?P<payload>.*)$", re.DOTALL)
+
+
+def thumbnail_data_uri(image: bytes, size: int = THUMBNAIL_PX) -> str | None:
+    """A JPEG `data:` URI of `image` scaled to fit `size` x `size`; None if it is no image."""
+    try:
+        with Image.open(io.BytesIO(image)) as source:
+            source.thumbnail((size, size))
+            small = source.convert("RGB")
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
+        return None
+    out = io.BytesIO()
+    small.save(out, format="JPEG", quality=80)
+    return "data:image/jpeg;base64," + base64.b64encode(out.getvalue()).decode("ascii")
+
+
+def _read(client: httpx.Client, url: str) -> bytes | None:
+    match = _DATA_URI.match(url)
+    if match:
+        try:
+            return base64.b64decode(match.group("payload"), validate=False)
+        except (binascii.Error, ValueError):
+            return None
+    if not url.startswith(("http://", "https://")):
+        return None
+    try:
+        with client.stream("GET", url) as response:
+            if response.status_code != 200:
+                return None
+            body = bytearray()
+            for chunk in response.iter_bytes():
+                body += chunk
+                if len(body) > MAX_SOURCE_BYTES:
+                    return None
+            return bytes(body)
+    except httpx.HTTPError:
+        return None
+
+
+def load_thumbnails(
+    urls: Iterable[str], *, size: int = THUMBNAIL_PX, timeout: float = FETCH_TIMEOUT_SECONDS
+) -> dict[str, str]:
+    """Thumbnail `data:` URIs by source URL; a URL that cannot be read or decoded is left out.
+
+    A preview is a convenience: an unreachable file never fails the materialization, it is
+    shown as a link instead.
+    """
+    thumbnails: dict[str, str] = {}
+    deadline = time.monotonic() + FETCH_BUDGET_SECONDS
+    with httpx.Client(timeout=timeout, follow_redirects=True) as client:
+        for url in dict.fromkeys(urls):
+            if time.monotonic() > deadline:
+                break
+            image = _read(client, url)
+            thumbnail = thumbnail_data_uri(image, size) if image is not None else None
+            if thumbnail is not None:
+                thumbnails[url] = thumbnail
+    return thumbnails
