@@ -12,7 +12,7 @@ import dagster as dg
 import duckdb
 from catalog_support import ISOLATED_ENV, EmulatorFactory
 
-from assets.catalog.assets import MODELS_KEY, PRICING_KEY
+from assets.keys import MODELS_KEY, PRICING_KEY
 from fal_platform.definitions import defs
 
 ROOT = Path(__file__).resolve().parents[1]

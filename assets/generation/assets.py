@@ -20,6 +20,15 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
+from assets.keys import (
+    DUCKDB_POOL,
+    GENERATION_GROUP,
+    MODELS_KEY,
+    OWNERS,
+    PRICING_KEY,
+    PROMPT_SET_HASH,
+    REQUESTS_KEY,
+)
 from assets.partitions import prompt_sets
 from fal_platform.batch.blocking import run_interruptibly
 from fal_platform.batch.cost import BudgetExceededError, CostEstimate
@@ -37,16 +46,10 @@ from fal_platform.batch.prompts import (
 from fal_platform.batch.report import BatchReport
 from fal_platform.batch.store import BatchStore
 from fal_platform.catalog.lookup import read_catalog, read_prices
-from fal_platform.paths import prompts_dir
 from resources.fal import FalResource
+from resources.paths import PlatformPaths
 
-REQUESTS_KEY = dg.AssetKey(["generation", "requests"])
 REQUESTS_TABLE = "generation.requests"
-CATALOG_MODELS_KEY = dg.AssetKey(["fal_catalog", "models"])
-CATALOG_PRICING_KEY = dg.AssetKey(["fal_catalog", "pricing"])
-GENERATION_GROUP = "generation"
-GENERATION_OWNERS = ["team:ml-platform"]
-DUCKDB_POOL = "duckdb"
 
 
 class GenerationConfig(dg.Config):
@@ -65,8 +68,7 @@ class GenerationConfig(dg.Config):
     )
 
 
-def _prompt_file(partition_key: str) -> PromptSet:
-    directory = prompts_dir()
+def _prompt_file(partition_key: str, directory: Path) -> PromptSet:
     for prompt_file in discover_prompt_sets(directory):
         if prompt_file.name == partition_key:
             return load_prompt_set(prompt_file.path)
@@ -74,8 +76,11 @@ def _prompt_file(partition_key: str) -> PromptSet:
     if refused:
         raise PromptSetError(refused)
     raise dg.Failure(
-        description=f"no prompt-set file for partition {partition_key!r} in {directory} "
-        "(expected <partition>.jsonl, .yaml or .csv); was it renamed or deleted?"
+        description=f"no prompt file {directory}/{partition_key}.jsonl (or .yaml, .csv) for "
+        f"partition {partition_key!r}: a partition runs the prompt file of the same name, so "
+        "add the file instead of a partition (the sensor adds its partition); was it renamed "
+        "or deleted?",
+        allow_retries=False,
     )
 
 
@@ -86,17 +91,19 @@ def _refuse(message: str, **metadata: Any) -> dg.Failure:
 @dg.asset(
     key=REQUESTS_KEY,
     partitions_def=prompt_sets,
-    deps=[CATALOG_MODELS_KEY, CATALOG_PRICING_KEY],
+    deps=[MODELS_KEY, PRICING_KEY],
     pool=DUCKDB_POOL,
     group_name=GENERATION_GROUP,
     kinds={"fal", "duckdb"},
-    owners=GENERATION_OWNERS,
+    owners=OWNERS,
     description=(
         "One row per prompt-set item in DuckDB table `generation.requests` (partition = "
         "prompt-set file stem): fal request id and URLs, state (PENDING, UNKNOWN, SUBMITTED, "
         "IN_QUEUE, IN_PROGRESS, COMPLETED, FAILED, CANCELLED), attempts, timings, fal's "
         "inference time, billable units, errors and the result JSON. Re-materializing reuses "
-        "completed items, re-attaches to in-flight ones and never pays twice for one item."
+        "completed items, re-attaches to in-flight ones and never pays twice for one item. "
+        "Each partition is a prompt file in the prompts directory: add a file, not a "
+        "partition (a partition without a file fails at once, nothing submitted)."
     ),
 )
 def generation_requests(
@@ -104,11 +111,12 @@ def generation_requests(
     config: GenerationConfig,
     fal: FalResource,
     duckdb: DuckDBResource,
+    paths: PlatformPaths,
 ) -> dg.MaterializeResult:
     target = fal.check_reachable()
     partition = context.partition_key
     try:
-        prompt_set = _prompt_file(partition)
+        prompt_set = _prompt_file(partition, paths.prompts)
         with duckdb.get_connection() as conn:
             catalog = read_catalog(conn)
             prices = read_prices(conn, prompt_set.endpoint_ids)
@@ -214,7 +222,7 @@ def _metadata(report: BatchReport, prompt_set: PromptSet, preview: str) -> dict[
         "dagster/row_count": dg.MetadataValue.int(report.table_rows),
         "dagster/table_name": REQUESTS_TABLE,
         "prompt_file": dg.MetadataValue.path(str(prompt_set.path)),
-        "prompt_set_hash": dg.MetadataValue.text(prompt_set.content_hash),
+        PROMPT_SET_HASH: dg.MetadataValue.text(prompt_set.content_hash),
         "items": dg.MetadataValue.int(report.total_items),
         "counts_by_state": dg.MetadataValue.json(counts),
         "completed": dg.MetadataValue.int(counts.get("COMPLETED", 0)),

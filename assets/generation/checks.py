@@ -14,7 +14,9 @@ from typing import Any
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from assets.generation.assets import DUCKDB_POOL, REQUESTS_KEY, REQUESTS_TABLE, prompt_sets
+from assets.generation.assets import REQUESTS_TABLE
+from assets.keys import DUCKDB_POOL, REQUESTS_KEY
+from assets.partitions import prompt_sets
 
 MAX_FAILURE_RATE = 0.05
 _TERMINAL = ("COMPLETED", "FAILED", "CANCELLED")

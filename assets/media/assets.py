@@ -9,6 +9,14 @@ from typing import Any
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
+from assets.keys import (
+    DUCKDB_POOL,
+    MEDIA_FILES_KEY,
+    MEDIA_GROUP,
+    MEDIA_TIMINGS_KEY,
+    OWNERS,
+    REQUESTS_KEY,
+)
 from assets.partitions import prompt_sets
 from fal_platform.batch.progress import percentile
 from fal_platform.batch.rows import MediaRow, TimingRow
@@ -17,8 +25,6 @@ from fal_platform.batch.tables import MEDIA_FILES, MEDIA_TIMINGS
 from fal_platform.media.extract import media_rows
 from fal_platform.media.timings import timing_rows
 
-REQUESTS_KEY = dg.AssetKey(["generation", "requests"])
-OWNERS = ["team:ml-platform"]
 PREVIEW_IMAGES = 8
 
 # Follow a materialized requests partition without a manual step (the sensor's run also selects
@@ -28,10 +34,10 @@ FOLLOW_REQUESTS = dg.AutomationCondition.eager()
 MEDIA_ASSET: dict[str, Any] = {
     "deps": [REQUESTS_KEY],
     "partitions_def": prompt_sets,
-    "group_name": "media",
+    "group_name": MEDIA_GROUP,
     "kinds": {"duckdb"},
     "owners": OWNERS,
-    "pool": "duckdb",
+    "pool": DUCKDB_POOL,
     "automation_condition": FOLLOW_REQUESTS,
 }
 """What media/files and media/timings share: partitions, lineage, pool and automation."""
@@ -46,7 +52,7 @@ def image_preview(rows: list[MediaRow]) -> str:
 
 
 @dg.asset(
-    key=["media", "files"],
+    key=MEDIA_FILES_KEY,
     **MEDIA_ASSET,
     description="One row per generated file (image, video, audio) of every completed request: "
     "URL, kind, content type, size, dimensions, duration, seed (lossless) and NSFW flag.",
@@ -76,7 +82,7 @@ def _summary(values: list[float | None]) -> dict[str, float | None]:
 
 
 @dg.asset(
-    key=["media", "timings"],
+    key=MEDIA_TIMINGS_KEY,
     **MEDIA_ASSET,
     description="Per request: seconds waiting in fal's queue, running (fal's figure and ours), "
     "in total, and how many attempts it took.",
