@@ -22,12 +22,13 @@ from fal_platform.target import ENV_KEY
 from resources.fal import FalResource
 from resources.paths import PlatformPaths
 
-# Steps run in their own processes (Dagster's default), forked from a server that has already
-# imported the code location: without it every step re-imports Dagster, dlt, DuckDB and Arrow,
-# seconds per step, and the `duckdb` pool runs these steps one at a time anyway.
-EXECUTOR = dg.multiprocess_executor.configured(
+FORKSERVER = dg.multiprocess_executor.configured(
     {"start_method": {"forkserver": {"preload_modules": ["fal_platform.definitions"]}}}
 )
+"""Each step in its own process, forked from a server that has already imported the location."""
+IN_PROCESS = dg.in_process_executor
+"""Every step in the run's own process, one after another."""
+EXECUTOR = FORKSERVER
 
 
 def fal_from_env(environ: Mapping[str, str]) -> FalResource:
