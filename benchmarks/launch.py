@@ -5,10 +5,11 @@
 What a user waits for after clicking Materialize on a prompt set that already ran: the run is
 queued over GraphQL, the daemon's run coordinator dequeues it, the run worker starts, and the
 steps (`generation/requests`, `media/files`, `media/timings` and their checks, all in the one
-`duckdb` pool) reuse every completed item, so fal is not called. Per executor (the code location
-loaded from `benchmarks/launch_location.py`), a fresh instance and data directory: the catalog
-and a first run of the prompt set (which submits) are the warm-up; then `repeats` runs are
-timed from the run's creation to its end, as the instance records them. Writes `launch.json`
+`duckdb` pool) reuse every completed item, so fal is not called. Per variant (the executor, as
+the code location `benchmarks/launch_location.py` loads it, and the instance's dequeue interval)
+a fresh instance and data directory: the catalog and a first run of the prompt set (which
+submits) are the warm-up; then `repeats` runs are timed from the run's creation to its end, as
+the instance records them. Writes `launch.json`
 and `launch.md` under `--out` and prints the table.
 """
 
@@ -34,7 +35,30 @@ from tests.support.ui_graphql import DagsterUI
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = ROOT / "benchmarks" / "results"
-EXECUTORS = ("in_process", "multiprocess")
+FAST_DEQUEUE = """\
+run_coordinator:
+  module: dagster.core.run_coordinator
+  class: QueuedRunCoordinator
+  config:
+    dequeue_interval_seconds: 1
+"""
+"""The daemon looks for queued runs every second instead of every 5 (Dagster's default)."""
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    location: str
+    """Attribute of `benchmarks/launch_location.py`: which executor the runs use."""
+    instance_yaml: str = ""
+    """Appended to the dagster.yaml every fal-platform instance gets."""
+
+
+VARIANTS = (
+    Variant("multiprocess (forkserver)", "multiprocess"),
+    Variant("in_process", "in_process"),
+    Variant("in_process, dequeue every 1 s", "in_process", FAST_DEQUEUE),
+)
 PROMPT_SET = "launch"
 ITEMS = 4
 RUN_ASSETS = [["generation", "requests"], ["media", "files"], ["media", "timings"]]
@@ -44,7 +68,7 @@ RUN_TIMEOUT = 300.0
 
 @dataclass(frozen=True)
 class LaunchRun:
-    executor: str
+    variant: str
     run_id: str
     status: str
     to_start_s: float
@@ -60,8 +84,8 @@ class LaunchResult:
     repeats: int
     runs: list[LaunchRun] = field(default_factory=list)
 
-    def of(self, executor: str) -> list[LaunchRun]:
-        return [run for run in self.runs if run.executor == executor]
+    def of(self, variant: str) -> list[LaunchRun]:
+        return [run for run in self.runs if run.variant == variant]
 
 
 def _workspace(directory: Path, attribute: str) -> Path:
@@ -78,7 +102,7 @@ def _workspace(directory: Path, attribute: str) -> Path:
     return directory
 
 
-def _timings(instance: dg.DagsterInstance, executor: str, run_id: str) -> LaunchRun:
+def _timings(instance: dg.DagsterInstance, variant: str, run_id: str) -> LaunchRun:
     record = instance.get_run_record_by_id(run_id)
     assert record is not None and record.end_time is not None
     created = record.create_timestamp.timestamp()
@@ -86,7 +110,7 @@ def _timings(instance: dg.DagsterInstance, executor: str, run_id: str) -> Launch
     step_starts = instance.all_logs(run_id, of_type=dg.DagsterEventType.STEP_START)
     first_step = min((event.timestamp for event in step_starts), default=record.end_time)
     return LaunchRun(
-        executor=executor,
+        variant=variant,
         run_id=run_id,
         status=record.dagster_run.status.value,
         to_start_s=round(run_start[0].timestamp - created, 2) if run_start else -1.0,
@@ -103,13 +127,14 @@ def _checked(ui: DagsterUI, run_id: str) -> str:
     return run_id
 
 
-def measure_executor(
-    executor: str, repeats: int, workdir: Path, emulator_url: str
+def measure_variant(
+    variant: Variant, repeats: int, workdir: Path, emulator_url: str
 ) -> list[LaunchRun]:
     """A fresh instance and data directory; warm up, then time `repeats` reusing runs."""
-    base = workdir / executor
+    base = workdir / f"variant{VARIANTS.index(variant)}"
     home = base / "dagster_home"
-    write_dagster_yaml(home)
+    yaml = write_dagster_yaml(home)
+    yaml.write_text(yaml.read_text() + variant.instance_yaml)
     prompts = base / "prompts"
     prompts.mkdir(parents=True, exist_ok=True)
     lines = [
@@ -125,7 +150,7 @@ def measure_executor(
     )
     port = free_port()
     server = dagster_dev_process(
-        repo_root=_workspace(base / "workspace", executor),
+        repo_root=_workspace(base / "workspace", variant.location),
         dagster_home=home,
         host="127.0.0.1",
         port=port,
@@ -142,31 +167,33 @@ def measure_executor(
         ]
         instance = open_instance(home)
         try:
-            return [_timings(instance, executor, run_id) for run_id in run_ids]
+            return [_timings(instance, variant.name, run_id) for run_id in run_ids]
         finally:
             instance.dispose()
 
 
-def run_launch(repeats: int, workdir: Path) -> LaunchResult:
+def run_launch(
+    repeats: int, workdir: Path, variants: tuple[Variant, ...] = VARIANTS
+) -> LaunchResult:
     result = LaunchResult(machine=describe_machine(), repeats=repeats)
     with EmulatorProcess(models=40, queue_wait=0.05, inference_time=0.1) as emulator:
-        for executor in EXECUTORS:
-            print(f"[bench] launch: {executor} ...", file=sys.stderr, flush=True)
-            result.runs += measure_executor(executor, repeats, workdir, emulator.url)
+        for variant in variants:
+            print(f"[bench] launch: {variant.name} ...", file=sys.stderr, flush=True)
+            result.runs += measure_variant(variant, repeats, workdir, emulator.url)
     return result
 
 
 def render_launch(result: LaunchResult) -> str:
     lines = [
         f"Launch to success of a run that reuses every item ({ITEMS} items; "
-        f"{result.repeats} runs per executor after a warm-up), seconds from the run's "
+        f"{result.repeats} runs per variant after a warm-up), seconds from the run's "
         "creation; median (max).",
         "",
-        "| executor | to RUN_START | to first step | to success | steps |",
+        "| variant | to RUN_START | to first step | to success | steps |",
         "|---|---|---|---|---|",
     ]
-    for executor in EXECUTORS:
-        runs = result.of(executor)
+    for name in dict.fromkeys(run.variant for run in result.runs):
+        runs = result.of(name)
         if not runs:
             continue
 
@@ -174,7 +201,7 @@ def render_launch(result: LaunchResult) -> str:
             return f"{statistics.median(values):.1f} ({max(values):.1f})"
 
         lines.append(
-            f"| {executor} | {cell([r.to_start_s for r in runs])} "
+            f"| {name} | {cell([r.to_start_s for r in runs])} "
             f"| {cell([r.to_first_step_s for r in runs])} "
             f"| {cell([r.to_success_s for r in runs])} | {runs[0].steps} |"
         )
@@ -190,9 +217,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.launch", description=__doc__)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument(
+        "--only", action="append", choices=[v.name for v in VARIANTS], help="repeatable"
+    )
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="fal-bench-launch-") as workdir:
-        result = run_launch(args.repeats, Path(workdir))
+        chosen = tuple(v for v in VARIANTS if not args.only or v.name in args.only)
+        result = run_launch(args.repeats, Path(workdir), chosen)
     report = render_launch(result)
     print(report)
     args.out.mkdir(parents=True, exist_ok=True)

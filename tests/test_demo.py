@@ -41,6 +41,8 @@ def test_demo_emulator_takes_the_dev_port_unless_it_is_taken() -> None:
     working under `make dev`), and a busy port never stops the demo."""
     dev_port = urlsplit(DEFAULT_EMULATOR_URL).port
     with socket.socket() as holder:
+        # As the emulator's server does, so a closed connection in TIME_WAIT does not stop us.
+        holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         # If someone's `make dev` holds the port already, that is the same situation.
         with contextlib.suppress(OSError):
             holder.bind(("127.0.0.1", dev_port or 0))
