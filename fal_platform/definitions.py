@@ -27,8 +27,12 @@ FORKSERVER = dg.multiprocess_executor.configured(
 )
 """Each step in its own process, forked from a server that has already imported the location."""
 IN_PROCESS = dg.in_process_executor
-"""Every step in the run's own process, one after another."""
-EXECUTOR = FORKSERVER
+"""Every step in the run worker's own process, one after another."""
+EXECUTOR = IN_PROCESS
+"""Every step that writes DuckDB is in the one-slot `duckdb` pool, so steps run one at a time
+whatever the executor; in process they skip a process start each (about 1 s on 2 cores) and
+a run that reuses everything ends seconds after it starts (`benchmarks/launch.py`, figures in
+benchmarks/README.md). A step interrupted by a terminated run behaves as under `materialize()`."""
 
 
 def fal_from_env(environ: Mapping[str, str]) -> FalResource:
