@@ -10,8 +10,8 @@ the demo's emulator as arguments, and the instance is opened from its directory.
 listens on `make dev`'s address (`DEFAULT_EMULATOR_URL`) when that port is free, so the media
 links the demo writes keep working under `make dev`; on a free port otherwise. The demo starts
 no Dagster process (runs execute in this one), so Dagster's telemetry upload thread, which only
-the webserver and daemon run, never starts; the instance's `telemetry: enabled: false`
-(`dagster_home.py`) covers the in-process runs.
+the webserver and daemon run, never starts, and `open_instance` turns the instance's telemetry
+off for the in-process runs.
 
 Like `definitions.py` and `dev.py`, this is the Dagster-facing edge of the package; Dagster is
 imported only inside `run_demo`.
@@ -98,11 +98,16 @@ def demo_emulator(port: int, log_path: Path) -> ManagedProcess:
 
 def open_instance(home: Path) -> DagsterInstance:
     """The instance in `home`; its dagster.yaml finds storage through $DAGSTER_HOME, which the
-    demo does not set, so the storage directory is given explicitly."""
+    demo does not set, so the storage directory is given explicitly. Telemetry is off whatever
+    that file says (the demo's runs execute in this process: `DAGSTER_DISABLE_TELEMETRY` would
+    mean editing our own environment)."""
     import dagster as dg
     from dagster._core.instance.ref import InstanceRef
 
-    overrides = {"storage": {"sqlite": {"base_dir": str(home)}}}
+    overrides = {
+        "storage": {"sqlite": {"base_dir": str(home)}},
+        "telemetry": {"enabled": False},
+    }
     return dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home), overrides=overrides))
 
 
