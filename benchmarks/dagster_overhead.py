@@ -17,7 +17,6 @@ the fastest of each is kept (the least disturbed by a shared machine).
 
 from __future__ import annotations
 
-import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -119,14 +118,16 @@ def cli_workload(raw: dict[str, Any], section: Section) -> OverheadOutcome:
 
 def materialize_workload(raw: dict[str, Any], section: Section) -> OverheadOutcome:
     params = OverheadParams(**raw)
-    os.environ["FAL_PLATFORM_PROMPTS_DIR"] = params.prompt_dir
-    os.environ["FAL_PLATFORM_DUCKDB"] = params.db_path
-    os.environ["FAL_PLATFORM_DATA_DIR"] = str(Path(params.db_path).parent)
     import dagster as dg
     from dagster_duckdb import DuckDBResource
 
     from assets.generation.assets import GenerationConfig, generation_requests
+    from fal_platform.paths import DataPaths
     from resources.fal import FalResource
+    from resources.paths import PlatformPaths
+
+    db = Path(params.db_path)
+    paths = DataPaths(data_dir=db.parent, duckdb=db, prompts_dir=Path(params.prompt_dir))
 
     fal = FalResource(
         emulator_url=params.url,
@@ -140,7 +141,11 @@ def materialize_workload(raw: dict[str, Any], section: Section) -> OverheadOutco
             [generation_requests],
             partition_key=PROMPT_SET,
             instance=instance,
-            resources={"fal": fal, "duckdb": DuckDBResource(database=params.db_path)},
+            resources={
+                "fal": fal,
+                "duckdb": DuckDBResource(database=params.db_path),
+                "paths": PlatformPaths.of(paths),
+            },
             run_config=dg.RunConfig(
                 ops={"generation__requests": GenerationConfig(max_cost_usd=1e9)}
             ),

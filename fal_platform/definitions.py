@@ -1,52 +1,66 @@
-"""The code location: the one place assets, checks, automation and resources are wired together."""
+"""The code location: each domain's definitions, plus the resources and executor they share.
+
+The environment is read here, at the top, and nowhere below: `build_defs` takes the paths and
+the fal resource as arguments, so the demo and tests pass their own instead of editing
+`os.environ`.
+"""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 
 import dagster as dg
 from dagster_dlt import DagsterDltResource
 from dagster_duckdb import DuckDBResource
 
-from assets.catalog.schedules import catalog_defs
-from assets.generation.sensors import generation_defs
-from assets.media.sensors import media_defs
-from fal_platform.paths import duckdb_path
+from assets.catalog import definitions as catalog
+from assets.generation import definitions as generation
+from assets.media import definitions as media
+from assets.reports import definitions as reports
 from fal_platform.target import ENV_KEY
 from resources.fal import FalResource
+from resources.paths import PlatformPaths
+
+FORKSERVER = dg.multiprocess_executor.configured(
+    {"start_method": {"forkserver": {"preload_modules": ["fal_platform.definitions"]}}}
+)
+"""Each step in its own process, forked from a server that has already imported the location."""
+IN_PROCESS = dg.in_process_executor
+"""Every step in the run worker's own process, one after another."""
+EXECUTOR = IN_PROCESS
+"""Every step that writes DuckDB is in the one-slot `duckdb` pool, so steps run one at a time
+whatever the executor; in process they skip a process start each (about 1 s on 2 cores) and
+a run that reuses everything ends seconds after it starts (`benchmarks/launch.py`, figures in
+benchmarks/README.md). A step interrupted by a terminated run behaves as under `materialize()`."""
 
 
-def fal_resource() -> FalResource:
+def fal_from_env(environ: Mapping[str, str]) -> FalResource:
     """Read the key through EnvVar so the UI shows `FAL_KEY`, never the value.
 
     Without a key the emulator is the target, and EnvVar would fail on the unset variable.
     """
-    return FalResource(api_key=dg.EnvVar(ENV_KEY) if os.environ.get(ENV_KEY) else None)
+    return FalResource(api_key=dg.EnvVar(ENV_KEY) if environ.get(ENV_KEY) else None)
 
 
-# Steps run in their own processes (Dagster's default), forked from a server that has already
-# imported the code location: without it every step re-imports Dagster, dlt, DuckDB and Arrow,
-# seconds per step, and the `duckdb` pool runs these steps one at a time anyway.
-EXECUTOR = dg.multiprocess_executor.configured(
-    {"start_method": {"forkserver": {"preload_modules": ["fal_platform.definitions"]}}}
-)
-
-
-def build_defs() -> dg.Definitions:
-    """Built from the environment at call time, so the demo and tests can point it elsewhere."""
+def build_defs(
+    paths: PlatformPaths, fal: FalResource, *, executor: dg.ExecutorDefinition = EXECUTOR
+) -> dg.Definitions:
     return dg.Definitions.merge(
-        catalog_defs(),
-        generation_defs(),
-        media_defs(),
+        catalog.defs(),
+        generation.defs(),
+        media.defs(),
+        reports.defs(),
         dg.Definitions(
-            executor=EXECUTOR,
+            executor=executor,
             resources={
-                "fal": fal_resource(),
+                "fal": fal,
+                "paths": paths,
                 "dlt": DagsterDltResource(),
-                "duckdb": DuckDBResource(database=str(duckdb_path())),
+                "duckdb": DuckDBResource(database=paths.duckdb_path),
             },
         ),
     )
 
 
-defs = build_defs()
+defs = build_defs(PlatformPaths.from_env(os.environ), fal_from_env(os.environ))

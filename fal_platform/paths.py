@@ -1,32 +1,62 @@
-"""Where fal-platform keeps its files, from env vars with repo-relative defaults.
+"""Where fal-platform keeps its files: the env-var names and defaults, declared once.
 
 Everything lives under one data directory so a user can see (and delete) all state in one place,
-and so dlt never writes to the home directory.
+and so dlt never writes to the home directory. Only entry points read the environment
+(`fal_platform/definitions.py`, the CLI); everything below them receives a `DataPaths` or the
+Dagster resource built from one (`resources/paths.py`).
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 ENV_DATA_DIR = "FAL_PLATFORM_DATA_DIR"
 ENV_DUCKDB = "FAL_PLATFORM_DUCKDB"
 ENV_PROMPTS_DIR = "FAL_PLATFORM_PROMPTS_DIR"
 
+DEFAULT_DATA_DIR = Path("data")
+DEFAULT_PROMPTS_DIR = Path("prompts")
+DUCKDB_FILE_NAME = "fal_platform.duckdb"
+DLT_DIR_NAME = "dlt"
 
-def data_dir() -> Path:
-    return Path(os.environ.get(ENV_DATA_DIR) or "data")
+
+@dataclass(frozen=True)
+class DataPaths:
+    """The data directory, the DuckDB file, the prompt sets and dlt's working directory."""
+
+    data_dir: Path
+    duckdb: Path
+    prompts_dir: Path
+
+    @property
+    def dlt_pipelines_dir(self) -> Path:
+        """dlt's working directory (local pipeline state, load packages), next to the DuckDB file."""
+        return self.duckdb.parent / DLT_DIR_NAME
+
+    @classmethod
+    def under(cls, data_dir: Path, prompts_dir: Path = DEFAULT_PROMPTS_DIR) -> DataPaths:
+        """The DuckDB file and dlt's directory inside `data_dir` (the demo, tests)."""
+        return cls(data_dir=data_dir, duckdb=data_dir / DUCKDB_FILE_NAME, prompts_dir=prompts_dir)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> DataPaths:
+        """`FAL_PLATFORM_DATA_DIR`, `FAL_PLATFORM_DUCKDB`, `FAL_PLATFORM_PROMPTS_DIR`, else defaults."""
+        data = Path(environ.get(ENV_DATA_DIR) or DEFAULT_DATA_DIR)
+        duckdb = environ.get(ENV_DUCKDB)
+        return cls(
+            data_dir=data,
+            duckdb=Path(duckdb) if duckdb else data / DUCKDB_FILE_NAME,
+            prompts_dir=Path(environ.get(ENV_PROMPTS_DIR) or DEFAULT_PROMPTS_DIR),
+        )
 
 
+# For the CLI's defaults (an entry point); Dagster code receives the `paths` resource instead.
 def duckdb_path() -> Path:
-    configured = os.environ.get(ENV_DUCKDB)
-    return Path(configured) if configured else data_dir() / "fal_platform.duckdb"
-
-
-def dlt_pipelines_dir() -> Path:
-    """dlt's working directory (local pipeline state, load packages), next to the DuckDB file."""
-    return duckdb_path().parent / "dlt"
+    return DataPaths.from_env(os.environ).duckdb
 
 
 def prompts_dir() -> Path:
-    return Path(os.environ.get(ENV_PROMPTS_DIR) or "prompts")
+    return DataPaths.from_env(os.environ).prompts_dir

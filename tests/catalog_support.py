@@ -13,10 +13,13 @@ import pytest
 from dagster_dlt import DagsterDltResource
 from dagster_duckdb import DuckDBResource
 
-from assets.catalog.assets import MODELS_KEY, PRICING_KEY, fal_catalog_assets
+from assets.catalog.assets import fal_catalog_assets
 from assets.catalog.checks import CATALOG_CHECKS
+from assets.keys import MODELS_KEY, PRICING_KEY
 from fal_platform.devstack.emulator_process import EmulatorProcess
+from fal_platform.paths import DataPaths
 from resources.fal import FalResource
+from resources.paths import PlatformPaths
 
 EmulatorFactory = Callable[..., EmulatorProcess]
 
@@ -63,6 +66,7 @@ def materialize_catalog(
             "fal": fal,
             "dlt": DagsterDltResource(),
             "duckdb": DuckDBResource(database=str(db)),
+            "paths": PlatformPaths.of(DataPaths.under(db.parent)),
         },
         instance=dg.DagsterInstance.ephemeral(),
         raise_on_error=raise_on_error,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -19,7 +20,9 @@ from dagster_duckdb import DuckDBResource
 
 from assets.generation.assets import generation_requests
 from assets.generation.checks import GENERATION_CHECKS
+from fal_platform.paths import DataPaths
 from resources.fal import FalResource
+from resources.paths import PlatformPaths
 
 
 def main() -> int:
@@ -45,6 +48,13 @@ def main() -> int:
                 request_timeout=10.0,
             ),
             "duckdb": DuckDBResource(database=args.db),
+            "paths": PlatformPaths.of(
+                DataPaths(
+                    data_dir=Path(args.db).parent,
+                    duckdb=Path(args.db),
+                    prompts_dir=DataPaths.from_env(os.environ).prompts_dir,
+                )
+            ),
         },
         raise_on_error=False,
     )

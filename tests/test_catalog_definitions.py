@@ -1,5 +1,5 @@
 """The catalog in the code location: lineage, metadata on the specs, automation, and a real run
-through the `dagster` CLI (a subprocess with the multiprocess executor, like `dagster dev`)."""
+through the `dagster` CLI (a subprocess with the code location's executor, like `dagster dev`)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import dagster as dg
 import duckdb
 from catalog_support import ISOLATED_ENV, EmulatorFactory
 
-from assets.catalog.assets import MODELS_KEY, PRICING_KEY
+from assets.keys import MODELS_KEY, PRICING_KEY
 from fal_platform.definitions import defs
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,7 +46,7 @@ def test_daily_refresh_runs_by_default_and_selects_assets_and_checks() -> None:
     }
 
 
-def test_refresh_job_in_a_dagster_subprocess_with_the_multiprocess_executor(
+def test_refresh_job_in_a_dagster_subprocess_with_the_code_locations_executor(
     tmp_path: Path, emulator_factory: EmulatorFactory
 ) -> None:
     data_dir = tmp_path / "data"
@@ -72,7 +72,7 @@ def test_refresh_job_in_a_dagster_subprocess_with_the_multiprocess_executor(
     )
     output = completed.stdout + completed.stderr
     assert completed.returncode == 0, output[-5000:]
-    assert "multiprocess executor" in output
+    assert "Executing steps in process" in output
     assert "RUN_SUCCESS" in output
     assert emulator.stats()["requests"]["models"] == 2
 

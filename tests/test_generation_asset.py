@@ -18,7 +18,9 @@ from assets.generation.checks import GENERATION_CHECKS
 from fal_platform.batch.rows import RequestState
 from fal_platform.batch.store import BatchStore
 from fal_platform.devstack.emulator_process import EmulatorProcess
+from fal_platform.paths import DataPaths
 from resources.fal import FalResource
+from resources.paths import PlatformPaths
 
 S = RequestState
 
@@ -43,7 +45,11 @@ class Env:
             [generation_requests, *GENERATION_CHECKS],
             partition_key=partition,
             instance=self.instance,
-            resources={"fal": self.fal, "duckdb": DuckDBResource(database=str(self.db))},
+            resources={
+                "fal": self.fal,
+                "duckdb": DuckDBResource(database=str(self.db)),
+                "paths": PlatformPaths.of(DataPaths.under(self.db.parent, self.prompts)),
+            },
             run_config=run_config,
             raise_on_error=False,
             **kwargs,

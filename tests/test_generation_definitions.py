@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import dagster as dg
 
-from assets.generation.assets import REQUESTS_KEY, prompt_sets
+from assets.keys import REQUESTS_KEY
+from assets.partitions import prompt_sets
 from fal_platform.definitions import defs
 
 

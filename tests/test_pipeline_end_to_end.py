@@ -17,9 +17,13 @@ import duckdb
 import pytest
 from generation_support import FAST, write_jsonl
 
+from fal_platform.definitions import build_defs
 from fal_platform.devstack.demo import run_assets
 from fal_platform.devstack.emulator_process import EmulatorProcess
 from fal_platform.media.extract import extract_media, extract_seed
+from fal_platform.paths import DataPaths
+from resources.fal import FalResource
+from resources.paths import PlatformPaths
 
 MEDIA_KEYS = [["generation", "requests"], ["media", "files"], ["media", "timings"]]
 CATALOG_KEYS = [["fal_catalog", "models"], ["fal_catalog", "pricing"]]
@@ -37,18 +41,10 @@ MIXED_ITEMS: list[dict[str, Any]] = [
 
 
 @pytest.fixture
-def pipeline(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[tuple[dg.Definitions, dg.DagsterInstance, Path]]:
+def pipeline(tmp_path: Path) -> Iterator[tuple[dg.Definitions, dg.DagsterInstance, Path]]:
     with EmulatorProcess(**FAST) as emulator:
-        database = tmp_path / "data" / "fal_platform.duckdb"
-        for name in ("FAL_KEY", "FAL_PLATFORM_API_URL", "FAL_PLATFORM_QUEUE_URL"):
-            monkeypatch.delenv(name, raising=False)
-        monkeypatch.delenv("FAL_PLATFORM_RUN_URL", raising=False)
-        monkeypatch.setenv("FAL_PLATFORM_EMULATOR_URL", emulator.url)
-        monkeypatch.setenv("FAL_PLATFORM_DATA_DIR", str(database.parent))
-        monkeypatch.setenv("FAL_PLATFORM_DUCKDB", str(database))
-        monkeypatch.setenv("FAL_PLATFORM_PROMPTS_DIR", str(tmp_path / "prompts"))
+        paths = DataPaths.under(tmp_path / "data", tmp_path / "prompts")
+        database = paths.duckdb
         write_jsonl(tmp_path / "prompts" / "mixed.jsonl", MIXED_ITEMS)
         write_jsonl(
             tmp_path / "prompts" / "images.jsonl",
@@ -57,9 +53,10 @@ def pipeline(
                 for i in range(4)
             ],
         )
-        from fal_platform.definitions import build_defs
-
-        defs = build_defs()
+        fal = FalResource(
+            api_url=emulator.api_url, queue_url=emulator.queue_url, run_url=emulator.run_url
+        )
+        defs = build_defs(PlatformPaths.of(paths), fal)
         instance = dg.DagsterInstance.ephemeral()
         instance.add_dynamic_partitions("prompt_sets", ["mixed", "images"])
         assert run_assets(defs, instance, CATALOG_KEYS).success

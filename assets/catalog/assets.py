@@ -13,6 +13,7 @@ from dagster_dlt import DagsterDltResource, DagsterDltTranslator, dlt_assets
 from dagster_dlt.translator import DltResourceTranslatorData
 from dagster_duckdb import DuckDBResource
 
+from assets.keys import CATALOG_GROUP, DUCKDB_POOL, OWNERS
 from fal_platform.catalog.changes import CatalogChange, count_rows, read_catalog_snapshot
 from fal_platform.catalog.source import (
     DATASET_NAME,
@@ -23,15 +24,13 @@ from fal_platform.catalog.source import (
     fal_catalog_source,
     rows_written,
 )
-from fal_platform.paths import dlt_pipelines_dir, duckdb_path
+from fal_platform.paths import DataPaths
 from fal_platform.target import FAL_API_URL
 from resources.fal import FalResource
+from resources.paths import PlatformPaths
 
-CATALOG_GROUP = "catalog"
-CATALOG_OWNERS = ["team:ml-platform"]
-DUCKDB_POOL = "duckdb"
-MODELS_KEY = dg.AssetKey([DATASET_NAME, MODELS_TABLE])
-PRICING_KEY = dg.AssetKey([DATASET_NAME, PRICING_TABLE])
+_SPEC_PATHS = DataPaths.under(Path("data"))
+"""Only names the destination for the specs; runs use the `paths` and `duckdb` resources."""
 
 _DESCRIPTIONS = {
     MODELS_TABLE: (
@@ -65,7 +64,7 @@ class FalCatalogTranslator(DagsterDltTranslator):
             group_name=CATALOG_GROUP,
             kinds={"dlt", "duckdb"},
             description=_DESCRIPTIONS.get(name, spec.description),
-            owners=CATALOG_OWNERS,
+            owners=OWNERS,
         )
 
 
@@ -85,7 +84,7 @@ def _change_metadata(change: CatalogChange) -> dict[str, Any]:
     # Definition-time objects only name the resources and the destination for the asset specs;
     # the body builds the real source (with the resolved URL and key) and pipeline on every run.
     dlt_source=fal_catalog_source(FAL_API_URL, api_key=None),
-    dlt_pipeline=catalog_pipeline(duckdb_path(), dlt_pipelines_dir()),
+    dlt_pipeline=catalog_pipeline(_SPEC_PATHS.duckdb, _SPEC_PATHS.dlt_pipelines_dir),
     name="fal_catalog",
     dagster_dlt_translator=FalCatalogTranslator(),
     pool=DUCKDB_POOL,
@@ -95,11 +94,12 @@ def fal_catalog_assets(
     fal: FalResource,
     dlt: DagsterDltResource,
     duckdb: DuckDBResource,
+    paths: PlatformPaths,
 ) -> Iterator[dg.MaterializeResult]:
     target = fal.check_reachable()
     # The destination is the same DuckDB file every other asset and check opens.
     Path(duckdb.database).parent.mkdir(parents=True, exist_ok=True)
-    pipeline = catalog_pipeline(duckdb.database, dlt_pipelines_dir())
+    pipeline = catalog_pipeline(duckdb.database, paths.dlt_dir)
     # A new source per run: dagster-dlt mutates the source's schema (dagster-io/dagster#34052).
     source = fal_catalog_source(
         target.api_url,

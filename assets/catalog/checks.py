@@ -8,10 +8,10 @@ import dagster as dg
 import duckdb as duckdb_lib
 from dagster_duckdb import DuckDBResource
 
-from assets.catalog.assets import DUCKDB_POOL, MODELS_KEY, PRICING_KEY
+from assets.keys import DUCKDB_POOL, MODELS_KEY, PRICING_KEY
 from fal_platform.catalog.source import DATASET_NAME, MODELS_TABLE
 from fal_platform.media.quality import prompt_set_endpoints, unpriced_endpoints
-from fal_platform.paths import prompts_dir
+from resources.paths import PlatformPaths
 
 MODELS_SQL_NAME = f"{DATASET_NAME}.{MODELS_TABLE}"
 
@@ -83,8 +83,10 @@ def catalog_endpoint_id_unique(duckdb: DuckDBResource) -> dg.AssetCheckResult:
     description="Every endpoint a prompt set uses has a price, so budget guards see its cost "
     "(a warning: unpriced endpoints are estimated at 0).",
 )
-def prompt_set_endpoints_priced(duckdb: DuckDBResource) -> dg.AssetCheckResult:
-    used = prompt_set_endpoints(prompts_dir())
+def prompt_set_endpoints_priced(
+    duckdb: DuckDBResource, paths: PlatformPaths
+) -> dg.AssetCheckResult:
+    used = prompt_set_endpoints(paths.prompts)
     with duckdb.get_connection() as conn:
         outcome = unpriced_endpoints(conn, used)
     return dg.AssetCheckResult(

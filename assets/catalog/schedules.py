@@ -1,4 +1,4 @@
-"""The daily catalog refresh, and the catalog's pieces bundled for the code location.
+"""The daily catalog refresh.
 
 A plain schedule (not `AutomationCondition.on_cron`) because its `default_status=RUNNING` makes
 it tick in `dagster dev` with no toggling: the default automation-condition sensor starts
@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from assets.catalog.assets import MODELS_KEY, PRICING_KEY, fal_catalog_assets
-from assets.catalog.checks import CATALOG_CHECKS
+from assets.keys import MODELS_KEY, PRICING_KEY
 
 # Daily, early UTC: fal's catalog changes a few times a day at most, and a run costs ~N/100
 # catalog requests plus ~N/50 pricing requests (N endpoints), nothing billable.
@@ -31,13 +30,3 @@ catalog_daily_schedule = dg.ScheduleDefinition(
     default_status=dg.DefaultScheduleStatus.RUNNING,
     description="Refresh the fal model catalog and prices once a day.",
 )
-
-
-def catalog_defs() -> dg.Definitions:
-    """Assets, checks, job and schedule of the catalog (resources come from the code location)."""
-    return dg.Definitions(
-        assets=[fal_catalog_assets],
-        asset_checks=CATALOG_CHECKS,
-        jobs=[catalog_refresh_job],
-        schedules=[catalog_daily_schedule],
-    )

@@ -20,6 +20,15 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
+from assets.keys import (
+    DUCKDB_POOL,
+    GENERATION_GROUP,
+    MODELS_KEY,
+    OWNERS,
+    PRICING_KEY,
+    PROMPT_SET_HASH,
+    REQUESTS_KEY,
+)
 from assets.partitions import prompt_sets
 from fal_platform.batch.cost import BudgetExceededError, CostEstimate
 from fal_platform.batch.preview import failures_markdown, load_preview, preview_markdown
@@ -38,16 +47,10 @@ from fal_platform.batch.run import (
     run_prompt_set,
 )
 from fal_platform.batch.settings import DEFAULT_BUDGET_USD
-from fal_platform.paths import prompts_dir
 from resources.fal import FalResource
+from resources.paths import PlatformPaths
 
-REQUESTS_KEY = dg.AssetKey(["generation", "requests"])
 REQUESTS_TABLE = "generation.requests"
-CATALOG_MODELS_KEY = dg.AssetKey(["fal_catalog", "models"])
-CATALOG_PRICING_KEY = dg.AssetKey(["fal_catalog", "pricing"])
-GENERATION_GROUP = "generation"
-GENERATION_OWNERS = ["team:ml-platform"]
-DUCKDB_POOL = "duckdb"
 
 
 class GenerationConfig(dg.Config):
@@ -66,8 +69,7 @@ class GenerationConfig(dg.Config):
     )
 
 
-def _prompt_file(partition_key: str) -> PromptSet:
-    directory = prompts_dir()
+def _prompt_file(partition_key: str, directory: Path) -> PromptSet:
     for prompt_file in discover_prompt_sets(directory):
         if prompt_file.name == partition_key:
             return read_prompt_set(prompt_file.path)
@@ -75,8 +77,11 @@ def _prompt_file(partition_key: str) -> PromptSet:
     if refused:
         raise PromptSetError(refused)
     raise dg.Failure(
-        description=f"no prompt-set file for partition {partition_key!r} in {directory} "
-        "(expected <partition>.jsonl, .yaml or .csv); was it renamed or deleted?"
+        description=f"no prompt file {directory}/{partition_key}.jsonl (or .yaml, .csv) for "
+        f"partition {partition_key!r}: a partition runs the prompt file of the same name, so "
+        "add the file instead of a partition (the sensor adds its partition); was it renamed "
+        "or deleted?",
+        allow_retries=False,
     )
 
 
@@ -87,17 +92,19 @@ def _refuse(message: str, **metadata: Any) -> dg.Failure:
 @dg.asset(
     key=REQUESTS_KEY,
     partitions_def=prompt_sets,
-    deps=[CATALOG_MODELS_KEY, CATALOG_PRICING_KEY],
+    deps=[MODELS_KEY, PRICING_KEY],
     pool=DUCKDB_POOL,
     group_name=GENERATION_GROUP,
     kinds={"fal", "duckdb"},
-    owners=GENERATION_OWNERS,
+    owners=OWNERS,
     description=(
         "One row per prompt-set item in DuckDB table `generation.requests` (partition = "
         "prompt-set file stem): fal request id and URLs, state (PENDING, UNKNOWN, SUBMITTED, "
         "IN_QUEUE, IN_PROGRESS, COMPLETED, FAILED, CANCELLED), attempts, timings, fal's "
         "inference time, billable units, errors and the result JSON. Re-materializing reuses "
-        "completed items, re-attaches to in-flight ones and never pays twice for one item."
+        "completed items, re-attaches to in-flight ones and never pays twice for one item. "
+        "Each partition is a prompt file in the prompts directory: add a file, not a "
+        "partition (a partition without a file fails at once, nothing submitted)."
     ),
 )
 def generation_requests(
@@ -105,6 +112,7 @@ def generation_requests(
     config: GenerationConfig,
     fal: FalResource,
     duckdb: DuckDBResource,
+    paths: PlatformPaths,
 ) -> dg.MaterializeResult:
     target = fal.check_reachable()
     settings = fal.batch_settings(
@@ -113,7 +121,7 @@ def generation_requests(
         max_cost_usd=config.max_cost_usd,
     )
     try:
-        prompt_set = _prompt_file(context.partition_key)
+        prompt_set = _prompt_file(context.partition_key, paths.prompts)
         context.log.info(
             f"prompt set {prompt_set.name}: {len(prompt_set.items)} items from "
             f"{prompt_set.path.name} -> {target.describe()} (concurrency "
@@ -202,7 +210,7 @@ def _metadata(report: BatchReport, prompt_set: PromptSet, preview: str) -> dict[
         "dagster/row_count": dg.MetadataValue.int(report.table_rows),
         "dagster/table_name": REQUESTS_TABLE,
         "prompt_file": dg.MetadataValue.path(str(prompt_set.path)),
-        "prompt_set_hash": dg.MetadataValue.text(prompt_set.content_hash),
+        PROMPT_SET_HASH: dg.MetadataValue.text(prompt_set.content_hash),
         "items": dg.MetadataValue.int(report.total_items),
         "counts_by_state": dg.MetadataValue.json(counts),
         "completed": dg.MetadataValue.int(counts.get("COMPLETED", 0)),

@@ -14,7 +14,8 @@ from typing import Any
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from assets.generation.assets import DUCKDB_POOL, REQUESTS_KEY, prompt_sets
+from assets.keys import DUCKDB_POOL, REQUESTS_KEY
+from assets.partitions import prompt_sets
 from fal_platform.batch.rows import RequestState
 from fal_platform.batch.store import BatchStore
 

@@ -9,6 +9,14 @@ from typing import Any
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
+from assets.keys import (
+    DUCKDB_POOL,
+    MEDIA_FILES_KEY,
+    MEDIA_GROUP,
+    MEDIA_TIMINGS_KEY,
+    OWNERS,
+    REQUESTS_KEY,
+)
 from assets.partitions import prompt_sets
 from fal_platform.batch.progress import percentile
 from fal_platform.batch.rows import TimingRow
@@ -18,9 +26,6 @@ from fal_platform.media.extract import media_rows
 from fal_platform.media.gallery import files_preview
 from fal_platform.media.timings import timing_rows
 
-REQUESTS_KEY = dg.AssetKey(["generation", "requests"])
-OWNERS = ["team:ml-platform"]
-
 # Follow a materialized requests partition without a manual step (the sensor's run also selects
 # these assets; this covers partitions launched from the UI or a backfill).
 FOLLOW_REQUESTS = dg.AutomationCondition.eager()
@@ -28,17 +33,17 @@ FOLLOW_REQUESTS = dg.AutomationCondition.eager()
 MEDIA_ASSET: dict[str, Any] = {
     "deps": [REQUESTS_KEY],
     "partitions_def": prompt_sets,
-    "group_name": "media",
+    "group_name": MEDIA_GROUP,
     "kinds": {"duckdb"},
     "owners": OWNERS,
-    "pool": "duckdb",
+    "pool": DUCKDB_POOL,
     "automation_condition": FOLLOW_REQUESTS,
 }
 """What media/files and media/timings share: partitions, lineage, pool and automation."""
 
 
 @dg.asset(
-    key=["media", "files"],
+    key=MEDIA_FILES_KEY,
     **MEDIA_ASSET,
     description="One row per generated file (image, video, audio) of every completed request: "
     "URL, kind, content type, size, dimensions, duration, seed (lossless) and NSFW flag.",
@@ -68,7 +73,7 @@ def _summary(values: list[float | None]) -> dict[str, float | None]:
 
 
 @dg.asset(
-    key=["media", "timings"],
+    key=MEDIA_TIMINGS_KEY,
     **MEDIA_ASSET,
     description="Per request: seconds waiting in fal's queue, running (fal's figure and ours), "
     "in total, and how many attempts it took.",

@@ -6,7 +6,7 @@ import dagster as dg
 import duckdb as duckdb_lib
 from dagster_duckdb import DuckDBResource
 
-from assets.media.assets import media_files, media_timings
+from assets.keys import DUCKDB_POOL, MEDIA_FILES_KEY, MEDIA_TIMINGS_KEY
 from fal_platform.media.quality import (
     RuleOutcome,
     completed_without_media,
@@ -18,11 +18,11 @@ Rule = Callable[[duckdb_lib.DuckDBPyConnection, str | None], RuleOutcome]
 
 
 def rule_check(
-    asset: dg.AssetsDefinition, name: str, description: str, rule: Rule
+    asset: dg.AssetKey, name: str, description: str, rule: Rule
 ) -> dg.AssetChecksDefinition:
     """An asset check that runs one rule on the checked partition (or on every row)."""
 
-    @dg.asset_check(asset=asset, name=name, pool="duckdb", description=description)
+    @dg.asset_check(asset=asset, name=name, pool=DUCKDB_POOL, description=description)
     def check(
         context: dg.AssetCheckExecutionContext, duckdb: DuckDBResource
     ) -> dg.AssetCheckResult:
@@ -43,19 +43,19 @@ def rule_check(
 
 media_checks = [
     rule_check(
-        media_files,
+        MEDIA_FILES_KEY,
         "every_completed_request_has_media",
         "Every completed request of a media-producing endpoint has at least one file.",
         completed_without_media,
     ),
     rule_check(
-        media_files,
+        MEDIA_FILES_KEY,
         "media_urls_well_formed",
         "Every media URL is an absolute http(s) URL or a data URI.",
         malformed_urls,
     ),
     rule_check(
-        media_timings,
+        MEDIA_TIMINGS_KEY,
         "timings_consistent",
         "Timings are non-negative and queue wait + inference <= total (0.5 s tolerance).",
         inconsistent_timings,

@@ -3,7 +3,15 @@
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from assets.media.assets import OWNERS
+from assets.keys import (
+    DUCKDB_POOL,
+    ENDPOINT_STATS_KEY,
+    MEDIA_FILES_KEY,
+    MEDIA_TIMINGS_KEY,
+    OWNERS,
+    PRICING_KEY,
+    REPORTS_GROUP,
+)
 from fal_platform.media.reports import (
     STATS_TABLE,
     EndpointStats,
@@ -12,6 +20,19 @@ from fal_platform.media.reports import (
 )
 
 PREVIEW_ROWS = 15
+
+AFTER_ANY_DEP_UPDATE = (
+    dg.AutomationCondition.any_deps_updated().since_last_handled()
+    & ~dg.AutomationCondition.any_deps_in_progress()
+    & ~dg.AutomationCondition.in_progress()
+).with_label("after_any_dep_update")
+"""`eager()` without its `~any_deps_missing()`.
+
+The report reads every prompt set at once, so one partition of media/files that never
+materialized (a failed or invalid prompt set) must not block it: under `eager()` it would stay
+"Not requested" for good. It refreshes after any partition of its deps updates, once none is
+in progress; without a media update it has nothing new to say, so no initial run either.
+"""
 
 
 def stats_markdown(stats: list[EndpointStats]) -> str:
@@ -32,17 +53,13 @@ def stats_markdown(stats: list[EndpointStats]) -> str:
 
 
 @dg.asset(
-    key=["reports", "endpoint_stats"],
-    deps=[
-        dg.AssetKey(["media", "files"]),
-        dg.AssetKey(["media", "timings"]),
-        dg.AssetKey(["fal_catalog", "pricing"]),
-    ],
-    group_name="reports",
+    key=ENDPOINT_STATS_KEY,
+    deps=[MEDIA_FILES_KEY, MEDIA_TIMINGS_KEY, PRICING_KEY],
+    group_name=REPORTS_GROUP,
     kinds={"duckdb"},
     owners=OWNERS,
-    pool="duckdb",
-    automation_condition=dg.AutomationCondition.eager(),
+    pool=DUCKDB_POOL,
+    automation_condition=AFTER_ANY_DEP_UPDATE,
     description="Per endpoint across every prompt set: requests, failure rate, p50/p95 total "
     "latency, media count and cost per item (billed where fal reported units, else estimated).",
 )

@@ -5,33 +5,45 @@ same `Definitions` the UI uses (so the runs show up in `fal-platform dev` afterw
 summary read back from DuckDB. A second run reuses everything: the catalog writes no rows and no
 prompt-set item is submitted again.
 
+Nothing here edits `os.environ`: `build_defs` gets the demo's paths and a fal resource aimed at
+the demo's emulator as arguments, and the instance is opened from its directory. The emulator
+listens on `make dev`'s address (`DEFAULT_EMULATOR_URL`) when that port is free, so the media
+links the demo writes keep working under `make dev`; on a free port otherwise. The demo starts
+no Dagster process (runs execute in this one), so Dagster's telemetry upload thread, which only
+the webserver and daemon run, never starts, and `open_instance` turns the instance's telemetry
+off for the in-process runs.
+
 Like `definitions.py` and `dev.py`, this is the Dagster-facing edge of the package; Dagster is
-imported only inside `run_demo`, after the environment points at the emulator.
+imported only inside `run_demo`.
 """
 
 from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import duckdb
 
 from fal_platform.batch.prompts import discover_prompt_sets
+from fal_platform.devstack.dagster_dev import PortInUseError, ensure_port_free
 from fal_platform.devstack.dagster_home import default_dagster_home, ensure_dagster_home
-from fal_platform.devstack.emulator_process import EmulatorProcess
-from fal_platform.paths import ENV_DATA_DIR, ENV_DUCKDB, ENV_PROMPTS_DIR, duckdb_path
-from fal_platform.target import ENV_API_URL, ENV_EMULATOR_URL, ENV_KEY, ENV_QUEUE_URL, ENV_RUN_URL
+from fal_platform.devstack.dev import EMULATOR_HOST, EMULATOR_STARTUP_TIMEOUT, emulator_process
+from fal_platform.devstack.processes import ManagedProcess, free_port, isolated_env
+from fal_platform.emulator.config import ENV_PREFIX
+from fal_platform.paths import DataPaths
+from fal_platform.target import DEFAULT_EMULATOR_URL, emulator_urls
 
 if TYPE_CHECKING:
     from dagster import DagsterInstance, Definitions
 
 # Latencies of a fast but visibly queued fal: every request waits and runs for a moment.
 DEMO_EMULATOR = {"models": 300, "seed": 7, "queue_wait": 0.3, "inference_time": 0.8}
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass
@@ -41,22 +53,62 @@ class Step:
     notes: list[str] = field(default_factory=list)
 
 
-@contextmanager
-def _environment(values: dict[str, str | None]) -> Iterator[None]:
-    saved = {name: os.environ.get(name) for name in values}
+@dataclass(frozen=True)
+class DemoSettings:
+    """What the demo works on, resolved once from arguments and the environment."""
+
+    paths: DataPaths
+    dagster_home: Path
+
+    @classmethod
+    def resolve(
+        cls,
+        data_dir: Path | None,
+        prompts: Path | None,
+        dagster_home: Path | None,
+        environ: Mapping[str, str],
+    ) -> DemoSettings:
+        defaults = DataPaths.from_env(environ)
+        data = (data_dir or defaults.data_dir).resolve()
+        home = dagster_home or Path(environ.get("DAGSTER_HOME") or default_dagster_home(Path.cwd()))
+        return cls(
+            # The demo's own data directory holds its DuckDB file (FAL_PLATFORM_DUCKDB is not
+            # followed: `--data-dir` must not write into someone else's database).
+            paths=DataPaths.under(data, (prompts or defaults.prompts_dir).resolve()),
+            # The same instance as `fal-platform dev`, so the demo's runs show in the UI.
+            dagster_home=ensure_dagster_home(home),
+        )
+
+
+def demo_emulator_port() -> int:
+    """`make dev`'s emulator port when free (the demo's media links then outlive the demo)."""
+    port = urlsplit(DEFAULT_EMULATOR_URL).port or 0
     try:
-        for name, value in values.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+        ensure_port_free(EMULATOR_HOST, port, "fal emulator")
+    except PortInUseError:
+        return free_port(EMULATOR_HOST)
+    return port
+
+
+def demo_emulator(port: int, log_path: Path) -> ManagedProcess:
+    """The emulator's own CLI with the demo's latencies (FAL_EMULATOR_* in its environment)."""
+    options = {ENV_PREFIX + name.upper(): str(value) for name, value in DEMO_EMULATOR.items()}
+    return emulator_process(PROJECT_ROOT, port, isolated_env(**options), log_path)
+
+
+def open_instance(home: Path) -> DagsterInstance:
+    """The instance in `home`; its dagster.yaml finds storage through $DAGSTER_HOME, which the
+    demo does not set, so the storage directory is given explicitly. Telemetry is off whatever
+    that file says (the demo's runs execute in this process: `DAGSTER_DISABLE_TELEMETRY` would
+    mean editing our own environment)."""
+    import dagster as dg
+    from dagster._core.instance.ref import InstanceRef
+
+    overrides = {
+        "storage": {"sqlite": {"base_dir": str(home)}},
+        "telemetry": {"enabled": False},
+    }
+    return dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home), overrides=overrides))
 
 
 def _timed(steps: list[Step], name: str, action: Callable[[], list[str]]) -> None:
@@ -99,40 +151,27 @@ def run_assets(
 def run_demo(
     data_dir: Path | None = None,
     prompts: Path | None = None,
-    instance_factory: Callable[[], DagsterInstance] | None = None,
+    dagster_home: Path | None = None,
 ) -> int:
-    data = (data_dir or Path(os.environ.get(ENV_DATA_DIR) or "data")).resolve()
-    prompt_dir = (prompts or Path(os.environ.get(ENV_PROMPTS_DIR) or "prompts")).resolve()
-    prompt_files = discover_prompt_sets(prompt_dir)
+    """The `demo` command; defaults come from the environment (read here, at the entry point)."""
+    settings = DemoSettings.resolve(data_dir, prompts, dagster_home, os.environ)
+    paths = settings.paths
+    prompt_files = discover_prompt_sets(paths.prompts_dir)
     steps: list[Step] = []
     totals = {"submitted": 0, "reused": 0}
     started = time.perf_counter()
-    print(f"fal-platform demo: {len(prompt_files)} prompt sets from {prompt_dir}, data in {data}")
-    with EmulatorProcess(**DEMO_EMULATOR) as emulator:  # type: ignore[arg-type]
-        print(f"  emulator: {emulator.url} ({DEMO_EMULATOR['models']} models)")
-        env: dict[str, str | None] = {
-            ENV_KEY: None,  # the demo never bills anyone: it always runs on the emulator
-            ENV_API_URL: None,
-            ENV_QUEUE_URL: None,
-            ENV_RUN_URL: None,
-            ENV_EMULATOR_URL: emulator.url,
-            ENV_DATA_DIR: str(data),
-            ENV_DUCKDB: str(data / "fal_platform.duckdb"),
-            ENV_PROMPTS_DIR: str(prompt_dir),
-            # The same instance as `fal-platform dev`, so the demo's runs show in the UI.
-            "DAGSTER_HOME": str(
-                ensure_dagster_home(
-                    Path(os.environ.get("DAGSTER_HOME") or default_dagster_home(Path.cwd()))
-                )
-            ),
-        }
-        with _environment(env):
-            import dagster as dg
-
-            from fal_platform.definitions import build_defs
-
-            defs = build_defs()
-            instance = instance_factory() if instance_factory else dg.DagsterInstance.get()
+    print(
+        f"fal-platform demo: {len(prompt_files)} prompt sets from {paths.prompts_dir}, "
+        f"data in {paths.data_dir}"
+    )
+    port = demo_emulator_port()
+    with demo_emulator(port, paths.data_dir / "demo-emulator.log") as emulator:
+        emulator.wait_ready(EMULATOR_STARTUP_TIMEOUT)
+        url = f"http://{EMULATOR_HOST}:{port}"
+        print(f"  emulator: {url} ({DEMO_EMULATOR['models']} models)")
+        defs = _demo_defs(paths, url)
+        instance = open_instance(settings.dagster_home)
+        try:
             _timed(steps, "catalog", lambda: _catalog(defs, instance))
             instance.add_dynamic_partitions("prompt_sets", [f.name for f in prompt_files])
             for prompt_file in prompt_files:
@@ -142,16 +181,32 @@ def run_demo(
                     lambda name=prompt_file.name: _prompt_set(defs, instance, name, totals),  # type: ignore[misc]
                 )
             _timed(steps, "endpoint stats", lambda: _stats(defs, instance))
-            database = duckdb_path()
+        finally:
+            instance.dispose()
     total = time.perf_counter() - started
     print()
-    print(summary_table(database))
+    print(summary_table(paths.duckdb))
     if totals["submitted"] == 0 and totals["reused"]:
         print(f"\nEverything was reused: {totals['reused']} completed items, nothing submitted.")
     else:
         print(f"\nSubmitted {totals['submitted']} requests, reused {totals['reused']} completed.")
     print(f"Total {total:.1f}s. Steps: " + ", ".join(f"{s.name} {s.seconds:.1f}s" for s in steps))
     return 0
+
+
+def _demo_defs(paths: DataPaths, emulator_url: str) -> Definitions:
+    """The code location's definitions on the demo's data, prompts and emulator.
+
+    Every fal URL is explicit, so neither FAL_KEY nor a FAL_PLATFORM_*_URL in the caller's
+    environment can send the demo's requests anywhere else: the demo never bills anyone.
+    """
+    from fal_platform.definitions import build_defs
+    from resources.fal import FalResource
+    from resources.paths import PlatformPaths
+
+    api_url, queue_url, run_url = emulator_urls(emulator_url)
+    fal = FalResource(api_key=None, api_url=api_url, queue_url=queue_url, run_url=run_url)
+    return build_defs(PlatformPaths.of(paths), fal)
 
 
 def _catalog(defs: Definitions, instance: DagsterInstance) -> list[str]:

@@ -1,0 +1,15 @@
+"""The generation domain: `generation/requests`, its checks and the prompt-file sensor."""
+
+import dagster as dg
+
+from assets.generation.assets import generation_requests
+from assets.generation.checks import GENERATION_CHECKS
+from assets.generation.sensors import prompt_sets_sensor
+
+
+def defs() -> dg.Definitions:
+    return dg.Definitions(
+        assets=[generation_requests],
+        asset_checks=GENERATION_CHECKS,
+        sensors=[prompt_sets_sensor],
+    )
