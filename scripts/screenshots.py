@@ -26,20 +26,12 @@ from pathlib import Path
 from fal_platform.devstack.dagster_dev import STARTUP_TIMEOUT, dagster_dev_process
 from fal_platform.devstack.dagster_home import find_repo_root, write_dagster_yaml
 from fal_platform.devstack.emulator_process import EmulatorProcess
-from fal_platform.devstack.processes import free_port
+from fal_platform.devstack.processes import free_port, isolated_env
 from tests.support.ui_graphql import DagsterUI
 
 LOCATION = "fal_platform"
 PROMPT_SET = "product-shots"
 RUN_TIMEOUT = 180.0
-# Environment that would point the runs somewhere else than the scratch emulator.
-_TARGET_VARS = (
-    "FAL_KEY",
-    "FAL_PLATFORM_API_URL",
-    "FAL_PLATFORM_QUEUE_URL",
-    "FAL_PLATFORM_RUN_URL",
-    "FAL_PLATFORM_DUCKDB",
-)
 
 
 def _say(message: str) -> None:
@@ -147,12 +139,11 @@ def main(argv: list[str] | None = None) -> int:
     docs.mkdir(parents=True, exist_ok=True)
 
     with EmulatorProcess(models=120) as emulator:
-        env = {k: v for k, v in os.environ.items() if k not in _TARGET_VARS}
-        env |= {
-            "FAL_PLATFORM_EMULATOR_URL": emulator.url,
-            "FAL_PLATFORM_DATA_DIR": str(data),
-            "FAL_PLATFORM_PROMPTS_DIR": str(prompts),
-        }
+        env = isolated_env(
+            FAL_PLATFORM_EMULATOR_URL=emulator.url,
+            FAL_PLATFORM_DATA_DIR=str(data),
+            FAL_PLATFORM_PROMPTS_DIR=str(prompts),
+        )
         port = free_port()
         server = dagster_dev_process(
             repo_root=root,
