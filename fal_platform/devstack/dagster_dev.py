@@ -7,9 +7,7 @@ what makes the stop complete. `dg dev` is the CLI Dagster 1.13 recommends: `dags
 SupersessionWarning pointing at it. Given `-w`, `dg dev` serves exactly the code location that
 workspace.yaml names, as `dagster dev -w` did.
 
-Every child gets `DAGSTER_DISABLE_TELEMETRY=1`: the webserver and daemon run a thread
-(`dagster/_core/telemetry_upload.py`) that uploads `$DAGSTER_HOME/logs/` whatever `telemetry.enabled`
-in dagster.yaml says, and only that variable stops it.
+Every child gets `DAGSTER_DISABLE_TELEMETRY=1` (`processes.NO_TELEMETRY_ENV` says why).
 """
 
 from __future__ import annotations
@@ -19,13 +17,10 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from fal_platform.devstack.dagster_home import WORKSPACE_FILE
-from fal_platform.devstack.processes import ManagedProcess, port_is_free
+from fal_platform.devstack.processes import NO_TELEMETRY_ENV, ManagedProcess, port_is_free
 
 STARTUP_TIMEOUT = 120.0
 """Loading the code location imports dagster, dlt and DuckDB: ~10-20 s on 2 cores, more when busy."""
-
-NO_TELEMETRY_ENV = {"DAGSTER_DISABLE_TELEMETRY": "1"}
-"""Set for every Dagster process the dev stack starts (and for the demo's in-process instance)."""
 
 
 class PortInUseError(RuntimeError):

@@ -26,7 +26,6 @@ from pathlib import Path
 from types import FrameType
 
 from fal_platform.devstack.dagster_dev import (
-    NO_TELEMETRY_ENV,
     STARTUP_TIMEOUT,
     PortInUseError,
     browser_host,
@@ -40,6 +39,7 @@ from fal_platform.devstack.dagster_home import (
 )
 from fal_platform.devstack.emulator_process import emulator_child
 from fal_platform.devstack.processes import (
+    NO_TELEMETRY_ENV,
     ManagedProcess,
     ProcessStartError,
     free_port,

@@ -30,6 +30,11 @@ import psutil
 
 _PROJECT_ROOT = Path(__file__).resolve().parents[2]
 TARGET_ENV_PREFIXES = ("FAL_KEY", "FAL_PLATFORM_", "FAL_EMULATOR_")
+NO_TELEMETRY_ENV = {"DAGSTER_DISABLE_TELEMETRY": "1"}
+"""Dagster's webserver and daemon upload `$DAGSTER_HOME/logs/` (`dagster/_core/telemetry_upload.py`)
+whatever `telemetry.enabled` in dagster.yaml says; only this variable stops them. Every child the
+dev stack, the tests and the benchmarks start carries it. (In-process Dagster, as in the demo,
+runs no upload thread; its event log writes follow `telemetry.enabled`, off in our dagster.yaml.)"""
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -53,13 +58,14 @@ def port_is_free(host: str, port: int) -> bool:
 
 def isolated_env(**extra: str) -> dict[str, str]:
     """This environment minus anything that would point a child at real fal (or at another
-    emulator or data directory), with the checkout importable and output unbuffered; `extra`
-    is applied last, so a caller states exactly what the child targets."""
+    emulator or data directory), with the checkout importable, output unbuffered and Dagster's
+    telemetry off; `extra` is applied last, so a caller states exactly what the child targets."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(TARGET_ENV_PREFIXES)}
     env["PYTHONPATH"] = os.pathsep.join(
         p for p in (str(_PROJECT_ROOT), env.get("PYTHONPATH", "")) if p
     )
     env["PYTHONUNBUFFERED"] = "1"
+    env.update(NO_TELEMETRY_ENV)
     env.update(extra)
     return env
 
