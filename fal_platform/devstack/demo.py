@@ -22,10 +22,17 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 
 from fal_platform.batch.prompts import discover_prompt_sets
-from fal_platform.devstack.dagster_home import default_dagster_home, ensure_dagster_home
+from fal_platform.devstack.dagster_home import resolve_dagster_home
 from fal_platform.devstack.emulator_process import EmulatorProcess
 from fal_platform.paths import ENV_DATA_DIR, ENV_DUCKDB, ENV_PROMPTS_DIR, duckdb_path
-from fal_platform.target import ENV_API_URL, ENV_EMULATOR_URL, ENV_KEY, ENV_QUEUE_URL, ENV_RUN_URL
+from fal_platform.target import (
+    DEFAULT_EMULATOR_PORT,
+    ENV_API_URL,
+    ENV_EMULATOR_URL,
+    ENV_KEY,
+    ENV_QUEUE_URL,
+    ENV_RUN_URL,
+)
 
 if TYPE_CHECKING:
     from dagster import DagsterInstance, Definitions
@@ -108,7 +115,7 @@ def run_demo(
     totals = {"submitted": 0, "reused": 0}
     started = time.perf_counter()
     print(f"fal-platform demo: {len(prompt_files)} prompt sets from {prompt_dir}, data in {data}")
-    with EmulatorProcess(**DEMO_EMULATOR) as emulator:  # type: ignore[arg-type]
+    with EmulatorProcess(**DEMO_EMULATOR, preferred_port=DEFAULT_EMULATOR_PORT) as emulator:  # type: ignore[arg-type]
         print(f"  emulator: {emulator.url} ({DEMO_EMULATOR['models']} models)")
         env: dict[str, str | None] = {
             ENV_KEY: None,  # the demo never bills anyone: it always runs on the emulator
@@ -120,11 +127,7 @@ def run_demo(
             ENV_DUCKDB: str(data / "fal_platform.duckdb"),
             ENV_PROMPTS_DIR: str(prompt_dir),
             # The same instance as `fal-platform dev`, so the demo's runs show in the UI.
-            "DAGSTER_HOME": str(
-                ensure_dagster_home(
-                    Path(os.environ.get("DAGSTER_HOME") or default_dagster_home(Path.cwd()))
-                )
-            ),
+            "DAGSTER_HOME": str(resolve_dagster_home(Path.cwd(), None, os.environ)),
         }
         with _environment(env):
             import dagster as dg
