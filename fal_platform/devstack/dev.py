@@ -79,8 +79,8 @@ class StopRequest:
 @contextmanager
 def stop_on_signals() -> Iterator[StopRequest]:
     """Install the handlers BEFORE spawning: a child inherits an ignored SIGINT (as under
-    `cmd &` in a script) and `dagster dev` maps SIGTERM to its SIGINT handler, so it would
-    then ignore SIGTERM too. A Python-level handler is reset to the default in the child."""
+    `cmd &` in a script) and `dg dev` maps SIGTERM to its SIGINT handler, so it would then
+    ignore SIGTERM too. A Python-level handler is reset to the default in the child."""
     request = StopRequest()
     previous = {sig: signal.signal(sig, request.handle) for sig in _STOP_SIGNALS}
     try:

@@ -1,6 +1,6 @@
 """Children that can be stopped with everything they started: one session, one process group.
 
-`dagster dev` forks a webserver and a daemon, which fork code servers and run workers; stopping
+`dg dev` forks a webserver and a daemon, which fork code servers and run workers; stopping
 only the pid we started can leave those behind. Started with `start_new_session=True`, the child
 is the leader of its own process group (pgid == pid) and all of its descendants stay in that
 group (Dagster never calls setsid), so `killpg` reaches every one of them. A new session also
