@@ -10,7 +10,9 @@ import pytest
 from generation_support import distinct_items, write_jsonl
 
 from assets.catalog.assets import MODELS_KEY
+from assets.generation.assets import REQUESTS_KEY
 from assets.generation.sensors import CATALOG_SELECTION, RUN_SELECTION, prompt_sets_sensor
+from fal_platform.batch.prompts import discover_prompt_sets
 from fal_platform.definitions import defs
 
 
@@ -72,6 +74,34 @@ def test_sensor_adds_partitions_and_runs_new_and_edited_files(
 
     fourth = tick(instance, third.cursor)
     assert runs(fourth) == {}
+
+
+def test_a_fresh_cursor_skips_sets_already_materialized_from_the_same_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """`make dev` after `make demo`: the dev sensor's cursor is new, but the shared instance
+    already has each set's materialization (tagged with its file hash) from the demo."""
+    prompts = tmp_path / "prompts"
+    monkeypatch.setenv("FAL_PLATFORM_PROMPTS_DIR", str(prompts))
+    write_jsonl(prompts / "alpha.jsonl", distinct_items(2))
+    write_jsonl(prompts / "beta.jsonl", distinct_items(1))
+    instance = dg.DagsterInstance.ephemeral()
+    instance.report_runless_asset_event(dg.AssetMaterialization(MODELS_KEY))
+    instance.add_dynamic_partitions("prompt_sets", ["alpha", "beta"])
+    hashes = {f.name: f.content_hash for f in discover_prompt_sets(prompts)}
+    for name, content_hash in (("alpha", hashes["alpha"]), ("beta", "hash-of-an-older-file")):
+        instance.report_runless_asset_event(
+            dg.AssetMaterialization(
+                REQUESTS_KEY, partition=name, metadata={"prompt_set_hash": content_hash}
+            )
+        )
+
+    first = tick(instance, None)
+    assert set(runs(first)) == {"beta"}  # alpha is done; beta's file changed since its run
+
+    # Edited after the demo: alpha runs again.
+    write_jsonl(prompts / "alpha.jsonl", distinct_items(3))
+    assert set(runs(tick(instance, first.cursor))) == {"alpha"}
 
 
 def test_sensor_is_in_the_code_location_and_running_by_default():

@@ -1,9 +1,10 @@
 """`prompt_sets_sensor`: a new or edited prompt file becomes a partition and a run.
 
 The cursor maps each prompt set to the sha256 of its file. A file whose hash is not the one in
-the cursor (new, or edited) gets its partition added (if new) and a run requested; the run key
-includes the hash, so an edited set runs again while a re-evaluated tick never duplicates a
-run (Dagster drops a run key it has seen). Files whose name cannot be a partition key (a comma,
+the cursor (new, or edited) gets its partition added (if new) and a run requested, unless the
+partition's latest materialization on this instance came from that very file (the demo ran it);
+the run key includes the hash, so an edited set runs again while a re-evaluated tick never
+duplicates a run (Dagster drops a run key it has seen). Files whose name cannot be a partition key (a comma,
 a space...) are skipped with a log message naming the problem; a deleted file's partition and
 rows are kept as history.
 """
@@ -39,6 +40,17 @@ def _read_cursor(cursor: str | None) -> dict[str, str]:
     return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
 
 
+def _materialized_hash(instance: dg.DagsterInstance, partition: str) -> str | None:
+    """The file hash behind the partition's latest `generation/requests`, so a set that another
+    process (the demo) already ran on this instance is not run again by a fresh cursor."""
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=REQUESTS_KEY, asset_partitions=[partition]), limit=1
+    ).records
+    materialization = records[0].asset_materialization if records else None
+    value = materialization.metadata.get("prompt_set_hash") if materialization else None
+    return value.value if isinstance(value, dg.TextMetadataValue) else None
+
+
 @dg.sensor(
     name="prompt_sets_sensor",
     target=dg.AssetSelection.assets(*RUN_SELECTION, *CATALOG_SELECTION),
@@ -63,6 +75,7 @@ def prompt_sets_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
         )
         for f in files
         if seen.get(f.name) != f.content_hash
+        and _materialized_hash(context.instance, f.name) != f.content_hash
     ]
     if run_requests:
         context.log.info(
