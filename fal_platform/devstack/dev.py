@@ -22,6 +22,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
@@ -144,7 +145,8 @@ def run_dev(
     env = {**os.environ, **NO_TELEMETRY_ENV}
     with stop_on_signals() as stop_requested, ExitStack() as children:
         try:
-            return _serve(children, stop_requested, root, home, env, host, port, emulator_port)
+            stack = DevStack(root, home, host, port, emulator_port)
+            return _serve(stack, env, children, stop_requested)
         except (PortInUseError, ProcessStartError) as exc:
             print(f"fal-platform dev: {exc}", file=sys.stderr)
             return 1
@@ -155,29 +157,36 @@ def run_dev(
                 _say("stopped; no process left running")
 
 
+@dataclass(frozen=True)
+class DevStack:
+    """What `fal-platform dev` serves, as given on its command line (ports 0/None: see run_dev)."""
+
+    root: Path
+    home: Path
+    host: str
+    port: int
+    emulator_port: int | None
+
+
 def _serve(
-    children: ExitStack,
-    stop_requested: StopRequest,
-    root: Path,
-    home: Path,
-    env: dict[str, str],
-    host: str,
-    port: int,
-    emulator_port: int | None,
+    stack: DevStack, env: dict[str, str], children: ExitStack, stop_requested: StopRequest
 ) -> int:
-    port = port or free_port(host)
+    host = stack.host
+    port = stack.port or free_port(host)
     ensure_port_free(host, port, "Dagster UI (--port)")
     emulator: ManagedProcess | None = None
     if env.get(ENV_KEY):
         _say("FAL_KEY is set: no emulator, Dagster runs talk to fal.ai (and are billed)")
     else:
-        emulator_port = emulator_port_for(emulator_port)
+        emulator_port = emulator_port_for(stack.emulator_port)
         emulator = start_emulator(children, emulator_port, env, stop_requested)
         if emulator is None:
             return 0
-    _say(f"starting dg dev with DAGSTER_HOME={home} ...")
+    _say(f"starting dg dev with DAGSTER_HOME={stack.home} ...")
     dagster = children.enter_context(
-        dagster_dev_process(repo_root=root, dagster_home=home, host=host, port=port, env=env)
+        dagster_dev_process(
+            repo_root=stack.root, dagster_home=stack.home, host=host, port=port, env=env
+        )
     )
     if not dagster.wait_ready(STARTUP_TIMEOUT, should_stop=stop_requested):
         _say("stopping before the UI came up")
