@@ -20,13 +20,24 @@ import httpx
 FAL_API_URL = "https://api.fal.ai/v1"
 FAL_QUEUE_URL = "https://queue.fal.run"
 FAL_RUN_URL = "https://fal.run"
-DEFAULT_EMULATOR_URL = "http://127.0.0.1:8787"
+DEFAULT_EMULATOR_HOST = "127.0.0.1"
+DEFAULT_EMULATOR_PORT = 8787
+"""`fal-platform dev` and `fal-platform demo` both serve the emulator here when the port is free,
+so media links written by one still resolve while the other runs."""
 
 ENV_KEY = "FAL_KEY"
 ENV_API_URL = "FAL_PLATFORM_API_URL"
 ENV_QUEUE_URL = "FAL_PLATFORM_QUEUE_URL"
 ENV_RUN_URL = "FAL_PLATFORM_RUN_URL"
 ENV_EMULATOR_URL = "FAL_PLATFORM_EMULATOR_URL"
+
+
+def emulator_base_url(host: str = DEFAULT_EMULATOR_HOST, port: int = DEFAULT_EMULATOR_PORT) -> str:
+    """The one address of an emulator: every fal host is served under it (see `emulator_urls`)."""
+    return f"http://{host}:{port}"
+
+
+DEFAULT_EMULATOR_URL = emulator_base_url()
 
 
 class EmulatorUnavailableError(RuntimeError):
@@ -95,7 +106,7 @@ def ensure_reachable(target: FalTarget, timeout: float = 2.0) -> None:
         raise EmulatorUnavailableError(
             f"FAL_KEY is not set, so fal-platform targets the local fal emulator at "
             f"{target.emulator_url}, but nothing answers there ({type(exc).__name__}). "
-            f"Start it with `fal-platform emulator --port 8787` (or run everything with "
+            f"Start it with `fal-platform emulator --port {DEFAULT_EMULATOR_PORT}` (or run everything with "
             f"`fal-platform dev`), point {ENV_EMULATOR_URL} at a running one, or "
             f"`export FAL_KEY=...` to use fal.ai."
         ) from None

@@ -3,17 +3,17 @@ through the `dagster` CLI (a subprocess with the code location's executor, like 
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import dagster as dg
 import duckdb
-from catalog_support import ISOLATED_ENV, EmulatorFactory
+from catalog_support import EmulatorFactory
 
 from assets.keys import MODELS_KEY, PRICING_KEY
 from fal_platform.definitions import defs
+from fal_platform.devstack.processes import isolated_env
 
 ROOT = Path(__file__).resolve().parents[1]
 JOB = "fal_catalog_refresh"
@@ -54,8 +54,7 @@ def test_refresh_job_in_a_dagster_subprocess_with_the_code_locations_executor(
     home = tmp_path / "dagster_home"
     home.mkdir()
     emulator = emulator_factory(models=120)
-    env = {k: v for k, v in os.environ.items() if k not in ISOLATED_ENV}
-    env.update(
+    env = isolated_env(
         DAGSTER_HOME=str(home),
         FAL_PLATFORM_DATA_DIR=str(data_dir),
         FAL_PLATFORM_DUCKDB=str(db),

@@ -5,13 +5,13 @@ from __future__ import annotations
 import contextlib
 import socket
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
 
 from fal_platform.batch.prompts import discover_prompt_sets, load_prompt_set
-from fal_platform.devstack.demo import demo_emulator_port, run_demo
-from fal_platform.target import DEFAULT_EMULATOR_URL
+from fal_platform.devstack.demo import run_demo
+from fal_platform.devstack.emulator_process import EmulatorProcess
+from fal_platform.target import DEFAULT_EMULATOR_PORT
 
 PROMPTS = Path(__file__).resolve().parents[1] / "prompts"
 
@@ -38,16 +38,15 @@ def test_demo_runs_every_prompt_set_then_reuses_everything(
 
 def test_demo_emulator_takes_the_dev_port_unless_it_is_taken() -> None:
     """`make dev` and `make demo` share the emulator address (the demo's media links keep
-    working under `make dev`), and a busy port never stops the demo."""
-    dev_port = urlsplit(DEFAULT_EMULATOR_URL).port
+    working under `make dev`), and a busy port never stops the demo: the demo's emulator asks
+    for `preferred_port=DEFAULT_EMULATOR_PORT` (fal_platform/devstack/demo.py)."""
     with socket.socket() as holder:
         # As the emulator's server does, so a closed connection in TIME_WAIT does not stop us.
         holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         # If someone's `make dev` holds the port already, that is the same situation.
         with contextlib.suppress(OSError):
-            holder.bind(("127.0.0.1", dev_port or 0))
+            holder.bind(("127.0.0.1", DEFAULT_EMULATOR_PORT))
         holder.listen()
-        port = demo_emulator_port()
-    assert port != dev_port
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", port))
+        with EmulatorProcess(models=5, preferred_port=DEFAULT_EMULATOR_PORT) as emulator:
+            assert emulator.port != DEFAULT_EMULATOR_PORT
+            assert emulator.health()

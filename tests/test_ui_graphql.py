@@ -13,7 +13,6 @@ behind the test's runs on the one-slot `duckdb` pool and made this test take min
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +23,7 @@ from support.ui_graphql import DagsterUI
 from fal_platform.devstack.dagster_dev import STARTUP_TIMEOUT, dagster_dev_process
 from fal_platform.devstack.dagster_home import find_repo_root, write_dagster_yaml
 from fal_platform.devstack.emulator_process import EmulatorProcess
-from fal_platform.devstack.processes import ManagedProcess, free_port
+from fal_platform.devstack.processes import ManagedProcess, free_port, isolated_env
 
 pytestmark = [pytest.mark.ui, pytest.mark.timeout(300)]
 
@@ -136,16 +135,15 @@ def dagster_ui(
     prompts = tmp_path / "prompts"
     prompts.mkdir()  # empty until the sensors are stopped: the test writes the prompt set
     data = tmp_path / "data"
-    env = {
-        **os.environ,
-        "FAL_PLATFORM_DATA_DIR": str(data),
-        "FAL_PLATFORM_DUCKDB": str(data / "fal_platform.duckdb"),
-        "FAL_PLATFORM_PROMPTS_DIR": str(prompts),
-        "FAL_KEY": FAKE_KEY,
-        "FAL_PLATFORM_API_URL": emulator.api_url,
-        "FAL_PLATFORM_QUEUE_URL": emulator.queue_url,
-        "FAL_PLATFORM_RUN_URL": emulator.run_url,
-    }
+    env = isolated_env(
+        FAL_PLATFORM_DATA_DIR=str(data),
+        FAL_PLATFORM_DUCKDB=str(data / "fal_platform.duckdb"),
+        FAL_PLATFORM_PROMPTS_DIR=str(prompts),
+        FAL_KEY=FAKE_KEY,
+        FAL_PLATFORM_API_URL=emulator.api_url,
+        FAL_PLATFORM_QUEUE_URL=emulator.queue_url,
+        FAL_PLATFORM_RUN_URL=emulator.run_url,
+    )
     port = free_port()
     server = dagster_dev_process(
         repo_root=find_repo_root(Path(__file__).resolve().parents[1]),

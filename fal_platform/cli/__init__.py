@@ -42,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
         "run-batch", help="Run one prompt set through fal's queue without Dagster."
     )
     add_run_batch_arguments(run_batch)
-    dev = sub.add_parser("dev", help="Start the fal emulator and the Dagster UI (dagster dev).")
+    dev = sub.add_parser("dev", help="Start the fal emulator and the Dagster UI (dg dev).")
     add_dev_arguments(dev)
     return parser
 

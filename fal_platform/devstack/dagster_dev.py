@@ -1,19 +1,23 @@
-"""`dagster dev` (webserver + daemon) as a child process, shared by `fal-platform dev`, the UI test
-and the screenshot script so all three start and stop Dagster the same way.
+"""`dg dev` (Dagster's webserver + daemon) as a child process, shared by `fal-platform dev`, the UI
+test and the screenshot script so all three start and stop Dagster the same way.
 
-It runs as `python -m dagster dev` with this interpreter (the venv's, whatever PATH says), in
-its own session: see `process_group` for why that is what makes the stop complete.
+It runs as `python -m dagster_dg_cli.cli dev -w workspace.yaml` with this interpreter (the venv's,
+whatever PATH says), in its own session: see `fal_platform/devstack/processes.py` for why that is
+what makes the stop complete. `dg dev` is the CLI Dagster 1.13 recommends: `dagster dev` prints a
+SupersessionWarning pointing at it. Given `-w`, `dg dev` serves exactly the code location that
+workspace.yaml names, as `dagster dev -w` did.
+
+Every child gets `DAGSTER_DISABLE_TELEMETRY=1` (`processes.NO_TELEMETRY_ENV` says why).
 """
 
 from __future__ import annotations
 
-import socket
 import sys
 from collections.abc import Mapping
 from pathlib import Path
 
 from fal_platform.devstack.dagster_home import WORKSPACE_FILE
-from fal_platform.devstack.processes import ManagedProcess
+from fal_platform.devstack.processes import NO_TELEMETRY_ENV, ManagedProcess, port_is_free
 
 STARTUP_TIMEOUT = 120.0
 """Loading the code location imports dagster, dlt and DuckDB: ~10-20 s on 2 cores, more when busy."""
@@ -26,16 +30,11 @@ class PortInUseError(RuntimeError):
 def ensure_port_free(host: str, port: int, what: str) -> None:
     """Fail before starting anything: with the port taken, `/server_info` could answer from
     someone else's server and we would announce the wrong UI."""
-    family, _, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
-    with socket.socket(family, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
-        try:
-            sock.bind(address)
-        except OSError as exc:
-            raise PortInUseError(
-                f"{what}: cannot listen on {host}:{port} ({exc.strerror}); "
-                "stop whatever uses it or pick another port"
-            ) from None
+    if not port_is_free(host, port):
+        raise PortInUseError(
+            f"{what}: cannot listen on {host}:{port} (address already in use); "
+            "stop whatever uses it or pick another port"
+        )
 
 
 def browser_host(host: str) -> str:
@@ -52,11 +51,11 @@ def dagster_dev_process(
     env: Mapping[str, str],
     log_path: Path | None = None,
 ) -> ManagedProcess:
-    """An unstarted `dagster dev -w workspace.yaml -h host -p port` with DAGSTER_HOME set."""
+    """An unstarted `dg dev -w workspace.yaml -h host -p port` with DAGSTER_HOME set."""
     argv = [
         sys.executable,
         "-m",
-        "dagster",
+        "dagster_dg_cli.cli",
         "dev",
         "-w",
         str(repo_root / WORKSPACE_FILE),
@@ -65,9 +64,9 @@ def dagster_dev_process(
         "-p",
         str(port),
     ]
-    child_env = {**env, "DAGSTER_HOME": str(dagster_home)}
+    child_env = {**env, "DAGSTER_HOME": str(dagster_home), **NO_TELEMETRY_ENV}
     return ManagedProcess(
-        "dagster dev",
+        "dg dev",
         argv,
         env=child_env,
         cwd=repo_root,

@@ -6,8 +6,11 @@ One `dagster.yaml` for all of them, so a run launched by the demo shows in the U
 - `concurrency.pools.default_limit: 1`: every asset that writes DuckDB declares `pool="duckdb"`,
   and DuckDB allows one read-write process per file; one slot per pool serializes those steps
   instead of failing them with "Could not set lock on file".
-- `telemetry` and `nux` (the first-visit "what's new" dialog) off: nothing leaves the machine and
-  the UI opens straight onto the assets.
+- `telemetry` and `nux` (the first-visit "what's new" dialog) off: the UI opens straight onto
+  the assets. `telemetry.enabled: false` alone does not stop Dagster's upload of
+  `$DAGSTER_HOME/logs/`; `DAGSTER_DISABLE_TELEMETRY=1` does, and the dev stack sets it for every
+  Dagster process it starts (`dagster_dev.py`). Nothing of the platform is written under
+  `$DAGSTER_HOME/logs/`: our logs go to `<data dir>/logs/`.
 - `storage.sqlite.base_dir` follows `DAGSTER_HOME` (read at load time), so run history stays in
   SQLite files next to this dagster.yaml even if the directory is moved.
 
@@ -17,6 +20,7 @@ The keys were checked against dagster 1.13.27's instance schema
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 DAGSTER_YAML_NAME = "dagster.yaml"
@@ -73,3 +77,15 @@ def ensure_dagster_home(home: Path) -> Path:
 
 def default_dagster_home(repo_root: Path) -> Path:
     return repo_root / DEFAULT_HOME_NAME
+
+
+def resolve_dagster_home(
+    repo_root: Path, explicit: Path | None, environ: Mapping[str, str]
+) -> Path:
+    """The instance `fal-platform dev` and `fal-platform demo` share, created if missing: an
+    explicit directory, else `DAGSTER_HOME`, else `<repo>/.dagster_home`. One rule for both, so
+    the demo's materializations are the ones the dev UI (and its sensor) sees."""
+    configured = explicit or (
+        Path(environ["DAGSTER_HOME"]) if environ.get("DAGSTER_HOME") else None
+    )
+    return ensure_dagster_home(configured or default_dagster_home(repo_root))

@@ -25,25 +25,20 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 import duckdb
 
 from fal_platform.batch.prompts import discover_prompt_sets
-from fal_platform.devstack.dagster_dev import PortInUseError, ensure_port_free
-from fal_platform.devstack.dagster_home import default_dagster_home, ensure_dagster_home
-from fal_platform.devstack.dev import EMULATOR_HOST, EMULATOR_STARTUP_TIMEOUT, emulator_process
-from fal_platform.devstack.processes import ManagedProcess, free_port, isolated_env
-from fal_platform.emulator.config import ENV_PREFIX
+from fal_platform.devstack.dagster_home import resolve_dagster_home
+from fal_platform.devstack.emulator_process import EmulatorProcess
 from fal_platform.paths import DataPaths
-from fal_platform.target import DEFAULT_EMULATOR_URL, emulator_urls
+from fal_platform.target import DEFAULT_EMULATOR_PORT, emulator_urls
 
 if TYPE_CHECKING:
     from dagster import DagsterInstance, Definitions
 
 # Latencies of a fast but visibly queued fal: every request waits and runs for a moment.
-DEMO_EMULATOR = {"models": 300, "seed": 7, "queue_wait": 0.3, "inference_time": 0.8}
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+DEMO_EMULATOR: dict[str, Any] = {"models": 300, "seed": 7, "queue_wait": 0.3, "inference_time": 0.8}
 
 
 @dataclass
@@ -70,30 +65,13 @@ class DemoSettings:
     ) -> DemoSettings:
         defaults = DataPaths.from_env(environ)
         data = (data_dir or defaults.data_dir).resolve()
-        home = dagster_home or Path(environ.get("DAGSTER_HOME") or default_dagster_home(Path.cwd()))
         return cls(
             # The demo's own data directory holds its DuckDB file (FAL_PLATFORM_DUCKDB is not
             # followed: `--data-dir` must not write into someone else's database).
             paths=DataPaths.under(data, (prompts or defaults.prompts_dir).resolve()),
             # The same instance as `fal-platform dev`, so the demo's runs show in the UI.
-            dagster_home=ensure_dagster_home(home),
+            dagster_home=resolve_dagster_home(Path.cwd(), dagster_home, environ),
         )
-
-
-def demo_emulator_port() -> int:
-    """`make dev`'s emulator port when free (the demo's media links then outlive the demo)."""
-    port = urlsplit(DEFAULT_EMULATOR_URL).port or 0
-    try:
-        ensure_port_free(EMULATOR_HOST, port, "fal emulator")
-    except PortInUseError:
-        return free_port(EMULATOR_HOST)
-    return port
-
-
-def demo_emulator(port: int, log_path: Path) -> ManagedProcess:
-    """The emulator's own CLI with the demo's latencies (FAL_EMULATOR_* in its environment)."""
-    options = {ENV_PREFIX + name.upper(): str(value) for name, value in DEMO_EMULATOR.items()}
-    return emulator_process(PROJECT_ROOT, port, isolated_env(**options), log_path)
 
 
 def open_instance(home: Path) -> DagsterInstance:
@@ -164,12 +142,10 @@ def run_demo(
         f"fal-platform demo: {len(prompt_files)} prompt sets from {paths.prompts_dir}, "
         f"data in {paths.data_dir}"
     )
-    port = demo_emulator_port()
-    with demo_emulator(port, paths.data_dir / "demo-emulator.log") as emulator:
-        emulator.wait_ready(EMULATOR_STARTUP_TIMEOUT)
-        url = f"http://{EMULATOR_HOST}:{port}"
-        print(f"  emulator: {url} ({DEMO_EMULATOR['models']} models)")
-        defs = _demo_defs(paths, url)
+    # `make dev`'s emulator port when free: the demo's media links then outlive the demo.
+    with EmulatorProcess(**DEMO_EMULATOR, preferred_port=DEFAULT_EMULATOR_PORT) as emulator:
+        print(f"  emulator: {emulator.url} ({DEMO_EMULATOR['models']} models)")
+        defs = _demo_defs(paths, emulator.url)
         instance = open_instance(settings.dagster_home)
         try:
             _timed(steps, "catalog", lambda: _catalog(defs, instance))

@@ -1,13 +1,16 @@
-"""`fal-platform dev`: the local fal emulator and `dagster dev` together, stopped together.
+"""`fal-platform dev`: the local fal emulator and `dg dev` together, stopped together.
 
 Both children run in their own sessions, so a terminal's Ctrl-C reaches only this process, which
 then stops them in order (Dagster first, since its runs talk to the emulator): SIGTERM to each
 process group, a grace period, SIGKILL to whatever is left. SIGTERM and SIGHUP (terminal closed)
 take the same path, so `kill <pid>` or closing the terminal leaves nothing running either.
 
-The instance lives in `<repo>/.dagster_home` (git-ignored), so run history survives restarts and
-runs launched by `fal-platform demo` show in this UI. With FAL_KEY set there is no emulator: the
-resource targets fal.ai.
+The instance is the one `fal-platform demo` uses (`resolve_dagster_home`: `--dagster-home`, else
+`DAGSTER_HOME`, else `<repo>/.dagster_home`), so run history survives restarts and the demo's
+runs show in this UI. The emulator listens on 8787 (`target.DEFAULT_EMULATOR_PORT`, as the
+demo's does) unless that port is taken, and logs to `<data dir>/logs/emulator.log`: nothing of
+ours goes under `$DAGSTER_HOME/logs/`, which Dagster treats as its telemetry queue. With FAL_KEY
+set there is no emulator: the resource targets fal.ai.
 """
 
 from __future__ import annotations
@@ -17,8 +20,9 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
@@ -31,16 +35,34 @@ from fal_platform.devstack.dagster_dev import (
 )
 from fal_platform.devstack.dagster_home import (
     RepoRootNotFoundError,
-    default_dagster_home,
-    ensure_dagster_home,
     find_repo_root,
+    resolve_dagster_home,
 )
-from fal_platform.devstack.processes import ManagedProcess, ProcessStartError, free_port
-from fal_platform.target import ENV_EMULATOR_URL, ENV_KEY
+from fal_platform.devstack.emulator_process import emulator_child
+from fal_platform.devstack.processes import (
+    NO_TELEMETRY_ENV,
+    ManagedProcess,
+    ProcessStartError,
+    free_port,
+    port_is_free,
+)
+from fal_platform.paths import DataPaths
+from fal_platform.target import (
+    DEFAULT_EMULATOR_HOST,
+    DEFAULT_EMULATOR_PORT,
+    ENV_EMULATOR_URL,
+    ENV_KEY,
+    emulator_base_url,
+)
 
-EMULATOR_HOST = "127.0.0.1"  # only Dagster's own processes talk to it
 EMULATOR_STARTUP_TIMEOUT = 30.0
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+def logs_dir() -> Path:
+    """Where `fal-platform dev` writes its children's logs: beside the platform's other state,
+    never under $DAGSTER_HOME/logs (Dagster uploads that folder to its telemetry server)."""
+    return DataPaths.from_env(os.environ).data_dir.resolve() / "logs"
 
 
 class StopRequest:
@@ -59,8 +81,8 @@ class StopRequest:
 @contextmanager
 def stop_on_signals() -> Iterator[StopRequest]:
     """Install the handlers BEFORE spawning: a child inherits an ignored SIGINT (as under
-    `cmd &` in a script) and `dagster dev` maps SIGTERM to its SIGINT handler, so it would
-    then ignore SIGTERM too. A Python-level handler is reset to the default in the child."""
+    `cmd &` in a script) and `dg dev` maps SIGTERM to its SIGINT handler, so it would then
+    ignore SIGTERM too. A Python-level handler is reset to the default in the child."""
     request = StopRequest()
     previous = {sig: signal.signal(sig, request.handle) for sig in _STOP_SIGNALS}
     try:
@@ -70,31 +92,34 @@ def stop_on_signals() -> Iterator[StopRequest]:
             signal.signal(sig, handler)
 
 
-def emulator_process(
-    repo_root: Path, port: int, env: dict[str, str], log_path: Path
-) -> ManagedProcess:
-    """The emulator's own CLI on a fixed port (EmulatorProcess always picks a free one).
+def emulator_port_for(requested: int | None) -> int:
+    """None: the shared default unless taken (then any free port); 0: any free port; else exactly
+    that port, refused up front if taken."""
+    if requested is None:
+        if port_is_free(DEFAULT_EMULATOR_HOST, DEFAULT_EMULATOR_PORT):
+            return DEFAULT_EMULATOR_PORT
+        port = free_port(DEFAULT_EMULATOR_HOST)
+        _say(f"port {DEFAULT_EMULATOR_PORT} is taken: the emulator uses {port} instead")
+        return port
+    if requested == 0:
+        return free_port(DEFAULT_EMULATOR_HOST)
+    ensure_port_free(DEFAULT_EMULATOR_HOST, requested, "fal emulator (--emulator-port)")
+    return requested
 
-    Options come from FAL_EMULATOR_* in the environment, e.g. FAL_EMULATOR_QUEUE_WAIT=2.
-    """
-    argv = [
-        sys.executable,
-        "-m",
-        "fal_platform.emulator",
-        "--host",
-        EMULATOR_HOST,
-        "--port",
-        str(port),
-    ]
-    return ManagedProcess(
-        "fal emulator",
-        argv,
-        env=env,
-        cwd=repo_root,
-        ready_url=f"http://{EMULATOR_HOST}:{port}/_emulator/health",
-        log_path=log_path,
-        stop_grace=5.0,
+
+def start_emulator(
+    children: ExitStack, port: int, env: dict[str, str], should_stop: Callable[[], bool]
+) -> ManagedProcess | None:
+    """The emulator on `port`, ready; None if a stop was requested first. Its options come from
+    FAL_EMULATOR_* in `env`, e.g. FAL_EMULATOR_QUEUE_WAIT=2."""
+    emulator = children.enter_context(
+        emulator_child(port=port, env=env, log_path=logs_dir() / "emulator.log")
     )
+    if not emulator.wait_ready(EMULATOR_STARTUP_TIMEOUT, should_stop=should_stop):
+        return None
+    env[ENV_EMULATOR_URL] = emulator_base_url(DEFAULT_EMULATOR_HOST, port)
+    _say(f"fal emulator at {env[ENV_EMULATOR_URL]} (log: {emulator.log_path})")
+    return emulator
 
 
 def _say(message: str) -> None:
@@ -103,57 +128,26 @@ def _say(message: str) -> None:
 
 def run_dev(
     port: int = 3000,
-    emulator_port: int = 8787,
+    emulator_port: int | None = None,
     host: str = "127.0.0.1",
     *,
     dagster_home: Path | None = None,
 ) -> int:
     """Serve until a stop signal; 0 after a requested stop, 1 if a child fails, 2 on bad setup.
 
-    Port 0 picks a free port (for either). `dagster_home` overrides `<repo>/.dagster_home`.
+    Port 0 picks a free port (for either); `emulator_port=None` is 8787 unless taken.
     """
     try:
         root = find_repo_root()
     except RepoRootNotFoundError as exc:
         print(f"fal-platform dev: {exc}", file=sys.stderr)
         return 2
-    home = ensure_dagster_home(dagster_home or default_dagster_home(root))
-    env = dict(os.environ)
+    home = resolve_dagster_home(root, dagster_home, os.environ)
+    env = {**os.environ, **NO_TELEMETRY_ENV}
     with stop_on_signals() as stop_requested, ExitStack() as children:
         try:
-            port = port or free_port(host)
-            ensure_port_free(host, port, "Dagster UI (--port)")
-            emulator: ManagedProcess | None = None
-            if env.get(ENV_KEY):
-                _say("FAL_KEY is set: no emulator, Dagster runs talk to fal.ai (and are billed)")
-            else:
-                emulator_port = emulator_port or free_port(EMULATOR_HOST)
-                ensure_port_free(EMULATOR_HOST, emulator_port, "fal emulator (--emulator-port)")
-                emulator = children.enter_context(
-                    emulator_process(root, emulator_port, env, home / "logs" / "emulator.log")
-                )
-                if not emulator.wait_ready(EMULATOR_STARTUP_TIMEOUT, should_stop=stop_requested):
-                    return 0
-                env[ENV_EMULATOR_URL] = f"http://{EMULATOR_HOST}:{emulator_port}"
-                _say(f"fal emulator at {env[ENV_EMULATOR_URL]} (log: {emulator.log_path})")
-            _say(f"starting dagster dev with DAGSTER_HOME={home} ...")
-            dagster = children.enter_context(
-                dagster_dev_process(
-                    repo_root=root, dagster_home=home, host=host, port=port, env=env
-                )
-            )
-            if not dagster.wait_ready(STARTUP_TIMEOUT, should_stop=stop_requested):
-                _say("stopping before the UI came up")
-                return 0
-            _say(f"Dagster UI: http://{browser_host(host)}:{port}  (Ctrl-C stops everything)")
-            while not stop_requested():
-                for child in (dagster, emulator):
-                    if child is not None and child.exit_code() is not None:
-                        _say(f"{child.name} exited with code {child.exit_code()}; stopping")
-                        return 1
-                time.sleep(0.2)
-            _say("stopping Dagster and the emulator ...")
-            return 0
+            stack = DevStack(root, home, host, port, emulator_port)
+            return _serve(stack, env, children, stop_requested)
         except (PortInUseError, ProcessStartError) as exc:
             print(f"fal-platform dev: {exc}", file=sys.stderr)
             return 1
@@ -164,6 +158,51 @@ def run_dev(
                 _say("stopped; no process left running")
 
 
+@dataclass(frozen=True)
+class DevStack:
+    """What `fal-platform dev` serves, as given on its command line (ports 0/None: see run_dev)."""
+
+    root: Path
+    home: Path
+    host: str
+    port: int
+    emulator_port: int | None
+
+
+def _serve(
+    stack: DevStack, env: dict[str, str], children: ExitStack, stop_requested: StopRequest
+) -> int:
+    host = stack.host
+    port = stack.port or free_port(host)
+    ensure_port_free(host, port, "Dagster UI (--port)")
+    emulator: ManagedProcess | None = None
+    if env.get(ENV_KEY):
+        _say("FAL_KEY is set: no emulator, Dagster runs talk to fal.ai (and are billed)")
+    else:
+        emulator_port = emulator_port_for(stack.emulator_port)
+        emulator = start_emulator(children, emulator_port, env, stop_requested)
+        if emulator is None:
+            return 0
+    _say(f"starting dg dev with DAGSTER_HOME={stack.home} ...")
+    dagster = children.enter_context(
+        dagster_dev_process(
+            repo_root=stack.root, dagster_home=stack.home, host=host, port=port, env=env
+        )
+    )
+    if not dagster.wait_ready(STARTUP_TIMEOUT, should_stop=stop_requested):
+        _say("stopping before the UI came up")
+        return 0
+    _say(f"Dagster UI: http://{browser_host(host)}:{port}  (Ctrl-C stops everything)")
+    while not stop_requested():
+        for child in (dagster, emulator):
+            if child is not None and child.exit_code() is not None:
+                _say(f"{child.name} exited with code {child.exit_code()}; stopping")
+                return 1
+        time.sleep(0.2)
+    _say("stopping Dagster and the emulator ...")
+    return 0
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--port", type=int, default=3000, help="Dagster UI port [3000]")
     parser.add_argument(
@@ -172,14 +211,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument(
         "--emulator-port",
         type=int,
-        default=8787,
-        help="fal emulator port, 0 = any free one [8787]; unused when FAL_KEY is set",
+        default=None,
+        help=f"fal emulator port, 0 = any free one [{DEFAULT_EMULATOR_PORT}, or a free one if "
+        "that is taken]; unused when FAL_KEY is set",
     )
     parser.add_argument(
         "--dagster-home",
         type=Path,
         default=None,
-        help="Dagster instance directory [<repo>/.dagster_home]",
+        help="Dagster instance directory [$DAGSTER_HOME, else <repo>/.dagster_home]",
     )
     return parser
 

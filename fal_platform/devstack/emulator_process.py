@@ -1,54 +1,74 @@
-"""EmulatorProcess: run the emulator as a real subprocess on a free loopback port.
+"""EmulatorProcess: the emulator as a real subprocess on loopback, for tests, benchmarks and the demo.
 
-Tests and benchmarks talk to it over real HTTP exactly as they would to fal. The child runs in
-its own process group so stopping it never touches the caller, and its output goes to a temp
-file (not a pipe, which could fill up and block it) that is quoted if it fails to start.
+Tests and benchmarks talk to it over real HTTP exactly as they would to fal. It is a
+`ManagedProcess` (own process group, output to a temp file quoted if it fails to start) whose
+command line comes from `emulator_child`, the same builder `fal-platform dev` uses.
 """
 
 from __future__ import annotations
 
-import atexit
-import contextlib
 import os
-import signal
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 import httpx
 
-from fal_platform.devstack.processes import free_port
-from fal_platform.emulator.config import (
-    ENV_PREFIX,
-    EmulatorConfig,
-    environ_without_options,
-    to_cli_args,
+from fal_platform.devstack.processes import (
+    ManagedProcess,
+    ProcessStartError,
+    free_port,
+    isolated_env,
+    port_is_free,
 )
+from fal_platform.emulator.config import ENV_PREFIX, EmulatorConfig, to_cli_args
+from fal_platform.target import DEFAULT_EMULATOR_HOST, emulator_base_url
 
 _PROJECT_ROOT = Path(__file__).resolve().parents[2]
 _START_ATTEMPTS = 3
-_RUNNING: set[EmulatorProcess] = set()  # strong refs: stopped at exit even if dropped
+HEALTH_PATH = "/_emulator/health"
 
 
-@atexit.register
-def _stop_leftovers() -> None:
-    """A child in its own session outlives us unless stopped; never leave one behind."""
-    for process in list(_RUNNING):
-        process.stop()
+def emulator_child(
+    *,
+    port: int,
+    env: dict[str, str],
+    log_path: Path,
+    config: EmulatorConfig | None = None,
+    host: str = DEFAULT_EMULATOR_HOST,
+) -> ManagedProcess:
+    """The one command line of the emulator: `python -m fal_platform.emulator --host --port`,
+    plus the flags that reproduce `config` (without one, options come from FAL_EMULATOR_* in
+    `env`, as `fal-platform dev` wants). An accepted key never goes on a command line."""
+    argv = [sys.executable, "-m", "fal_platform.emulator", "--host", host, "--port", str(port)]
+    if config is not None:
+        argv += to_cli_args(config, skip=frozenset({"host", "port"}))
+        if config.accepted_key is not None:
+            env = {**env, ENV_PREFIX + "ACCEPTED_KEY": config.accepted_key.get_secret_value()}
+    return ManagedProcess(
+        "fal emulator",
+        argv,
+        env=env,
+        cwd=_PROJECT_ROOT,
+        ready_url=emulator_base_url(host, port) + HEALTH_PATH,
+        log_path=log_path,
+        stop_grace=5.0,
+        poll_interval=0.05,
+    )
 
 
-class EmulatorStartError(RuntimeError):
+class EmulatorStartError(ProcessStartError):
     pass
 
 
 class EmulatorProcess:
     """`with EmulatorProcess(models=50, queue_wait=0.05) as emu: httpx.get(emu.api_url + "/models")`
 
-    Keyword options are EmulatorConfig fields; unknown names raise at construction.
+    Keyword options are EmulatorConfig fields; unknown names raise at construction. The port is
+    a free one, or `preferred_port` when that is free (the demo's media links then match
+    `fal-platform dev`'s emulator).
     """
 
     def __init__(
@@ -58,6 +78,7 @@ class EmulatorProcess:
         require_key: bool = False,
         *,
         startup_timeout: float = 30.0,
+        preferred_port: int | None = None,
         **options: Any,
     ) -> None:
         for name in ("host", "port"):
@@ -65,9 +86,9 @@ class EmulatorProcess:
                 raise TypeError(f"EmulatorProcess picks {name} itself")
         self.config = EmulatorConfig(models=models, seed=seed, require_key=require_key, **options)
         self.startup_timeout = startup_timeout
+        self.preferred_port = preferred_port
         self.port = 0
-        self._process: subprocess.Popen[bytes] | None = None
-        self._log_path: Path | None = None
+        self._child: ManagedProcess | None = None
         self._client: httpx.Client | None = None
 
     def __repr__(self) -> str:
@@ -77,7 +98,7 @@ class EmulatorProcess:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return emulator_base_url(DEFAULT_EMULATOR_HOST, self.port)
 
     @property
     def api_url(self) -> str:
@@ -93,7 +114,7 @@ class EmulatorProcess:
 
     @property
     def pid(self) -> int | None:
-        return self._process.pid if self._process else None
+        return self._child.pid if self._child else None
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -109,114 +130,55 @@ class EmulatorProcess:
         self.stop()
 
     def start(self) -> EmulatorProcess:
-        if self._process is not None:
+        if self._child is not None:
             return self
         for attempt in range(1, _START_ATTEMPTS + 1):
             try:
-                self._spawn()
-                _RUNNING.add(self)
-                self._wait_healthy()
+                self._child = self._spawn(self._pick_port())
+                self._child.wait_ready(self.startup_timeout)
                 return self
-            except EmulatorStartError as error:
+            except ProcessStartError as error:
                 output = self.output()
                 self.stop()
                 # Another process may grab the port between our probe and the child's bind.
                 if "address already in use" in output.lower() and attempt < _START_ATTEMPTS:
                     continue
-                raise error from None
+                raise EmulatorStartError(str(error)) from None
         raise AssertionError("unreachable")
 
-    def _spawn(self) -> None:
-        self.port = free_port()
-        env = environ_without_options(os.environ)
-        env["PYTHONUNBUFFERED"] = "1"
-        env["PYTHONPATH"] = os.pathsep.join(
-            p for p in (str(_PROJECT_ROOT), env.get("PYTHONPATH", "")) if p
-        )
-        if self.config.accepted_key is not None:
-            env[ENV_PREFIX + "ACCEPTED_KEY"] = self.config.accepted_key.get_secret_value()
-        argv = [
-            sys.executable,
-            "-m",
-            "fal_platform.emulator",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(self.port),
-            "--models",
-            str(self.config.models),
-            "--seed",
-            str(self.config.seed),
-            *to_cli_args(self.config, skip=frozenset({"host", "port", "models", "seed"})),
-        ]
-        handle, name = tempfile.mkstemp(prefix="fal-emulator-", suffix=".log")
-        self._log_path = Path(name)
-        with os.fdopen(handle, "wb") as log:
-            self._process = subprocess.Popen(
-                argv,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=env,
-                cwd=str(_PROJECT_ROOT),
-                start_new_session=True,
-            )
+    def _pick_port(self) -> int:
+        preferred = self.preferred_port
+        if preferred and port_is_free(DEFAULT_EMULATOR_HOST, preferred):
+            return preferred
+        return free_port(DEFAULT_EMULATOR_HOST)
 
-    def _wait_healthy(self) -> None:
-        assert self._process is not None
-        deadline = time.monotonic() + self.startup_timeout
-        with httpx.Client(timeout=2.0, trust_env=False) as client:
-            while True:
-                code = self._process.poll()
-                if code is not None:
-                    raise EmulatorStartError(
-                        f"emulator exited with code {code} before becoming healthy; output:\n"
-                        + self.output()
-                    )
-                try:
-                    if client.get(self.url + "/_emulator/health").status_code == 200:
-                        return
-                except httpx.TransportError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise EmulatorStartError(
-                        f"emulator not healthy after {self.startup_timeout}s on {self.url}; "
-                        "output:\n" + self.output()
-                    )
-                time.sleep(0.05)
+    def _spawn(self, port: int) -> ManagedProcess:
+        self.port = port
+        handle, name = tempfile.mkstemp(prefix="fal-emulator-", suffix=".log")
+        os.close(handle)  # ManagedProcess opens it for the child
+        child = emulator_child(
+            port=port, env=isolated_env(), log_path=Path(name), config=self.config
+        )
+        return child.start()
 
     def output(self) -> str:
         """What the child printed so far (stdout and stderr)."""
-        if self._log_path is None or not self._log_path.exists():
-            return ""
-        return self._log_path.read_text(errors="replace")
+        return self._child.output() if self._child is not None else ""
 
     def stop(self, timeout: float = 5.0) -> None:
         if self._client is not None:
             self._client.close()
             self._client = None
-        _RUNNING.discard(self)
-        process, self._process = self._process, None
-        if process is not None and process.poll() is None:
-            self._signal(process, signal.SIGTERM)
-            try:
-                process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self._signal(process, signal.SIGKILL)
-                process.wait(timeout)
-        if self._log_path is not None:
-            self._log_path.unlink(missing_ok=True)
-            self._log_path = None
-
-    @staticmethod
-    def _signal(process: subprocess.Popen[bytes], sig: signal.Signals) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, sig)  # start_new_session made pid the group id
+        child, self._child = self._child, None
+        if child is not None:
+            child.stop(grace=timeout)
+            if child.log_path is not None:
+                child.log_path.unlink(missing_ok=True)
 
     # --- admin API ---------------------------------------------------------------------------
 
     def _admin(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-        if self._process is None:
+        if self._child is None:
             raise RuntimeError("emulator is not running")
         if self._client is None:
             self._client = httpx.Client(base_url=self.url, timeout=10.0, trust_env=False)

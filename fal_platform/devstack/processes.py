@@ -1,17 +1,20 @@
 """Children that can be stopped with everything they started: one session, one process group.
 
-`dagster dev` forks a webserver and a daemon, which fork code servers and run workers; stopping
+`dg dev` forks a webserver and a daemon, which fork code servers and run workers; stopping
 only the pid we started can leave those behind. Started with `start_new_session=True`, the child
 is the leader of its own process group (pgid == pid) and all of its descendants stay in that
 group (Dagster never calls setsid), so `killpg` reaches every one of them. A new session also
 keeps a terminal's Ctrl-C away from the children: the parent decides how they stop.
 
-Members are counted from /proc, skipping zombies: in a container PID 1 may never reap
-re-parented children, and a zombie holds no resources but would still answer `killpg(pgid, 0)`.
+`ManagedProcess` is the one way the dev stack, the emulator fixture, the UI tests and the
+screenshot script start a child. The process table is read with psutil, skipping zombies: in a
+container PID 1 may never reap re-parented children, and a zombie holds no resources but would
+still answer `killpg(pgid, 0)`.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import signal
@@ -23,8 +26,15 @@ from pathlib import Path
 from typing import IO
 
 import httpx
+import psutil
 
-_PROC = Path("/proc")
+_PROJECT_ROOT = Path(__file__).resolve().parents[2]
+TARGET_ENV_PREFIXES = ("FAL_KEY", "FAL_PLATFORM_", "FAL_EMULATOR_")
+NO_TELEMETRY_ENV = {"DAGSTER_DISABLE_TELEMETRY": "1"}
+"""Dagster's webserver and daemon upload `$DAGSTER_HOME/logs/` (`dagster/_core/telemetry_upload.py`)
+whatever `telemetry.enabled` in dagster.yaml says; only this variable stops them. Every child the
+dev stack, the tests and the benchmarks start carries it. (In-process Dagster, as in the demo,
+runs no upload thread; its event log writes follow `telemetry.enabled`, off in our dagster.yaml.)"""
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -34,107 +44,77 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
-TARGET_ENV_PREFIXES = ("FAL_KEY", "FAL_PLATFORM_", "FAL_EMULATOR_")
+def port_is_free(host: str, port: int) -> bool:
+    """True if `host:port` can be bound now (SO_REUSEADDR, as uvicorn binds)."""
+    family, _, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(address)
+        except OSError:
+            return False
+    return True
 
 
 def isolated_env(**extra: str) -> dict[str, str]:
     """This environment minus anything that would point a child at real fal (or at another
-    emulator or data directory), with the checkout importable and output unbuffered."""
+    emulator or data directory), with the checkout importable, output unbuffered and Dagster's
+    telemetry off; `extra` is applied last, so a caller states exactly what the child targets."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(TARGET_ENV_PREFIXES)}
-    root = str(Path(__file__).resolve().parents[1])
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
+    env["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(_PROJECT_ROOT), env.get("PYTHONPATH", "")) if p
+    )
     env["PYTHONUNBUFFERED"] = "1"
+    env.update(NO_TELEMETRY_ENV)
     env.update(extra)
     return env
 
 
-def spawn_in_new_session(
-    argv: Sequence[str],
-    *,
-    env: Mapping[str, str],
-    cwd: Path,
-    output: IO[bytes] | None = None,
-) -> subprocess.Popen[bytes]:
-    """Start `argv` as the leader of a new session and process group.
-
-    `output=None` lets the child write to our stdout/stderr (the developer sees Dagster's log).
-    """
-    return subprocess.Popen(
-        list(argv),
-        env=dict(env),
-        cwd=str(cwd),
-        stdin=subprocess.DEVNULL,
-        stdout=output,
-        stderr=subprocess.STDOUT if output is not None else None,
-        start_new_session=True,
-    )
-
-
-def _stat_fields(pid: int) -> tuple[str, int, int] | None:
-    """(state, ppid, pgid) of a live process, from /proc/<pid>/stat; None when it is gone."""
-    try:
-        raw = (_PROC / str(pid) / "stat").read_text()
-    except OSError:
-        return None
-    # The command name is in parentheses and may contain spaces: split after the last ')'.
-    fields = raw[raw.rfind(")") + 2 :].split()
-    return fields[0], int(fields[1]), int(fields[2])
+def _live(process: psutil.Process) -> bool:
+    with contextlib.suppress(psutil.Error):
+        return process.status() != psutil.STATUS_ZOMBIE
+    return False
 
 
 def group_members(pgid: int) -> list[int]:
     """Pids of the live (non-zombie) processes in process group `pgid`."""
-    if not _PROC.is_dir():  # not Linux: fall back to "is anyone still in the group?"
-        try:
-            os.killpg(pgid, 0)
-        except (ProcessLookupError, PermissionError):
-            return []
-        return [pgid]
     members = []
-    for entry in _PROC.iterdir():
-        if not entry.name.isdigit():
-            continue
-        stat = _stat_fields(int(entry.name))
-        if stat is not None and stat[2] == pgid and stat[0] != "Z":
-            members.append(int(entry.name))
+    for process in psutil.process_iter():
+        with contextlib.suppress(OSError, psutil.Error):
+            if os.getpgid(process.pid) == pgid and _live(process):
+                members.append(process.pid)
     return sorted(members)
 
 
 def descendants(pid: int) -> list[int]:
-    """Live descendants of `pid` (children, grandchildren...), from /proc; [] without /proc."""
-    if not _PROC.is_dir():
+    """Live descendants of `pid` (children, grandchildren...); [] once `pid` is gone."""
+    try:
+        children = psutil.Process(pid).children(recursive=True)
+    except psutil.Error:
         return []
-    children: dict[int, list[int]] = {}
-    for entry in _PROC.iterdir():
-        if entry.name.isdigit():
-            stat = _stat_fields(int(entry.name))
-            if stat is not None and stat[0] != "Z":
-                children.setdefault(stat[1], []).append(int(entry.name))
-    found: list[int] = []
-    todo = [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return sorted(found)
+    return sorted(child.pid for child in children if _live(child))
 
 
 def is_alive(pid: int) -> bool:
     """True while `pid` exists and is not a zombie."""
-    if _PROC.is_dir():
-        stat = _stat_fields(pid)
-        return stat is not None and stat[0] != "Z"
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        return _live(psutil.Process(pid))
+    except psutil.Error:
         return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _killpg(pgid: int, sig: signal.Signals) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, sig)
+
+
+def _wait_group_empty(process: subprocess.Popen[bytes], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while process.poll() is None or group_members(process.pid):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
 
 
 def stop_process_group(process: subprocess.Popen[bytes], grace: float = 15.0) -> None:
@@ -143,32 +123,35 @@ def stop_process_group(process: subprocess.Popen[bytes], grace: float = 15.0) ->
     The leader is reaped here; its descendants are reaped by whoever adopted them.
     """
     pgid = process.pid  # start_new_session made the leader's pid the group id
-    if process.poll() is None or group_members(pgid):
+    if not _wait_group_empty(process, 0):
         _killpg(pgid, signal.SIGTERM)
-        deadline = time.monotonic() + grace
-        while time.monotonic() < deadline:
-            if process.poll() is not None and not group_members(pgid):
-                break
-            time.sleep(0.1)
-    if process.poll() is None or group_members(pgid):
-        _killpg(pgid, signal.SIGKILL)
+        if not _wait_group_empty(process, grace):
+            _killpg(pgid, signal.SIGKILL)
     with contextlib.suppress(subprocess.TimeoutExpired):
         process.wait(timeout=5.0)
-    deadline = time.monotonic() + 5.0
-    while group_members(pgid) and time.monotonic() < deadline:
-        time.sleep(0.05)
+    _wait_group_empty(process, 5.0)
 
 
 class ProcessStartError(RuntimeError):
     """A child exited or never became ready; the message quotes what it printed, if captured."""
 
 
+_RUNNING: set[ManagedProcess] = set()  # strong refs: stopped at exit even if dropped
+
+
+@atexit.register
+def _stop_leftovers() -> None:
+    """A child in its own session outlives us unless stopped; never leave one behind."""
+    for child in list(_RUNNING):
+        child.stop()
+
+
 class ManagedProcess:
     """One child in its own session, its readiness URL, and a stop that leaves nothing behind.
 
     `with ManagedProcess(name, argv, env=..., cwd=..., ready_url=...) as child: ...`. With
-    `log_path`, the child's output goes to that file (quoted when it fails to start); without,
-    it shares our terminal.
+    `log_path`, the child's output goes to that file (a file, not a pipe that could fill up and
+    block it; quoted when it fails to start); without, it shares our terminal.
     """
 
     def __init__(
@@ -181,6 +164,7 @@ class ManagedProcess:
         ready_url: str,
         log_path: Path | None = None,
         stop_grace: float = 15.0,
+        poll_interval: float = 0.2,
     ) -> None:
         self.name = name
         self.argv = list(argv)
@@ -189,6 +173,7 @@ class ManagedProcess:
         self.ready_url = ready_url
         self.log_path = log_path
         self.stop_grace = stop_grace
+        self.poll_interval = poll_interval
         self.process: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> ManagedProcess:
@@ -205,14 +190,24 @@ class ManagedProcess:
         if self.process is not None:
             return self
         if self.log_path is None:
-            self.process = spawn_in_new_session(self.argv, env=self.env, cwd=self.cwd)
+            self.process = self._spawn(None)
         else:
             self.log_path.parent.mkdir(parents=True, exist_ok=True)
             with self.log_path.open("wb") as log:  # the child keeps its own copy of the fd
-                self.process = spawn_in_new_session(
-                    self.argv, env=self.env, cwd=self.cwd, output=log
-                )
+                self.process = self._spawn(log)
+        _RUNNING.add(self)
         return self
+
+    def _spawn(self, output: IO[bytes] | None) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            self.argv,
+            env=self.env,
+            cwd=str(self.cwd),
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT if output is not None else None,
+            start_new_session=True,
+        )
 
     def exit_code(self) -> int | None:
         """None while the leader runs."""
@@ -233,21 +228,19 @@ class ManagedProcess:
         if self.process is None:
             raise ProcessStartError(f"{self.name} was not started")
         deadline = time.monotonic() + timeout
-        with httpx.Client(timeout=2.0) as client:
+        with httpx.Client(timeout=2.0, trust_env=False) as client:
             while not should_stop():
                 code = self.process.poll()
                 if code is not None:
                     raise ProcessStartError(self._failure(f"exited with code {code}"))
-                try:
+                with contextlib.suppress(httpx.TransportError):
                     if client.get(self.ready_url).status_code == 200:
                         return True
-                except httpx.TransportError:
-                    pass
                 if time.monotonic() > deadline:
                     raise ProcessStartError(
                         self._failure(f"did not answer {self.ready_url} within {timeout:g}s")
                     )
-                time.sleep(0.2)
+                time.sleep(self.poll_interval)
         return False
 
     def _failure(self, what: str) -> str:
@@ -258,6 +251,7 @@ class ManagedProcess:
 
     def stop(self, grace: float | None = None) -> None:
         """SIGTERM the group, then SIGKILL what is left; safe to call twice."""
+        _RUNNING.discard(self)
         process, self.process = self.process, None
         if process is not None:
             stop_process_group(process, self.stop_grace if grace is None else grace)
