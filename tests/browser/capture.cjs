@@ -121,6 +121,9 @@ async function previewImages(page, shoot, report) {
   await more.click();
   const dialog = page.getByRole('dialog');
   await dialog.waitFor();
+  // The dialog fades and scales in: measure and photograph it once its transitions are over,
+  // not a half-transparent, half-size frame of the animation.
+  await page.evaluate(() => Promise.all(document.getAnimations().map((a) => a.finished)));
   report.images = await measureImages(dialog);
   await shoot(`${report.name}-preview.png`);
 }
