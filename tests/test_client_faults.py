@@ -62,6 +62,12 @@ async def heal_after(emulator: Any, route: str, requests: int, **options: Any) -
     await asyncio.to_thread(emulator.configure, **options)
 
 
+async def start_faults(emulator: EmulatorProcess, **options: Any) -> None:
+    """Switch faults on and zero the counters: what the test then counts is the faulty part."""
+    await asyncio.to_thread(emulator.configure, **options)
+    await asyncio.to_thread(emulator.reset_stats)
+
+
 async def completed_handle(fal: FalClient, input: dict[str, Any] | None = None) -> RequestHandle:
     handle = await fal.queue.submit(FLUX, input or {"prompt": "ok"})
     await fal.queue.wait(handle, use_stream=False, poll_interval=0.02)
@@ -149,10 +155,7 @@ async def test_429_with_retry_after_is_retried_and_succeeds(emu: EmulatorProcess
     events: list[RetryEvent] = []
     async with client_for(emu, events, retry=RetryPolicy(max_attempts=6)) as fal:
         handle = await completed_handle(fal)
-        await asyncio.to_thread(
-            emu.configure, rate_limit_rate=1.0, retry_after=1, fault_routes=["status"]
-        )
-        await asyncio.to_thread(emu.reset_stats)
+        await start_faults(emu, rate_limit_rate=1.0, retry_after=1, fault_routes=["status"])
         status, _ = await asyncio.gather(
             fal.queue.status(handle), heal_after(emu, "status", 1, rate_limit_rate=0.0)
         )
@@ -207,8 +210,7 @@ async def test_gateway_5xx_on_status_is_retried_until_attempts_run_out(
     events: list[RetryEvent] = []
     async with client_for(emu, events) as fal:
         handle = await completed_handle(fal)
-        await asyncio.to_thread(emu.configure, fail_rate=1.0, fault_routes=["status"])
-        await asyncio.to_thread(emu.reset_stats)
+        await start_faults(emu, fail_rate=1.0, fault_routes=["status"])
         with pytest.raises(errors.FalServerError) as info:
             await fal.queue.status(handle)
     assert info.value.status_code == 503
@@ -224,10 +226,7 @@ async def test_gateway_5xx_on_status_is_retried_and_succeeds(emu: EmulatorProces
     policy = RetryPolicy(max_attempts=100, base_delay=0.02, max_delay=0.05)
     async with client_for(emu, events, retry=policy) as fal:
         handle = await completed_handle(fal)
-        await asyncio.to_thread(
-            emu.configure, fail_rate=1.0, fail_status=502, fault_routes=["status", "result"]
-        )
-        await asyncio.to_thread(emu.reset_stats)
+        await start_faults(emu, fail_rate=1.0, fail_status=502, fault_routes=["status", "result"])
         status, _ = await asyncio.gather(
             fal.queue.status(handle), heal_after(emu, "status", 2, fail_rate=0.0)
         )
@@ -281,8 +280,7 @@ async def test_dropped_status_is_retried(emu: EmulatorProcess) -> None:
     events: list[RetryEvent] = []
     async with client_for(emu, events) as fal:
         handle = await completed_handle(fal)
-        await asyncio.to_thread(emu.configure, drop_rate=1.0, fault_routes=["status"])
-        await asyncio.to_thread(emu.reset_stats)
+        await start_faults(emu, drop_rate=1.0, fault_routes=["status"])
         with pytest.raises(errors.FalConnectionError) as info:
             await fal.queue.status(handle)
     assert info.value.may_have_been_accepted is False  # meaningless outside submit
@@ -325,10 +323,7 @@ async def test_hanging_status_times_out_and_is_retried(emulator_factory: Any) ->
     policy = RetryPolicy(max_attempts=2, base_delay=0.01)
     async with client_for(emulator, events, retry=policy, request_timeout=0.3) as fal:
         handle = await completed_handle(fal)
-        await asyncio.to_thread(
-            emulator.configure, timeout_rate=1.0, hang_seconds=1.5, fault_routes=["status"]
-        )
-        await asyncio.to_thread(emulator.reset_stats)
+        await start_faults(emulator, timeout_rate=1.0, hang_seconds=1.5, fault_routes=["status"])
         with pytest.raises(errors.FalTimeoutError) as info:
             await fal.queue.status(handle)
     assert info.value.status_code is None
