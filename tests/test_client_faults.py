@@ -239,16 +239,25 @@ async def test_gateway_5xx_on_status_is_retried_and_succeeds(emu: EmulatorProces
     assert len(events) == snapshot["responses"]["status"]["502"]
 
 
-async def test_submit_5xx_is_not_resent(emu: EmulatorProcess) -> None:
-    emu.configure(fail_rate=1.0, fault_routes=["submit"])
+async def submit_is_not_resent(
+    emulator: EmulatorProcess, error: type[errors.FalError], prompt: str, **overrides: Any
+) -> dict[str, Any]:
+    """One submit that fails with `error`: fal may have accepted it, so the client must not send
+    it again. The emulator's counters afterwards."""
     events: list[RetryEvent] = []
-    async with client_for(emu, events) as fal:
-        with pytest.raises(errors.FalServerError) as info:
-            await fal.queue.submit(FLUX, {"prompt": "pay once"})
+    async with client_for(emulator, events, **overrides) as fal:
+        with pytest.raises(error) as info:
+            await fal.queue.submit(FLUX, {"prompt": prompt})
     assert info.value.may_have_been_accepted is True
     assert events == []
-    snapshot = await stats(emu)
+    snapshot = await stats(emulator)
     assert snapshot["requests"]["submit"] == 1
+    return snapshot
+
+
+async def test_submit_5xx_is_not_resent(emu: EmulatorProcess) -> None:
+    emu.configure(fail_rate=1.0, fault_routes=["submit"])
+    snapshot = await submit_is_not_resent(emu, errors.FalServerError, "pay once")
     assert snapshot["accepted_submits"] == 0
 
 
@@ -333,14 +342,9 @@ async def test_hanging_status_times_out_and_is_retried(emulator_factory: Any) ->
 
 async def test_hanging_submit_times_out_and_is_not_resent(emulator_factory: Any) -> None:
     emulator = emulator_factory(**FAST, timeout_rate=1.0, hang_seconds=1.5, fault_routes=["submit"])
-    events: list[RetryEvent] = []
-    async with client_for(emulator, events, request_timeout=0.3) as fal:
-        with pytest.raises(errors.FalTimeoutError) as info:
-            await fal.queue.submit(FLUX, {"prompt": "slow"})
-    assert info.value.may_have_been_accepted is True
-    assert events == []
-    snapshot = await stats(emulator)
-    assert snapshot["requests"]["submit"] == 1
+    snapshot = await submit_is_not_resent(
+        emulator, errors.FalTimeoutError, "slow", request_timeout=0.3
+    )
     assert snapshot["accepted_submits"] == 1
 
 
