@@ -117,15 +117,22 @@ def _point_fal_client_at(url: str) -> None:
     fal_client.client.RUN_URL_FORMAT = url.rstrip("/") + "/run/"
 
 
-def fal_client_async(raw: dict[str, Any], section: Section) -> ClientOutcome:
+def _fal_client_batch(
+    raw: dict[str, Any],
+) -> tuple[ClientParams, ClientOutcome, list[tuple[str, dict[str, Any]]]]:
+    """fal-client aimed at the emulator, and the batch loaded with RSS noted before and after."""
     params = ClientParams(**raw)
     _point_fal_client_at(params.url)
-    import fal_client
-
     outcome = ClientOutcome(items=0, rss_before_load_mb=current_rss_mb())
     batch = list(read_prompt_file(Path(params.prompt_file)))
     outcome.items = len(batch)
     outcome.rss_after_load_mb = current_rss_mb()
+    return params, outcome, batch
+
+
+def fal_client_async(raw: dict[str, Any], section: Section) -> ClientOutcome:
+    params, outcome, batch = _fal_client_batch(raw)
+    import fal_client
 
     async def main() -> None:
         slots = asyncio.Semaphore(params.concurrency)
@@ -153,14 +160,8 @@ def fal_client_async(raw: dict[str, Any], section: Section) -> ClientOutcome:
 
 
 def fal_client_sync(raw: dict[str, Any], section: Section) -> ClientOutcome:
-    params = ClientParams(**raw)
-    _point_fal_client_at(params.url)
+    params, outcome, batch = _fal_client_batch(raw)
     import fal_client
-
-    outcome = ClientOutcome(items=0, rss_before_load_mb=current_rss_mb())
-    batch = list(read_prompt_file(Path(params.prompt_file)))
-    outcome.items = len(batch)
-    outcome.rss_after_load_mb = current_rss_mb()
 
     with section:
         pool = ThreadPoolExecutor(max_workers=params.concurrency)

@@ -14,7 +14,6 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 
 _TICKS_PER_SECOND = os.sysconf("SC_CLK_TCK")
 SATURATION_THRESHOLD = 0.9
@@ -80,12 +79,7 @@ class Section:
         self._cpu0 = own_cpu_seconds()
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.wall_seconds = time.perf_counter() - self._wall0
         self.cpu_seconds = own_cpu_seconds() - self._cpu0
 
@@ -131,12 +125,7 @@ class CpuMonitor:
         self._thread.start()
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self._stop.set()
         self._thread.join()
         self._sample()

@@ -151,6 +151,19 @@ def cli_command(prompt_file: Path, db: Path, emulator: EmulatorProcess, *extra: 
 subprocess_env = isolated_env
 
 
+def run_cli(
+    prompt_file: Path, db: Path, emulator: EmulatorProcess, *extra: str, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """`fal-platform run-batch` against `emulator`, to the end; its output captured as text."""
+    return subprocess.run(
+        cli_command(prompt_file, db, emulator, *extra),
+        env=subprocess_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
 def popen(cmd: list[str], **env: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         cmd,

@@ -6,13 +6,12 @@ the prompt set's endpoints. An endpoint fal lists but cannot price must not stop
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import duckdb
 import pytest
 from catalog_support import EmulatorFactory
-from generation_support import FAST, cli_command, distinct_items, subprocess_env, write_jsonl
+from generation_support import FAST, distinct_items, run_cli, write_jsonl
 
 from fal_platform.catalog.lookup import fetch_catalog, fetch_prices, read_catalog, read_prices
 from fal_platform.client import ClientSettings, FalClient, RetryPolicy
@@ -51,13 +50,7 @@ def test_run_batch_on_a_fresh_database_runs_an_unpriced_endpoint(
         tmp_path / "mixed.jsonl",
         [*distinct_items(2, endpoint_id=FLUX), *distinct_items(2, endpoint_id=SCHNELL)],
     )
-    result = subprocess.run(
-        cli_command(prompts, tmp_path / "fresh.duckdb", emulator),
-        env=subprocess_env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = run_cli(prompts, tmp_path / "fresh.duckdb", emulator)
     assert result.returncode == 0, result.stderr
     stats = emulator.stats()
     assert stats["responses"]["pricing"]["404"] >= 1

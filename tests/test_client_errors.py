@@ -13,20 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from fal_platform.client import (
-    ApiKey,
-    FalAuthenticationError,
-    FalBadRequestError,
-    FalConnectionError,
-    FalError,
-    FalNotFoundError,
-    FalRateLimitedError,
-    FalResponseError,
-    FalServerError,
-    FalTimeoutError,
-    FalValidationError,
-    ModelsPage,
-)
+from fal_platform.client import ApiKey, ModelsPage, errors
 from fal_platform.client.decode import billable_units, json_object, parse_model, required_str
 from fal_platform.client.error_mapping import (
     error_from_exception,
@@ -126,32 +113,32 @@ def test_long_messages_are_truncated() -> None:
 @pytest.mark.parametrize(
     ("status", "cls"),
     [
-        (400, FalBadRequestError),
-        (401, FalAuthenticationError),
-        (403, FalAuthenticationError),
-        (404, FalNotFoundError),
-        (408, FalBadRequestError),
-        (409, FalBadRequestError),
-        (422, FalValidationError),
-        (429, FalRateLimitedError),
-        (499, FalBadRequestError),
-        (500, FalServerError),
-        (502, FalServerError),
-        (503, FalServerError),
-        (504, FalServerError),
-        (302, FalResponseError),
+        (400, errors.FalBadRequestError),
+        (401, errors.FalAuthenticationError),
+        (403, errors.FalAuthenticationError),
+        (404, errors.FalNotFoundError),
+        (408, errors.FalBadRequestError),
+        (409, errors.FalBadRequestError),
+        (422, errors.FalValidationError),
+        (429, errors.FalRateLimitedError),
+        (499, errors.FalBadRequestError),
+        (500, errors.FalServerError),
+        (502, errors.FalServerError),
+        (503, errors.FalServerError),
+        (504, errors.FalServerError),
+        (302, errors.FalResponseError),
     ],
 )
-def test_status_maps_to_error_class(status: int, cls: type[FalError]) -> None:
+def test_status_maps_to_error_class(status: int, cls: type[errors.FalError]) -> None:
     error = error_from_response(response(status, {"detail": "nope"}), api_key=ApiKey(None))
     assert type(error) is cls
     assert error.status_code == status
     assert error.url == URL
-    assert isinstance(error, FalError)
+    assert isinstance(error, errors.FalError)
 
 
 def test_retryable_per_class() -> None:
-    def err(status: int) -> FalError:
+    def err(status: int) -> errors.FalError:
         return error_from_response(response(status, {"detail": "x"}), api_key=ApiKey(None))
 
     assert [err(s).retryable for s in (400, 401, 404, 408, 422, 429, 500, 503)] == [
@@ -182,7 +169,7 @@ def test_server_error_takes_error_type_and_request_id_from_headers() -> None:
         ),
         api_key=ApiKey(None),
     )
-    assert isinstance(error, FalServerError)
+    assert isinstance(error, errors.FalServerError)
     assert error.error_type == "runner_disconnected"
     assert error.request_id == "r-1"
     assert "Runner disconnected" in str(error) and "runner_disconnected" in str(error)
@@ -198,7 +185,7 @@ def test_validation_error_with_plain_string_detail() -> None:
     error = error_from_response(
         response(422, {"detail": "Content policy violation"}), api_key=ApiKey(None)
     )
-    assert isinstance(error, FalValidationError)
+    assert isinstance(error, errors.FalValidationError)
     assert error.field_errors == []
     assert "Content policy violation" in error.message
 
@@ -207,7 +194,7 @@ def test_rate_limited_reads_retry_after() -> None:
     error = error_from_response(
         response(429, {"detail": "slow down"}, headers={"Retry-After": "4"}), api_key=ApiKey(None)
     )
-    assert isinstance(error, FalRateLimitedError)
+    assert isinstance(error, errors.FalRateLimitedError)
     assert error.retry_after == 4.0
     assert error.may_have_been_accepted is False
 
@@ -216,7 +203,7 @@ def test_auth_error_mentions_fal_key_and_never_the_key() -> None:
     key = ApiKey(SECRET)
     body = {"detail": f"Invalid key {SECRET}"}
     error = error_from_response(response(401, body), api_key=key)
-    assert isinstance(error, FalAuthenticationError)
+    assert isinstance(error, errors.FalAuthenticationError)
     for text in (str(error), repr(error), error.message):
         assert "FAL_KEY" in text
         assert SECRET not in text
@@ -250,19 +237,19 @@ def _exception(cls: type[httpx.RequestError]) -> httpx.RequestError:
 @pytest.mark.parametrize(
     ("exc_cls", "error_cls", "accepted"),
     [
-        (httpx.ConnectError, FalConnectionError, False),
-        (httpx.ConnectTimeout, FalTimeoutError, False),
-        (httpx.PoolTimeout, FalTimeoutError, False),
-        (httpx.ReadTimeout, FalTimeoutError, True),
-        (httpx.WriteTimeout, FalTimeoutError, True),
-        (httpx.ReadError, FalConnectionError, True),
-        (httpx.WriteError, FalConnectionError, True),
-        (httpx.RemoteProtocolError, FalConnectionError, True),
-        (httpx.DecodingError, FalResponseError, True),
+        (httpx.ConnectError, errors.FalConnectionError, False),
+        (httpx.ConnectTimeout, errors.FalTimeoutError, False),
+        (httpx.PoolTimeout, errors.FalTimeoutError, False),
+        (httpx.ReadTimeout, errors.FalTimeoutError, True),
+        (httpx.WriteTimeout, errors.FalTimeoutError, True),
+        (httpx.ReadError, errors.FalConnectionError, True),
+        (httpx.WriteError, errors.FalConnectionError, True),
+        (httpx.RemoteProtocolError, errors.FalConnectionError, True),
+        (httpx.DecodingError, errors.FalResponseError, True),
     ],
 )
 def test_exception_mapping(
-    exc_cls: type[httpx.RequestError], error_cls: type[FalError], accepted: bool
+    exc_cls: type[httpx.RequestError], error_cls: type[errors.FalError], accepted: bool
 ) -> None:
     error = error_from_exception(
         _exception(exc_cls), url=URL, api_key=ApiKey(None), may_be_accepted_if_sent=True
@@ -289,9 +276,9 @@ def test_errors_survive_pickling() -> None:
         response(422, {"detail": [{"loc": ["body", "prompt"], "msg": "m", "type": "t"}]}),
         api_key=ApiKey(None),
     )
-    assert isinstance(error, FalValidationError)
+    assert isinstance(error, errors.FalValidationError)
     copy = pickle.loads(pickle.dumps(error))
-    assert type(copy) is FalValidationError
+    assert type(copy) is errors.FalValidationError
     assert copy.field_errors[0].loc == ["body", "prompt"]
     assert str(copy) == str(error)
     assert copy.status_code == 422
@@ -332,22 +319,22 @@ def _ok(body: bytes, headers: dict[str, str] | None = None) -> httpx.Response:
 def test_success_body_problems_name_the_url_and_the_field() -> None:
     response = _ok(b'{"request_id": "r-1", "status_url": "s"}')
     data = json_object(response, "Submit response", may_have_been_accepted=True)
-    with pytest.raises(FalResponseError) as info:
+    with pytest.raises(errors.FalResponseError) as info:
         required_str(response, data, "response_url", "Submit response", may_have_been_accepted=True)
     assert info.value.url == URL
     assert "'response_url'" in str(info.value)
     assert info.value.may_have_been_accepted is True
-    with pytest.raises(FalResponseError, match="not JSON"):
+    with pytest.raises(errors.FalResponseError, match="not JSON"):
         json_object(_ok(b"<html>"), "Result response")
-    with pytest.raises(FalResponseError, match="not a JSON object"):
+    with pytest.raises(errors.FalResponseError, match="not a JSON object"):
         json_object(_ok(b"[1]"), "Result response")
 
 
 def test_page_without_a_required_field_names_it() -> None:
-    with pytest.raises(FalResponseError, match="missing the 'has_more' field") as info:
+    with pytest.raises(errors.FalResponseError, match="missing the 'has_more' field") as info:
         parse_model(_ok(b'{"models": []}'), ModelsPage, "Models page")
     assert info.value.url == URL
-    with pytest.raises(FalResponseError, match=r"'models\.0\.endpoint_id'"):
+    with pytest.raises(errors.FalResponseError, match=r"'models\.0\.endpoint_id'"):
         parse_model(_ok(b'{"models": [{}], "has_more": false}'), ModelsPage, "Models page")
 
 

@@ -10,29 +10,20 @@ from __future__ import annotations
 import asyncio
 import socket
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from client_support import QUICK_RETRY, client_for, emulator_per_module, stats
 
 from fal_platform.client import (
     ClientSettings,
     Completed,
-    FalAuthenticationError,
-    FalBadRequestError,
     FalClient,
-    FalConnectionError,
-    FalError,
-    FalNotFoundError,
-    FalRateLimitedError,
-    FalResponseError,
-    FalServerError,
-    FalTimeoutError,
-    FalValidationError,
     RequestHandle,
     RetryEvent,
     RetryPolicy,
+    errors,
 )
 from fal_platform.devstack.emulator_process import EmulatorProcess
 
@@ -61,36 +52,7 @@ BASELINE: dict[str, Any] = {
 }
 
 
-@pytest.fixture(scope="module")
-def shared_emulator() -> Iterator[EmulatorProcess]:
-    # One process per module (a start costs ~1 s), put back to BASELINE before every test.
-    # Tests whose faults leave requests hanging on the server use emulator_factory instead,
-    # so a late response can never land in another test's counters.
-    with EmulatorProcess(models=20, **FAST) as process:
-        yield process
-
-
-@pytest.fixture
-def emu(shared_emulator: EmulatorProcess) -> EmulatorProcess:
-    shared_emulator.configure(**BASELINE)
-    shared_emulator.reset_stats()
-    return shared_emulator
-
-
-QUICK_RETRY = RetryPolicy(max_attempts=3, base_delay=0.01, max_delay=0.05)
-
-
-def client_for(
-    emulator: Any, events: list[RetryEvent] | None = None, **overrides: Any
-) -> FalClient:
-    overrides.setdefault("retry", QUICK_RETRY)
-    overrides.setdefault("request_timeout", 10.0)
-    settings = ClientSettings.for_emulator(emulator.url, **overrides)
-    return FalClient(settings, on_retry=events.append if events is not None else None)
-
-
-async def stats(emulator: Any) -> dict[str, Any]:
-    return await asyncio.to_thread(emulator.stats)
+shared_emulator, emu = emulator_per_module(baseline=BASELINE, models=20, **FAST)
 
 
 async def heal_after(emulator: Any, route: str, requests: int, **options: Any) -> None:
@@ -98,6 +60,12 @@ async def heal_after(emulator: Any, route: str, requests: int, **options: Any) -
     while (await stats(emulator))["requests"][route] < requests:
         await asyncio.sleep(0.01)
     await asyncio.to_thread(emulator.configure, **options)
+
+
+async def start_faults(emulator: EmulatorProcess, **options: Any) -> None:
+    """Switch faults on and zero the counters: what the test then counts is the faulty part."""
+    await asyncio.to_thread(emulator.configure, **options)
+    await asyncio.to_thread(emulator.reset_stats)
 
 
 async def completed_handle(fal: FalClient, input: dict[str, Any] | None = None) -> RequestHandle:
@@ -123,9 +91,9 @@ async def test_wrong_key_is_an_authentication_error_that_never_shows_the_key(
 ) -> None:
     emu.configure(require_key=True, accepted_key="the-right-key")
     async with client_for(emu, api_key=WRONG_KEY) as fal:
-        with pytest.raises(FalAuthenticationError) as queue_error:
+        with pytest.raises(errors.FalAuthenticationError) as queue_error:
             await fal.queue.submit(FLUX, {"prompt": "x"})
-        with pytest.raises(FalAuthenticationError) as platform_error:
+        with pytest.raises(errors.FalAuthenticationError) as platform_error:
             await fal.platform.list_models(limit=1)
         assert WRONG_KEY not in repr(fal) and WRONG_KEY not in repr(fal.settings)
     for error in (queue_error.value, platform_error.value):
@@ -144,7 +112,7 @@ async def test_wrong_key_is_an_authentication_error_that_never_shows_the_key(
 async def test_missing_key_tells_the_user_to_set_fal_key(emu: EmulatorProcess) -> None:
     emu.configure(require_key=True)
     async with client_for(emu) as fal:
-        with pytest.raises(FalAuthenticationError, match="FAL_KEY"):
+        with pytest.raises(errors.FalAuthenticationError, match="FAL_KEY"):
             await fal.queue.status(RequestHandle.from_ids(emu.url, FLUX, "nope"))
 
 
@@ -155,9 +123,9 @@ async def test_invalid_input_surfaces_as_validation_error_at_result(emu: Emulato
     async with client_for(emu) as fal:
         handle = await fal.queue.submit(FLUX, {"num_images": 1})  # no prompt
         status = await fal.queue.wait(handle, use_stream=False, poll_interval=0.02)
-        with pytest.raises(FalValidationError) as info:
+        with pytest.raises(errors.FalValidationError) as info:
             await fal.queue.result(handle)
-        with pytest.raises(FalValidationError) as run_info:
+        with pytest.raises(errors.FalValidationError) as run_info:
             await fal.queue.run(FLUX, {"num_images": 1})
     assert isinstance(status, Completed) and status.error_type == "validation_error"
     for error in (info.value, run_info.value):
@@ -174,7 +142,7 @@ async def test_content_policy_rejection_is_a_validation_error(emu: EmulatorProce
     emu.configure(job_user_error_rate=1.0)
     async with client_for(emu) as fal:
         handle = await completed_handle(fal)
-        with pytest.raises(FalValidationError) as info:
+        with pytest.raises(errors.FalValidationError) as info:
             await fal.queue.result(handle)
     assert info.value.field_errors[0].loc == ["body", "prompt"]
     assert info.value.field_errors[0].type == "content_policy_violation"
@@ -187,15 +155,12 @@ async def test_429_with_retry_after_is_retried_and_succeeds(emu: EmulatorProcess
     events: list[RetryEvent] = []
     async with client_for(emu, events, retry=RetryPolicy(max_attempts=6)) as fal:
         handle = await completed_handle(fal)
-        await asyncio.to_thread(
-            emu.configure, rate_limit_rate=1.0, retry_after=1, fault_routes=["status"]
-        )
-        await asyncio.to_thread(emu.reset_stats)
+        await start_faults(emu, rate_limit_rate=1.0, retry_after=1, fault_routes=["status"])
         status, _ = await asyncio.gather(
             fal.queue.status(handle), heal_after(emu, "status", 1, rate_limit_rate=0.0)
         )
     assert isinstance(status, Completed)
-    assert events and all(isinstance(e.error, FalRateLimitedError) for e in events)
+    assert events and all(isinstance(e.error, errors.FalRateLimitedError) for e in events)
     assert all(e.delay == 1.0 for e in events)  # the server's Retry-After, not our backoff
     snapshot = await stats(emu)
     assert snapshot["responses"]["status"]["429"] == len(events)
@@ -213,7 +178,7 @@ async def test_429_without_retry_after_uses_backoff(emu: EmulatorProcess) -> Non
         )
     assert handle.request_id
     assert len(events) >= 2
-    assert all(isinstance(e.error, FalRateLimitedError) for e in events)
+    assert all(isinstance(e.error, errors.FalRateLimitedError) for e in events)
     assert all(e.error.retry_after is None for e in events)  # type: ignore[attr-defined]
     assert all(0.025 <= e.delay <= 0.2 for e in events)
     snapshot = await stats(emu)
@@ -225,9 +190,9 @@ async def test_429_without_retry_after_uses_backoff(emu: EmulatorProcess) -> Non
 async def test_429_with_retries_disabled_exposes_retry_after(emu: EmulatorProcess) -> None:
     emu.configure(rate_limit_rate=1.0, retry_after=7, fault_routes=["submit", "models"])
     async with client_for(emu, retry=RetryPolicy.disabled()) as fal:
-        with pytest.raises(FalRateLimitedError) as queue_error:
+        with pytest.raises(errors.FalRateLimitedError) as queue_error:
             await fal.queue.submit(FLUX, {"prompt": "x"})
-        with pytest.raises(FalRateLimitedError) as platform_error:
+        with pytest.raises(errors.FalRateLimitedError) as platform_error:
             await fal.platform.list_models()
     assert queue_error.value.retry_after == 7.0
     assert queue_error.value.retryable is True
@@ -245,9 +210,8 @@ async def test_gateway_5xx_on_status_is_retried_until_attempts_run_out(
     events: list[RetryEvent] = []
     async with client_for(emu, events) as fal:
         handle = await completed_handle(fal)
-        await asyncio.to_thread(emu.configure, fail_rate=1.0, fault_routes=["status"])
-        await asyncio.to_thread(emu.reset_stats)
-        with pytest.raises(FalServerError) as info:
+        await start_faults(emu, fail_rate=1.0, fault_routes=["status"])
+        with pytest.raises(errors.FalServerError) as info:
             await fal.queue.status(handle)
     assert info.value.status_code == 503
     assert info.value.request_id is None  # gateway-like: no x-fal-request-id
@@ -262,10 +226,7 @@ async def test_gateway_5xx_on_status_is_retried_and_succeeds(emu: EmulatorProces
     policy = RetryPolicy(max_attempts=100, base_delay=0.02, max_delay=0.05)
     async with client_for(emu, events, retry=policy) as fal:
         handle = await completed_handle(fal)
-        await asyncio.to_thread(
-            emu.configure, fail_rate=1.0, fail_status=502, fault_routes=["status", "result"]
-        )
-        await asyncio.to_thread(emu.reset_stats)
+        await start_faults(emu, fail_rate=1.0, fail_status=502, fault_routes=["status", "result"])
         status, _ = await asyncio.gather(
             fal.queue.status(handle), heal_after(emu, "status", 2, fail_rate=0.0)
         )
@@ -278,16 +239,25 @@ async def test_gateway_5xx_on_status_is_retried_and_succeeds(emu: EmulatorProces
     assert len(events) == snapshot["responses"]["status"]["502"]
 
 
-async def test_submit_5xx_is_not_resent(emu: EmulatorProcess) -> None:
-    emu.configure(fail_rate=1.0, fault_routes=["submit"])
+async def submit_is_not_resent(
+    emulator: EmulatorProcess, error: type[errors.FalError], prompt: str, **overrides: Any
+) -> dict[str, Any]:
+    """One submit that fails with `error`: fal may have accepted it, so the client must not send
+    it again. The emulator's counters afterwards."""
     events: list[RetryEvent] = []
-    async with client_for(emu, events) as fal:
-        with pytest.raises(FalServerError) as info:
-            await fal.queue.submit(FLUX, {"prompt": "pay once"})
+    async with client_for(emulator, events, **overrides) as fal:
+        with pytest.raises(error) as info:
+            await fal.queue.submit(FLUX, {"prompt": prompt})
     assert info.value.may_have_been_accepted is True
     assert events == []
-    snapshot = await stats(emu)
+    snapshot = await stats(emulator)
     assert snapshot["requests"]["submit"] == 1
+    return snapshot
+
+
+async def test_submit_5xx_is_not_resent(emu: EmulatorProcess) -> None:
+    emu.configure(fail_rate=1.0, fault_routes=["submit"])
+    snapshot = await submit_is_not_resent(emu, errors.FalServerError, "pay once")
     assert snapshot["accepted_submits"] == 0
 
 
@@ -302,7 +272,7 @@ async def test_dropped_submit_may_have_been_accepted_and_is_not_resent(
     prompt = {"prompt": f"ambiguous {uuid.uuid4()}"}
     since = datetime.now(UTC) - timedelta(seconds=1)
     async with client_for(emu, events) as fal:
-        with pytest.raises(FalConnectionError) as info:
+        with pytest.raises(errors.FalConnectionError) as info:
             await fal.queue.submit(FLUX, prompt)
         # The way to reconcile: the job the emulator accepted shows up in request history.
         history = await fal.platform.request_history(FLUX, start=since, expand_payloads=True)
@@ -319,12 +289,11 @@ async def test_dropped_status_is_retried(emu: EmulatorProcess) -> None:
     events: list[RetryEvent] = []
     async with client_for(emu, events) as fal:
         handle = await completed_handle(fal)
-        await asyncio.to_thread(emu.configure, drop_rate=1.0, fault_routes=["status"])
-        await asyncio.to_thread(emu.reset_stats)
-        with pytest.raises(FalConnectionError) as info:
+        await start_faults(emu, drop_rate=1.0, fault_routes=["status"])
+        with pytest.raises(errors.FalConnectionError) as info:
             await fal.queue.status(handle)
     assert info.value.may_have_been_accepted is False  # meaningless outside submit
-    assert all(isinstance(e.error, FalConnectionError) for e in events)
+    assert all(isinstance(e.error, errors.FalConnectionError) for e in events)
     assert (await stats(emu))["requests"]["status"] == QUICK_RETRY.max_attempts
 
 
@@ -333,7 +302,7 @@ async def test_broken_status_stream_raises_a_typed_error(emu: EmulatorProcess) -
     async with client_for(emu) as fal:
         handle = await fal.queue.submit(FLUX, {"prompt": "stream"})
         await asyncio.to_thread(emu.configure, drop_rate=1.0, fault_routes=["status_stream"])
-        with pytest.raises(FalConnectionError):
+        with pytest.raises(errors.FalConnectionError):
             async for _ in fal.queue.stream_status(handle):
                 pass
     assert (await stats(emu))["requests"]["status_stream"] == QUICK_RETRY.max_attempts
@@ -346,7 +315,7 @@ async def test_connection_refused_submit_is_retried_then_not_accepted() -> None:
     events: list[RetryEvent] = []
     settings = ClientSettings.for_emulator(closed_port_url(), retry=QUICK_RETRY)
     async with FalClient(settings, on_retry=events.append) as fal:
-        with pytest.raises(FalConnectionError) as info:
+        with pytest.raises(errors.FalConnectionError) as info:
             await fal.queue.submit(FLUX, {"prompt": "nobody home"})
     assert info.value.may_have_been_accepted is False
     assert info.value.retryable is True
@@ -363,11 +332,8 @@ async def test_hanging_status_times_out_and_is_retried(emulator_factory: Any) ->
     policy = RetryPolicy(max_attempts=2, base_delay=0.01)
     async with client_for(emulator, events, retry=policy, request_timeout=0.3) as fal:
         handle = await completed_handle(fal)
-        await asyncio.to_thread(
-            emulator.configure, timeout_rate=1.0, hang_seconds=1.5, fault_routes=["status"]
-        )
-        await asyncio.to_thread(emulator.reset_stats)
-        with pytest.raises(FalTimeoutError) as info:
+        await start_faults(emulator, timeout_rate=1.0, hang_seconds=1.5, fault_routes=["status"])
+        with pytest.raises(errors.FalTimeoutError) as info:
             await fal.queue.status(handle)
     assert info.value.status_code is None
     assert len(events) == 1
@@ -376,21 +342,16 @@ async def test_hanging_status_times_out_and_is_retried(emulator_factory: Any) ->
 
 async def test_hanging_submit_times_out_and_is_not_resent(emulator_factory: Any) -> None:
     emulator = emulator_factory(**FAST, timeout_rate=1.0, hang_seconds=1.5, fault_routes=["submit"])
-    events: list[RetryEvent] = []
-    async with client_for(emulator, events, request_timeout=0.3) as fal:
-        with pytest.raises(FalTimeoutError) as info:
-            await fal.queue.submit(FLUX, {"prompt": "slow"})
-    assert info.value.may_have_been_accepted is True
-    assert events == []
-    snapshot = await stats(emulator)
-    assert snapshot["requests"]["submit"] == 1
+    snapshot = await submit_is_not_resent(
+        emulator, errors.FalTimeoutError, "slow", request_timeout=0.3
+    )
     assert snapshot["accepted_submits"] == 1
 
 
 async def test_run_timeout_override(emulator_factory: Any) -> None:
     emulator = emulator_factory(inference_time=1.5, inference_time_jitter=0.0)
     async with client_for(emulator) as fal:
-        with pytest.raises(FalTimeoutError) as info:
+        with pytest.raises(errors.FalTimeoutError) as info:
             await fal.queue.run(FLUX, {"prompt": "slow run"}, timeout=0.3)
     assert info.value.may_have_been_accepted is True
     assert (await stats(emulator))["requests"]["run"] == 1
@@ -405,7 +366,7 @@ async def test_failed_job_raises_its_own_server_error_without_retry(emu: Emulato
     async with client_for(emu, events) as fal:
         handle = await fal.queue.submit(FLUX, {"prompt": "doomed"})
         status = await fal.queue.wait(handle, use_stream=False, poll_interval=0.02)
-        with pytest.raises(FalServerError) as info:
+        with pytest.raises(errors.FalServerError) as info:
             await fal.queue.result(handle)
     assert status.error is not None and status.error_type is not None
     error = info.value
@@ -422,9 +383,9 @@ async def test_failed_job_raises_its_own_server_error_without_retry(emu: Emulato
 
 async def test_unknown_request_and_endpoint_are_not_found(emu: EmulatorProcess) -> None:
     async with client_for(emu) as fal:
-        with pytest.raises(FalNotFoundError):
+        with pytest.raises(errors.FalNotFoundError):
             await fal.queue.status(RequestHandle.from_ids(emu.url, FLUX, "no-such-request"))
-        with pytest.raises(FalNotFoundError) as info:
+        with pytest.raises(errors.FalNotFoundError) as info:
             await fal.queue.submit("nobody/nothing", {"prompt": "x"})
     assert info.value.may_have_been_accepted is False
     assert (await stats(emu))["requests"]["status"] == 1  # 404 is not retried
@@ -434,10 +395,10 @@ async def test_result_before_completion_is_a_bad_request(emu: EmulatorProcess) -
     emu.configure(queue_wait=30.0, queue_wait_jitter=0.0)
     async with client_for(emu) as fal:
         handle = await fal.queue.submit(FLUX, {"prompt": "not yet"})
-        with pytest.raises(FalBadRequestError) as info:
+        with pytest.raises(errors.FalBadRequestError) as info:
             await fal.queue.result(handle)
         await asyncio.to_thread(emu.configure, result_pending_status=202)
-        with pytest.raises(FalBadRequestError) as pending:
+        with pytest.raises(errors.FalBadRequestError) as pending:
             await fal.queue.result(handle)
     assert info.value.status_code == 400 and info.value.retryable is False
     assert pending.value.status_code == 202 and pending.value.retryable is True
@@ -459,11 +420,11 @@ async def test_success_bodies_that_break_the_protocol(emu: EmulatorProcess) -> N
         health = f"{emu.url}/_emulator/health"  # {"status": "ok", ...}
         admin_stats = f"{emu.url}/_emulator/stats"  # JSON without a "status" key
         bogus = RequestHandle(FLUX, handle.request_id, health, image_url, health)
-        with pytest.raises(FalResponseError) as unknown_status:
+        with pytest.raises(errors.FalResponseError) as unknown_status:
             await fal.queue.status(bogus)
-        with pytest.raises(FalResponseError) as missing_status:
+        with pytest.raises(errors.FalResponseError) as missing_status:
             await fal.queue.status(RequestHandle(FLUX, "r", admin_stats, image_url, health))
-        with pytest.raises(FalResponseError) as result_error:
+        with pytest.raises(errors.FalResponseError) as result_error:
             await fal.queue.result(bogus)
     assert unknown_status.value.url == health
     assert "Unknown queue status 'ok'" in str(unknown_status.value)
@@ -472,5 +433,5 @@ async def test_success_bodies_that_break_the_protocol(emu: EmulatorProcess) -> N
     assert result_error.value.url == image_url
     assert "not JSON" in result_error.value.message
     assert result_error.value.status_code == 200
-    assert isinstance(result_error.value, FalError)
+    assert isinstance(result_error.value, errors.FalError)
     assert result_error.value.retryable is False

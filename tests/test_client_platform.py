@@ -4,19 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from client_support import client_for, emulator_per_module, stats
 
-from fal_platform.client import (
-    ClientSettings,
-    FalClient,
-    FalNotFoundError,
-    Model,
-    RetryPolicy,
-)
+from fal_platform.client import FalNotFoundError, Model
 from fal_platform.devstack.emulator_process import EmulatorProcess
 
 pytestmark = pytest.mark.anyio
@@ -26,28 +20,8 @@ SCHNELL = "fal-ai/flux/schnell"
 CATALOG_SIZE = 130
 
 
-@pytest.fixture(scope="module")
-def shared_emulator() -> Iterator[EmulatorProcess]:
-    # The catalog routes are read-only, so one process serves the whole module (a start
-    # costs ~1 s); each test still sees fresh request counters.
-    with EmulatorProcess(models=CATALOG_SIZE) as process:
-        yield process
-
-
-@pytest.fixture
-def emu(shared_emulator: EmulatorProcess) -> EmulatorProcess:
-    shared_emulator.reset_stats()
-    return shared_emulator
-
-
-def client_for(emulator: Any, **overrides: Any) -> FalClient:
-    overrides.setdefault("retry", RetryPolicy(max_attempts=3, base_delay=0.01, max_delay=0.05))
-    overrides.setdefault("request_timeout", 10.0)
-    return FalClient(ClientSettings.for_emulator(emulator.url, **overrides))
-
-
-async def stats(emulator: Any) -> dict[str, Any]:
-    return await asyncio.to_thread(emulator.stats)
+# The catalog routes are read-only, so the module's one emulator is never reconfigured.
+shared_emulator, emu = emulator_per_module(models=CATALOG_SIZE)
 
 
 async def test_list_models_first_page(emu: EmulatorProcess) -> None:

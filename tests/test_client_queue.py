@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from client_support import client_for, emulator_per_module, stats
 
 from fal_platform.client import (
     CancelOutcome,
-    ClientSettings,
     Completed,
     FalClient,
     InProgress,
     Queued,
     QueueStatus,
     RequestHandle,
-    RetryPolicy,
 )
 from fal_platform.devstack.emulator_process import EmulatorProcess
 
@@ -37,29 +35,7 @@ BASELINE: dict[str, Any] = {
 }
 
 
-@pytest.fixture(scope="module")
-def shared_emulator() -> Iterator[EmulatorProcess]:
-    # Starting an emulator costs ~1 s; these tests only read their own jobs and counters,
-    # so one process per module (reset before each test) keeps the suite fast.
-    with EmulatorProcess(models=20, **BASELINE) as process:
-        yield process
-
-
-@pytest.fixture
-def emu(shared_emulator: EmulatorProcess) -> EmulatorProcess:
-    shared_emulator.configure(**BASELINE)
-    shared_emulator.reset_stats()
-    return shared_emulator
-
-
-def client_for(emulator: Any, **overrides: Any) -> FalClient:
-    overrides.setdefault("retry", RetryPolicy(max_attempts=3, base_delay=0.01, max_delay=0.05))
-    overrides.setdefault("request_timeout", 10.0)
-    return FalClient(ClientSettings.for_emulator(emulator.url, **overrides))
-
-
-async def stats(emulator: Any) -> dict[str, Any]:
-    return await asyncio.to_thread(emulator.stats)
+shared_emulator, emu = emulator_per_module(baseline=BASELINE, models=20, **BASELINE)
 
 
 async def poll_until_completed(fal: FalClient, handle: RequestHandle) -> list[QueueStatus]:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
 import pytest
+from emulator_support import wait_completed
 
 from fal_platform.devstack.emulator_process import EmulatorProcess
 
@@ -31,16 +31,6 @@ def every_endpoint_id(api_url: str) -> list[str]:
         cursor = page["next_cursor"]
         if cursor is None:
             return ids
-
-
-def wait_until_completed(client: httpx.Client, status_url: str) -> dict[str, Any]:
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        body: dict[str, Any] = client.get(status_url).json()
-        if body["status"] == "COMPLETED":
-            return body
-        time.sleep(0.02)
-    raise AssertionError(f"not completed: {status_url}")
 
 
 def test_every_endpoint_has_a_price(platform_emulator: EmulatorProcess) -> None:
@@ -134,7 +124,7 @@ def test_request_history(emulator_factory: Callable[..., EmulatorProcess]) -> No
     with httpx.Client(timeout=10) as client:
         submitted = [client.post(f"{emu.url}/{endpoint}", json=i).json() for i in inputs]
         for job in submitted:
-            wait_until_completed(client, job["status_url"])
+            wait_completed(client, job["status_url"])
         emu.configure(queue_wait=30.0)
         in_flight = client.post(f"{emu.url}/{endpoint}", json={"prompt": "later"}).json()
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
+from emulator_support import wait_completed
 
 from fal_platform.devstack.emulator_process import EmulatorProcess
 from fal_platform.emulator.stats import input_hash
@@ -41,16 +42,6 @@ def submit(client: httpx.Client, base: str, endpoint: str, payload: Any) -> dict
     body: dict[str, Any] = response.json()
     assert response.headers["x-fal-request-id"] == body["request_id"]
     return body
-
-
-def wait_completed(client: httpx.Client, status_url: str) -> dict[str, Any]:
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        body: dict[str, Any] = client.get(status_url).json()
-        if body["status"] == "COMPLETED":
-            return body
-        time.sleep(0.02)
-    raise AssertionError("job did not complete")
 
 
 def png_size(data: bytes) -> tuple[int, int]:

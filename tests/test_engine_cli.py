@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import time
 from pathlib import Path
 
@@ -15,8 +14,8 @@ from generation_support import (
     distinct_items,
     popen,
     prompt_set,
+    run_cli,
     run_engine,
-    subprocess_env,
     write_jsonl,
 )
 
@@ -101,26 +100,14 @@ def test_sigterm_cancels_queued_items_and_exits_130(emulator_factory, tmp_path: 
     assert not counts.get(S.UNKNOWN)
 
     emu.configure(queue_wait=0.05)
-    rerun = subprocess.run(
-        cli_command(prompts.path, db, emu),
-        env=subprocess_env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    rerun = run_cli(prompts.path, db, emu)
     assert rerun.returncode == 0, rerun.stderr
     assert store.count_by_state("terminated") == {S.COMPLETED: 40}
     assert sum(accepted_by_item(emu, prompts)) == 40 + cancelled
     assert "billed nothing this run" not in rerun.stdout
 
     # A third run has nothing left to do, and says it paid for nothing.
-    again = subprocess.run(
-        cli_command(prompts.path, db, emu),
-        env=subprocess_env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    again = run_cli(prompts.path, db, emu)
     assert again.returncode == 0, again.stderr
     assert "reused all 40, billed nothing this run" in again.stdout
     assert sum(accepted_by_item(emu, prompts)) == 40 + cancelled
@@ -134,13 +121,7 @@ def test_cli_reports_file_line_errors_and_submits_nothing(emulator_factory, tmp_
         '{"endpoint_id": "fal-ai/flux/schnell", "input": {"prompt": "x"\n'
         '{"endpoint_id": "fal-ai/does-not-exist", "input": {"prompt": "y"}}\n'
     )
-    result = subprocess.run(
-        cli_command(bad, tmp_path / "fal.duckdb", emu),
-        env=subprocess_env(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = run_cli(bad, tmp_path / "fal.duckdb", emu, timeout=60)
     assert result.returncode == 2
     assert f"{bad}:2: " in result.stderr
     assert emu.stats()["requests"]["submit"] == 0
@@ -149,13 +130,7 @@ def test_cli_reports_file_line_errors_and_submits_nothing(emulator_factory, tmp_
         tmp_path / "unknown.jsonl",
         [{"endpoint_id": "fal-ai/does-not-exist", "input": {"prompt": "y"}}],
     )
-    result = subprocess.run(
-        cli_command(unknown, tmp_path / "fal.duckdb", emu),
-        env=subprocess_env(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = run_cli(unknown, tmp_path / "fal.duckdb", emu, timeout=60)
     assert result.returncode == 2
     assert f"{unknown}:1: endpoint_id: unknown endpoint" in result.stderr
     assert emu.stats()["requests"]["submit"] == 0
@@ -164,12 +139,8 @@ def test_cli_reports_file_line_errors_and_submits_nothing(emulator_factory, tmp_
 def test_cli_budget_guard(emulator_factory, tmp_path: Path):
     emu = emulator_factory(models=50, **FAST)
     prompts = prompt_set(tmp_path, "dear", distinct_items(10, endpoint_id="fal-ai/flux/dev"))
-    result = subprocess.run(
-        cli_command(prompts.path, tmp_path / "fal.duckdb", emu, "--max-cost-usd", "0.01"),
-        env=subprocess_env(),
-        capture_output=True,
-        text=True,
-        timeout=60,
+    result = run_cli(
+        prompts.path, tmp_path / "fal.duckdb", emu, "--max-cost-usd", "0.01", timeout=60
     )
     assert result.returncode == 2
     assert "exceeds the budget of 0.0100 USD by" in result.stderr

@@ -7,16 +7,8 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+import generation_support as gen
 import httpx
-from generation_support import (
-    FAST,
-    accepted_by_item,
-    distinct_items,
-    fast_options,
-    prompt_set,
-    requests_sent,
-    run_engine,
-)
 
 from fal_platform.batch.rows import RequestRow, RequestState
 from fal_platform.batch.store import BatchStore
@@ -26,18 +18,18 @@ S = RequestState
 
 def test_5xx_429_and_dropped_connections_never_submit_twice(emulator_factory, tmp_path: Path):
     emu = emulator_factory(
-        models=50, fail_rate=0.10, rate_limit_rate=0.05, drop_rate=0.03, seed=7, **FAST
+        models=50, fail_rate=0.10, rate_limit_rate=0.05, drop_rate=0.03, seed=7, **gen.FAST
     )
     store = BatchStore.at_path(tmp_path / "fal.duckdb")
-    prompts = prompt_set(tmp_path, "faulty", distinct_items(200))
+    prompts = gen.prompt_set(tmp_path, "faulty", gen.distinct_items(200))
 
-    report = run_engine(emu, store, prompts)
+    report = gen.run_engine(emu, store, prompts)
 
     counts = store.count_by_state("faulty")
     assert sum(counts.values()) == 200
     assert all(state.is_terminal for state in counts), counts
     assert counts == {S.COMPLETED: 200}
-    assert accepted_by_item(emu, prompts) == [1] * 200
+    assert gen.accepted_by_item(emu, prompts) == [1] * 200
     stats = emu.stats()
     assert stats["accepted_submits"] == 200
     faults = stats["faults"]
@@ -47,7 +39,7 @@ def test_5xx_429_and_dropped_connections_never_submit_twice(emulator_factory, tm
     print(
         f"\nfaults {faults['submit']} on submit; reconciled found {report.reconciled_found}, "
         f"not found {report.reconciled_not_found}; "
-        f"{requests_sent(stats) / 200:.2f} requests per completed item"
+        f"{gen.requests_sent(stats) / 200:.2f} requests per completed item"
     )
 
 
@@ -55,9 +47,9 @@ def test_unknown_rows_from_a_dead_run_are_reconciled_not_resubmitted(
     emulator_factory, tmp_path: Path
 ):
     """Rows a killed run left UNKNOWN: accepted ones are found in history, others resubmitted."""
-    emu = emulator_factory(models=50, **FAST)
+    emu = emulator_factory(models=50, **gen.FAST)
     store = BatchStore.at_path(tmp_path / "fal.duckdb")
-    prompts = prompt_set(tmp_path, "orphans", distinct_items(6))
+    prompts = gen.prompt_set(tmp_path, "orphans", gen.distinct_items(6))
     # What a SIGKILL right after sending three submits leaves behind: UNKNOWN intents, and on
     # fal's side three accepted jobs (sent directly here), while three intents never left.
     intent_time = datetime.now(UTC)
@@ -75,22 +67,22 @@ def test_unknown_rows_from_a_dead_run_are_reconciled_not_resubmitted(
         )
     store.upsert_requests(rows)
 
-    report = run_engine(emu, store, prompts, fast_options(max_attempts=1))
+    report = gen.run_engine(emu, store, prompts, gen.fast_options(max_attempts=1))
 
     assert report.reconciled_found == 3 and report.reconciled_not_found == 3
     assert report.counts == {S.COMPLETED: 6}
-    assert accepted_by_item(emu, prompts) == [1] * 6
+    assert gen.accepted_by_item(emu, prompts) == [1] * 6
     # Resubmitted items do not count the lost intent as an attempt (max_attempts=1 sufficed).
     assert {row.attempts for row in store.load_requests("orphans")} == {1}
 
 
 def test_replicas_sharing_an_input_each_get_their_own_request(emulator_factory, tmp_path):
-    emu = emulator_factory(models=50, drop_rate=0.3, fault_routes=["submit"], seed=3, **FAST)
+    emu = emulator_factory(models=50, drop_rate=0.3, fault_routes=["submit"], seed=3, **gen.FAST)
     store = BatchStore.at_path(tmp_path / "fal.duckdb")
     items = [{"endpoint_id": "fal-ai/flux/schnell", "input": {"prompt": "same"}, "replicas": 8}]
-    prompts = prompt_set(tmp_path, "replicas", items)
+    prompts = gen.prompt_set(tmp_path, "replicas", items)
 
-    report = run_engine(emu, store, prompts)
+    report = gen.run_engine(emu, store, prompts)
 
     assert report.counts == {S.COMPLETED: 8}
     assert emu.stats()["accepted_submits"] == 8

@@ -7,14 +7,13 @@ the DuckDB table or (on a fresh database) from fal's `/v1/models`, and nothing i
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import dagster as dg
 import pytest
 from catalog_support import EmulatorFactory, emulator_fal, isolate, materialize_catalog
 from dagster_duckdb import DuckDBResource
-from generation_support import FAST, cli_command, subprocess_env
+from generation_support import FAST, run_cli
 
 from assets.generation.assets import generation_requests
 from fal_platform.catalog.source import catalog_pipeline, fal_catalog_source, run_catalog_load
@@ -49,13 +48,7 @@ def test_run_batch_reports_every_problem_and_submits_nothing(
     emulator.reset_stats()
     path = tmp_path / "three.jsonl"
     path.write_text(THREE_PROBLEMS)
-    result = subprocess.run(
-        cli_command(path, db, emulator),
-        env=subprocess_env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = run_cli(path, db, emulator)
     assert result.returncode == 2
     for line in expected_lines(path):
         assert line in result.stderr, result.stderr

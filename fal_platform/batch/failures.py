@@ -10,28 +10,17 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from fal_platform.client import (
-    FalAuthenticationError,
-    FalBadRequestError,
-    FalConnectionError,
-    FalError,
-    FalNotFoundError,
-    FalRateLimitedError,
-    FalResponseError,
-    FalServerError,
-    FalTimeoutError,
-    FalValidationError,
-)
+from fal_platform.client import errors
 
-_DEFAULT_TYPES: tuple[tuple[type[FalError], str], ...] = (
-    (FalValidationError, "validation_error"),
-    (FalRateLimitedError, "rate_limited"),
-    (FalTimeoutError, "timeout"),
-    (FalConnectionError, "connection_error"),
-    (FalNotFoundError, "not_found"),
-    (FalBadRequestError, "bad_request"),
-    (FalServerError, "server_error"),
-    (FalResponseError, "bad_response"),
+_DEFAULT_TYPES: tuple[tuple[type[errors.FalError], str], ...] = (
+    (errors.FalValidationError, "validation_error"),
+    (errors.FalRateLimitedError, "rate_limited"),
+    (errors.FalTimeoutError, "timeout"),
+    (errors.FalConnectionError, "connection_error"),
+    (errors.FalNotFoundError, "not_found"),
+    (errors.FalBadRequestError, "bad_request"),
+    (errors.FalServerError, "server_error"),
+    (errors.FalResponseError, "bad_response"),
 )
 
 
@@ -73,7 +62,7 @@ class Failure:
         )
 
 
-def error_type_of(error: FalError) -> str:
+def error_type_of(error: errors.FalError) -> str:
     if error.error_type:
         return error.error_type
     for cls, name in _DEFAULT_TYPES:
@@ -82,9 +71,9 @@ def error_type_of(error: FalError) -> str:
     return "error"
 
 
-def failure_from_error(error: FalError, *, retryable: bool | None = None) -> Failure:
+def failure_from_error(error: errors.FalError, *, retryable: bool | None = None) -> Failure:
     field_errors: list[dict[str, Any]] = []
-    if isinstance(error, FalValidationError):
+    if isinstance(error, errors.FalValidationError):
         field_errors = [
             {"loc": list(fe.loc), "msg": fe.msg, "type": fe.type} for fe in error.field_errors
         ]
@@ -98,14 +87,14 @@ def failure_from_error(error: FalError, *, retryable: bool | None = None) -> Fai
     )
 
 
-def is_job_failure(error: FalError) -> bool:
+def is_job_failure(error: errors.FalError) -> bool:
     """True when the job itself failed (resubmit), not the HTTP exchange (fetch again).
 
     fal marks a job's own error with `x-fal-request-id` (gateway glitches carry none), and a
     504 for the caller's start deadline with an error type; a failed job answers its result
     route with that error every time, so asking again cannot help.
     """
-    if isinstance(error, FalValidationError):
+    if isinstance(error, errors.FalValidationError):
         return True
     status = error.status_code
     if status is None or status < 500:
@@ -116,7 +105,7 @@ def is_job_failure(error: FalError) -> bool:
 def retryable_fal_error(error: BaseException) -> bool:
     """Worth another try of the same call: a retryable fal error other than a refused key."""
     return (
-        isinstance(error, FalError)
-        and not isinstance(error, FalAuthenticationError)
+        isinstance(error, errors.FalError)
+        and not isinstance(error, errors.FalAuthenticationError)
         and error.retryable
     )

@@ -169,8 +169,8 @@ def _node_line(node: yaml.Node | None) -> int:
     return node.start_mark.line + 1 if node is not None else 1
 
 
-def read_yaml(text: str) -> Parsed:
-    parsed = Parsed()
+def _load_yaml(text: str, parsed: Parsed) -> tuple[yaml.Node | None, Any]:
+    """The document's root node (for line numbers) and its value; (None, None) when unreadable."""
     loader = yaml.SafeLoader(text)
     try:
         root = loader.get_single_node()
@@ -180,11 +180,30 @@ def read_yaml(text: str) -> Parsed:
         line = mark.line + 1 if mark is not None else FILE_LEVEL
         problem = getattr(exc, "problem", None) or str(exc)
         parsed.problem(line, "yaml", f"invalid YAML: {problem}")
-        return parsed
+        return None, None
     finally:
         loader.dispose()
+    return root, data
+
+
+def _value_nodes(root: yaml.MappingNode, parsed: Parsed) -> dict[str, yaml.Node]:
+    """Each top-level key's value node, reporting the keys the format does not know."""
+    nodes: dict[str, yaml.Node] = {}
+    for key_node, value_node in root.value:
+        key = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(key_node)
+        nodes[key] = value_node
+        if key not in _YAML_FIELDS:
+            parsed.problem(
+                _node_line(key_node), key, f"unknown field (expected {', '.join(_YAML_FIELDS)})"
+            )
+    return nodes
+
+
+def read_yaml(text: str) -> Parsed:
+    parsed = Parsed()
+    root, data = _load_yaml(text, parsed)
     if root is None:
-        return parsed  # an empty document: the caller reports the empty set
+        return parsed  # unreadable, or an empty document: the caller reports the empty set
     if not isinstance(root, yaml.MappingNode) or not isinstance(data, dict):
         parsed.problem(
             _node_line(root),
@@ -192,37 +211,40 @@ def read_yaml(text: str) -> Parsed:
             f"expected a mapping with endpoint_id and items, got {json_type(data)}",
         )
         return parsed
-
-    nodes: dict[str, tuple[yaml.Node, yaml.Node]] = {}
-    for key_node, value_node in root.value:
-        key = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(key_node)
-        nodes[key] = (key_node, value_node)
-        if key not in _YAML_FIELDS:
-            parsed.problem(
-                _node_line(key_node), key, f"unknown field (expected {', '.join(_YAML_FIELDS)})"
-            )
+    nodes = _value_nodes(root, parsed)
 
     def line_of(key: str) -> int:
-        return _node_line(nodes[key][1]) if key in nodes else 1
+        return _node_line(nodes[key]) if key in nodes else 1
 
     endpoint_id = check_endpoint_id(data.get("endpoint_id"), line_of("endpoint_id"), parsed)
     replicas = check_replicas(data.get("replicas", 1), line_of("replicas"), parsed)
     defaults = check_input(data.get("defaults", {}), line_of("defaults"), parsed, "defaults")
-
     if "items" not in data:
         parsed.problem(1, "items", "missing: a list of input objects")
         return parsed
-    items, items_node = data["items"], nodes["items"][1]
+    _read_yaml_items(data["items"], nodes["items"], parsed, endpoint_id, replicas, defaults)
+    return parsed
+
+
+def _read_yaml_items(
+    items: Any,
+    items_node: yaml.Node,
+    parsed: Parsed,
+    endpoint_id: str | None,
+    replicas: int | None,
+    defaults: dict[str, Any] | None,
+) -> None:
+    """Each item merged over `defaults`; items are kept only when the header checked clean."""
     if not isinstance(items, list) or not isinstance(items_node, yaml.SequenceNode):
         parsed.problem(
             _node_line(items_node),
             "items",
             f"must be a list of input objects, got {json_type(items)}",
         )
-        return parsed
+        return
     if not items:
         parsed.problem(_node_line(items_node), "items", "is empty: add at least one input object")
-        return parsed
+        return
     for position, (item, item_node) in enumerate(zip(items, items_node.value, strict=True)):
         line = _node_line(item_node)
         label = f"items[{position}]"
@@ -237,7 +259,6 @@ def read_yaml(text: str) -> Parsed:
             and defaults is not None
         ):
             parsed.items.append(RawItem(line, endpoint_id, merged, replicas))
-    return parsed
 
 
 # --- CSV -----------------------------------------------------------------------------------

@@ -31,6 +31,7 @@ from fal_platform.batch.settings import DEFAULTS, BatchSettings
 
 if TYPE_CHECKING:
     from fal_platform.batch.progress import ProgressSnapshot
+    from fal_platform.batch.prompts import PromptSet
     from fal_platform.batch.run import PromptSetRun
     from fal_platform.client import ApiKey
     from fal_platform.target import FalTarget
@@ -134,24 +135,16 @@ def run_batch_cli(
     from fal_platform.batch.cost import BudgetExceededError
     from fal_platform.batch.duckdb_io import duckdb_connection_factory
     from fal_platform.batch.engine import BatchAbortedError
-    from fal_platform.batch.prompts import PromptSetError, read_prompt_set
+    from fal_platform.batch.prompts import PromptSetError
     from fal_platform.batch.run import catalog_from_tables_or_api, run_prompt_set
     from fal_platform.client import FalError
 
     out = out or sys.stdout
     err = err or sys.stderr
-
-    try:
-        prompt_set = read_prompt_set(prompt_file)
-    except PromptSetError as exc:
-        print(str(exc), file=err)
+    ready = _ready_to_run(prompt_file, emulator_url, err)
+    if ready is None:
         return EXIT_REFUSED
-
-    reachable = _reachable_target(emulator_url, err)
-    if reachable is None:
-        return EXIT_REFUSED
-    target, api_key = reachable
-    print(f"{prompt_set.name}: {len(prompt_set.items)} items -> {target.describe()}", file=err)
+    prompt_set, target, api_key = ready
 
     bar = _ProgressBar(len(prompt_set.items), enabled=progress, stream=err)
     previous_term = signal.signal(signal.SIGTERM, _raise_terminated)
@@ -180,6 +173,25 @@ def run_batch_cli(
         signal.signal(signal.SIGTERM, previous_term)
         bar.close()
     return _print_report(run, out=out, err=err)
+
+
+def _ready_to_run(
+    prompt_file: Path | str, emulator_url: str | None, err: TextIO
+) -> tuple[PromptSet, FalTarget, ApiKey] | None:
+    """The prompt set and where to send it; None (after saying why) when either is not usable."""
+    from fal_platform.batch.prompts import PromptSetError, read_prompt_set
+
+    try:
+        prompt_set = read_prompt_set(prompt_file)
+    except PromptSetError as exc:
+        print(str(exc), file=err)
+        return None
+    reachable = _reachable_target(emulator_url, err)
+    if reachable is None:
+        return None
+    target, api_key = reachable
+    print(f"{prompt_set.name}: {len(prompt_set.items)} items -> {target.describe()}", file=err)
+    return prompt_set, target, api_key
 
 
 def _reachable_target(emulator_url: str | None, err: TextIO) -> tuple[FalTarget, ApiKey] | None:

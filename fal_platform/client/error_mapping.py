@@ -15,20 +15,8 @@ from typing import Any
 import httpx
 import httpx_sse
 
+from fal_platform.client import errors
 from fal_platform.client.auth import ApiKey
-from fal_platform.client.errors import (
-    FalAuthenticationError,
-    FalBadRequestError,
-    FalConnectionError,
-    FalError,
-    FalNotFoundError,
-    FalRateLimitedError,
-    FalResponseError,
-    FalServerError,
-    FalTimeoutError,
-    FalValidationError,
-    FieldError,
-)
 from fal_platform.client.retry import parse_retry_after
 
 REQUEST_ID_HEADER = "x-fal-request-id"
@@ -48,7 +36,7 @@ class ErrorBody:
     error_type: str | None = None
     request_id: str | None = None
     docs_url: str | None = None
-    field_errors: list[FieldError] = field(default_factory=list)
+    field_errors: list[errors.FieldError] = field(default_factory=list)
 
 
 def _shorten(text: str) -> str:
@@ -62,7 +50,7 @@ def _optional_str(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def _field_error(item: Any) -> FieldError | None:
+def _field_error(item: Any) -> errors.FieldError | None:
     if not isinstance(item, dict):
         return None
     loc = item.get("loc")
@@ -73,7 +61,7 @@ def _field_error(item: Any) -> FieldError | None:
     else:
         loc_parts = [str(loc)]
     ctx = item.get("ctx")
-    return FieldError(
+    return errors.FieldError(
         loc=loc_parts,
         msg=str(item.get("msg", "")),
         type=str(item.get("type", "")),
@@ -82,8 +70,8 @@ def _field_error(item: Any) -> FieldError | None:
     )
 
 
-def _describe_field_errors(errors: list[FieldError]) -> str:
-    parts = [f"{e.path}: {e.msg}" if e.path else e.msg for e in errors]
+def _describe_field_errors(items: list[errors.FieldError]) -> str:
+    parts = [f"{e.path}: {e.msg}" if e.path else e.msg for e in items]
     shown = parts[:_MAX_FIELD_ERRORS_IN_MESSAGE]
     hidden = len(parts) - len(shown)
     return "; ".join(shown) + (f" (+{hidden} more)" if hidden > 0 else "")
@@ -105,7 +93,7 @@ def parse_error_body(content: bytes | str) -> ErrorBody:
     error_type = _optional_str(body.get("error_type"))
     request_id = _optional_str(body.get("request_id"))
     docs_url: str | None = None
-    field_errors: list[FieldError] = []
+    field_errors: list[errors.FieldError] = []
 
     platform_error = body.get("error")
     if isinstance(platform_error, dict):
@@ -159,7 +147,7 @@ def _auth_message(server_message: str, api_key: ApiKey) -> str:
 
 def error_from_response(
     response: httpx.Response, *, api_key: ApiKey, may_have_been_accepted: bool = False
-) -> FalError:
+) -> errors.FalError:
     """Build the typed error for a non-2xx response (the body must already be read).
 
     `may_have_been_accepted` is the caller's judgement for the submit route; it is forced to
@@ -177,24 +165,24 @@ def error_from_response(
         "server_retryable": _retryable_hint(response),
     }
     if status in (401, 403):
-        return FalAuthenticationError(_auth_message(message, api_key), **common)
+        return errors.FalAuthenticationError(_auth_message(message, api_key), **common)
     if status == 404:
-        return FalNotFoundError(f"Not found: {message}", **common)
+        return errors.FalNotFoundError(f"Not found: {message}", **common)
     if status == 422:
-        return FalValidationError(
+        return errors.FalValidationError(
             f"Invalid input: {message}", field_errors=parsed.field_errors, **common
         )
     if status == 429:
-        return FalRateLimitedError(
+        return errors.FalRateLimitedError(
             f"Rate limited: {message}",
             retry_after=parse_retry_after(response.headers.get("retry-after")),
             **common,
         )
     if 400 <= status < 500:
-        return FalBadRequestError(f"Request rejected: {message}", **common)
+        return errors.FalBadRequestError(f"Request rejected: {message}", **common)
     if 500 <= status < 600:
-        return FalServerError(f"fal server error: {message}", **common)
-    return FalResponseError(f"Unexpected HTTP status {status}: {message}", **common)
+        return errors.FalServerError(f"fal server error: {message}", **common)
+    return errors.FalResponseError(f"Unexpected HTTP status {status}: {message}", **common)
 
 
 def _exception_detail(exc: Exception, api_key: ApiKey) -> str:
@@ -203,7 +191,7 @@ def _exception_detail(exc: Exception, api_key: ApiKey) -> str:
 
 def error_from_exception(
     exc: httpx.RequestError, *, url: str, api_key: ApiKey, may_be_accepted_if_sent: bool
-) -> FalError:
+) -> errors.FalError:
     """Build the typed error for an httpx exception raised while sending or reading.
 
     Only connect-phase failures (refused, DNS, TLS, connect timeout, no free pooled
@@ -215,27 +203,27 @@ def error_from_exception(
     sent = may_be_accepted_if_sent
     host = httpx.URL(url).host
     if isinstance(exc, httpx.ConnectTimeout):
-        return FalTimeoutError(f"Timed out connecting to {host}", url=safe_url)
+        return errors.FalTimeoutError(f"Timed out connecting to {host}", url=safe_url)
     if isinstance(exc, httpx.PoolTimeout):
-        return FalTimeoutError(
+        return errors.FalTimeoutError(
             "Timed out waiting for a free connection (raise max_connections?)", url=safe_url
         )
     if isinstance(exc, httpx.TimeoutException):
         phase = "sending the request" if isinstance(exc, httpx.WriteTimeout) else "the response"
-        return FalTimeoutError(
+        return errors.FalTimeoutError(
             f"Timed out waiting for {phase} from {host}", url=safe_url, may_have_been_accepted=sent
         )
     if isinstance(exc, httpx.UnsupportedProtocol):
-        return FalConnectionError(f"Cannot send to {safe_url}: {detail}", url=safe_url)
+        return errors.FalConnectionError(f"Cannot send to {safe_url}: {detail}", url=safe_url)
     if isinstance(exc, httpx.ConnectError):
-        return FalConnectionError(f"Could not connect to {host}: {detail}", url=safe_url)
+        return errors.FalConnectionError(f"Could not connect to {host}: {detail}", url=safe_url)
     if isinstance(exc, httpx_sse.SSEError):
-        return FalResponseError(f"Expected an event stream: {detail}", url=safe_url)
+        return errors.FalResponseError(f"Expected an event stream: {detail}", url=safe_url)
     if isinstance(exc, httpx.DecodingError):
-        return FalResponseError(
+        return errors.FalResponseError(
             f"Could not decode the response: {detail}", url=safe_url, may_have_been_accepted=sent
         )
-    return FalConnectionError(
+    return errors.FalConnectionError(
         f"Connection to {host} failed mid-request: {detail}",
         url=safe_url,
         may_have_been_accepted=sent,

@@ -270,24 +270,7 @@ class Catalog:
             pinned=rng.random() < 0.02,
             favorite=rng.random() < 0.05,
         )
-        if is_video and rng.random() < 0.6:
-            metadata.thumbnail_animated_url = metadata.thumbnail_url.replace(".jpg", ".gif")
-        if rng.random() < 0.2:
-            metadata.github_url = f"https://github.com/{owner}/{app}"
-        if rng.random() < 0.7:
-            metadata.license_type = rng.choice(("commercial", "research", "private"))
-        if rng.random() < 0.3:
-            metadata.group = (f"{owner}-{app}", display_name.split(" (")[0])
-        if rng.random() < 0.6:
-            metadata.kind = "inference"
-        if rng.random() < 0.1:
-            metadata.training_endpoint_ids = [f"{owner}/{app}-trainer"]
-        if rng.random() < 0.05:
-            metadata.inference_endpoint_ids = [endpoint_id]
-        if rng.random() < 0.1:
-            metadata.stream_url = f"https://fal.run/{endpoint_id}/stream"
-        if rng.random() < 0.4:
-            metadata.duration_estimate = round(rng.uniform(0.5, 5.0) if is_video else 0.1, 2)
+        _add_optional_metadata(metadata, rng, endpoint_id, owner=owner, app=app, is_video=is_video)
         return Model(
             endpoint_id=endpoint_id,
             category=category,
@@ -299,6 +282,39 @@ class Catalog:
             enterprise_status="pending" if rng.random() < 0.1 else "ready",
             base_description=description,
         )
+
+
+def _add_optional_metadata(
+    metadata: ModelMetadata,
+    rng: random.Random,
+    endpoint_id: str,
+    *,
+    owner: str,
+    app: str,
+    is_video: bool,
+) -> None:
+    """The fields only some of fal's models carry, each drawn with its own frequency.
+
+    Draws from `rng` in a fixed order, so a seed keeps producing the same catalog.
+    """
+    if is_video and rng.random() < 0.6:
+        metadata.thumbnail_animated_url = metadata.thumbnail_url.replace(".jpg", ".gif")
+    if rng.random() < 0.2:
+        metadata.github_url = f"https://github.com/{owner}/{app}"
+    if rng.random() < 0.7:
+        metadata.license_type = rng.choice(("commercial", "research", "private"))
+    if rng.random() < 0.3:
+        metadata.group = (f"{owner}-{app}", metadata.display_name.split(" (")[0])
+    if rng.random() < 0.6:
+        metadata.kind = "inference"
+    if rng.random() < 0.1:
+        metadata.training_endpoint_ids = [f"{owner}/{app}-trainer"]
+    if rng.random() < 0.05:
+        metadata.inference_endpoint_ids = [endpoint_id]
+    if rng.random() < 0.1:
+        metadata.stream_url = f"https://fal.run/{endpoint_id}/stream"
+    if rng.random() < 0.4:
+        metadata.duration_estimate = round(rng.uniform(0.5, 5.0) if is_video else 0.1, 2)
 
 
 def _fixed_model(spec: data.FixedModel) -> Model:

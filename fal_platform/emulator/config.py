@@ -57,6 +57,9 @@ ENV_PREFIX = "FAL_EMULATOR_"
 CommaList = Annotated[list[str], NoDecode]
 """A list option: spelled `a,b` in a flag, an env var or the admin route (not as JSON)."""
 
+Share = Annotated[float, Field(ge=0.0, le=1.0)]
+"""A share of requests or jobs, from 0 (never) to 1 (always)."""
+
 
 class EmulatorConfig(BaseModel):
     """Every option of the emulator. Descriptions double as `--help` text."""
@@ -131,36 +134,30 @@ class EmulatorConfig(BaseModel):
     )
 
     # --- gateway faults (per HTTP request) ---------------------------------------------------
-    fail_rate: float = Field(
-        default=0.0, ge=0.0, le=1.0, description="Share of requests answered with a gateway 5xx."
+    fail_rate: Share = Field(
+        default=0.0, description="Share of requests answered with a gateway 5xx."
     )
     fail_status: int = Field(
         default=503, ge=500, le=599, description="Status code of injected 5xx."
     )
-    drop_rate: float = Field(
+    drop_rate: Share = Field(
         default=0.0,
-        ge=0.0,
-        le=1.0,
         description="Share of requests whose connection drops mid-body (after the work is done).",
     )
-    timeout_rate: float = Field(
+    timeout_rate: Share = Field(
         default=0.0,
-        ge=0.0,
-        le=1.0,
         description="Share of requests answered only after --hang-seconds (after the work is done).",
     )
     hang_seconds: float = Field(
         default=10.0, ge=0.0, description="Delay of a 'timeout' fault, seconds."
     )
-    malformed_rate: float = Field(
+    malformed_rate: Share = Field(
         default=0.0,
-        ge=0.0,
-        le=1.0,
         description="Share of successful JSON responses replaced by a 200 body that breaks the "
         "protocol (no data key), as a misbehaving proxy or API change would.",
     )
-    rate_limit_rate: float = Field(
-        default=0.0, ge=0.0, le=1.0, description="Share of requests answered with a random 429."
+    rate_limit_rate: Share = Field(
+        default=0.0, description="Share of requests answered with a random 429."
     )
     rate_limit_rps: float = Field(
         default=0.0,
@@ -178,17 +175,15 @@ class EmulatorConfig(BaseModel):
     )
 
     # --- job faults (decided at submit, visible at result time) ------------------------------
-    job_failure_rate: float = Field(
-        default=0.0, ge=0.0, le=1.0, description="Share of jobs that complete with a 5xx error."
+    job_failure_rate: Share = Field(
+        default=0.0, description="Share of jobs that complete with a 5xx error."
     )
     job_failure_types: CommaList = Field(
         default=["runner_server_error", "runner_disconnected", "runner_incomplete_response"],
         description="error_type values a failed job picks from (comma-separated).",
     )
-    job_user_error_rate: float = Field(
+    job_user_error_rate: Share = Field(
         default=0.0,
-        ge=0.0,
-        le=1.0,
         description="Share of valid jobs that complete with a 422 content-policy error.",
     )
 

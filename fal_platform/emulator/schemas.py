@@ -280,18 +280,26 @@ def _schema_prefix(endpoint_id: str) -> str:
     return "".join(w[:1].upper() + w[1:] for w in words if w)
 
 
+_QUEUE_STATUS_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "status": {"type": "string", "enum": ["IN_QUEUE", "IN_PROGRESS", "COMPLETED"]},
+        "request_id": {"type": "string"},
+        "response_url": {"type": "string"},
+        "status_url": {"type": "string"},
+        "cancel_url": {"type": "string"},
+        "queue_position": {"type": "integer"},
+        "logs": {"type": "array", "items": {"type": "object"}},
+        "metrics": {"type": "object"},
+    },
+    "required": ["status", "request_id"],
+}
+
+
 def openapi_document(model: Model) -> dict[str, Any]:
     """The OpenAPI 3.0 document fal returns for `expand=openapi-3.0` (queue paths included)."""
     prefix = _schema_prefix(model.endpoint_id)
     input_name, output_name = f"{prefix}Input", f"{prefix}Output"
-    app = model.app_path
-    request_id_param = {
-        "name": "request_id",
-        "in": "path",
-        "required": True,
-        "schema": {"type": "string"},
-    }
-    status_ref = {"$ref": "#/components/schemas/QueueStatus"}
     meta = model.metadata
     return {
         "openapi": "3.0.4",
@@ -312,87 +320,73 @@ def openapi_document(model: Model) -> dict[str, Any]:
                 "apiKeyAuth": {"type": "apiKey", "in": "header", "name": "Authorization"}
             },
             "schemas": {
-                "QueueStatus": {
-                    "type": "object",
-                    "properties": {
-                        "status": {
-                            "type": "string",
-                            "enum": ["IN_QUEUE", "IN_PROGRESS", "COMPLETED"],
-                        },
-                        "request_id": {"type": "string"},
-                        "response_url": {"type": "string"},
-                        "status_url": {"type": "string"},
-                        "cancel_url": {"type": "string"},
-                        "queue_position": {"type": "integer"},
-                        "logs": {"type": "array", "items": {"type": "object"}},
-                        "metrics": {"type": "object"},
-                    },
-                    "required": ["status", "request_id"],
-                },
+                "QueueStatus": copy.deepcopy(_QUEUE_STATUS_SCHEMA),
                 input_name: copy.deepcopy(input_schema(model.category)),
                 output_name: copy.deepcopy(output_schema(model)),
             },
         },
-        "paths": {
-            f"/{model.endpoint_id}": {
-                "post": {
-                    "requestBody": {
-                        "required": True,
-                        "content": {
-                            "application/json": {
-                                "schema": {"$ref": f"#/components/schemas/{input_name}"}
-                            }
-                        },
-                    },
-                    "responses": {
-                        "200": {
-                            "description": "The request was queued.",
-                            "content": {"application/json": {"schema": status_ref}},
-                        }
-                    },
-                }
-            },
-            f"/{app}/requests/{{request_id}}/status": {
-                "get": {
-                    "parameters": [
-                        request_id_param,
-                        {
-                            "name": "logs",
-                            "in": "query",
-                            "required": False,
-                            "schema": {"type": "number"},
-                        },
-                    ],
-                    "responses": {
-                        "200": {
-                            "description": "The request status.",
-                            "content": {"application/json": {"schema": status_ref}},
-                        }
-                    },
-                }
-            },
-            f"/{app}/requests/{{request_id}}/cancel": {
-                "put": {
-                    "parameters": [request_id_param],
-                    "responses": {"200": {"description": "The request was cancelled."}},
-                }
-            },
-            f"/{app}/requests/{{request_id}}": {
-                "get": {
-                    "parameters": [request_id_param],
-                    "responses": {
-                        "200": {
-                            "description": "Result of the request.",
-                            "content": {
-                                "application/json": {
-                                    "schema": {"$ref": f"#/components/schemas/{output_name}"}
-                                }
-                            },
-                        }
-                    },
-                }
-            },
-        },
+        "paths": _queue_paths(model, input_name, output_name),
         "servers": [{"url": "https://queue.fal.run"}],
         "security": [{"apiKeyAuth": []}],
+    }
+
+
+def _json_content(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"application/json": {"schema": schema}}
+
+
+def _queue_paths(model: Model, input_name: str, output_name: str) -> dict[str, Any]:
+    """The queue routes of one endpoint: submit, status, cancel and result."""
+    app = model.app_path
+    request_id_param = {
+        "name": "request_id",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string"},
+    }
+    logs_param = {"name": "logs", "in": "query", "required": False, "schema": {"type": "number"}}
+    status_ref = {"$ref": "#/components/schemas/QueueStatus"}
+    return {
+        f"/{model.endpoint_id}": {
+            "post": {
+                "requestBody": {
+                    "required": True,
+                    "content": _json_content({"$ref": f"#/components/schemas/{input_name}"}),
+                },
+                "responses": {
+                    "200": {
+                        "description": "The request was queued.",
+                        "content": _json_content(status_ref),
+                    }
+                },
+            }
+        },
+        f"/{app}/requests/{{request_id}}/status": {
+            "get": {
+                "parameters": [request_id_param, logs_param],
+                "responses": {
+                    "200": {
+                        "description": "The request status.",
+                        "content": _json_content(status_ref),
+                    }
+                },
+            }
+        },
+        f"/{app}/requests/{{request_id}}/cancel": {
+            "put": {
+                "parameters": [request_id_param],
+                "responses": {"200": {"description": "The request was cancelled."}},
+            }
+        },
+        f"/{app}/requests/{{request_id}}": {
+            "get": {
+                "parameters": [request_id_param],
+                "responses": {
+                    "200": {
+                        "description": "Result of the request.",
+                        "content": _json_content({"$ref": f"#/components/schemas/{output_name}"}),
+                    }
+                },
+            }
+        },
     }

@@ -132,33 +132,8 @@ def _walk(
     if isinstance(value, dict):
         if _is_file_object(value, known):
             found.append(_file_from_dict(value, path, len(found), key_kind, nsfw))
-            return
-        flags = _nsfw_flags(value.get("has_nsfw_concepts"))
-        for key, child in value.items():
-            child_known = key in KNOWN_MEDIA_KEYS
-            child_kind = KNOWN_MEDIA_KEYS.get(key)
-            child_path = f"{path}.{key}"
-            if child_known and isinstance(child, list):
-                for index, element in enumerate(child):
-                    flag = flags[index] if flags and index < len(flags) else None
-                    _walk(
-                        element,
-                        f"{child_path}[{index}]",
-                        known=True,
-                        key_kind=child_kind,
-                        nsfw=flag if key == "images" else None,
-                        found=found,
-                    )
-            else:
-                flag = flags[0] if key == "image" and flags and len(flags) == 1 else None
-                _walk(
-                    child,
-                    child_path,
-                    known=child_known,
-                    key_kind=child_kind,
-                    nsfw=flag,
-                    found=found,
-                )
+        else:
+            _walk_object(value, path, found)
     elif isinstance(value, list):
         for index, element in enumerate(value):
             _walk(
@@ -180,6 +155,36 @@ def _walk(
                 nsfw=nsfw,
             )
         )
+
+
+def _walk_object(value: dict[str, Any], path: str, found: list[MediaFile]) -> None:
+    """A plain object's values; its `has_nsfw_concepts` flags the images beside it, by index."""
+    flags = _nsfw_flags(value.get("has_nsfw_concepts"))
+    for key, child in value.items():
+        child_known = key in KNOWN_MEDIA_KEYS
+        child_kind = KNOWN_MEDIA_KEYS.get(key)
+        child_path = f"{path}.{key}"
+        if child_known and isinstance(child, list):
+            for index, element in enumerate(child):
+                flag = flags[index] if flags and index < len(flags) else None
+                _walk(
+                    element,
+                    f"{child_path}[{index}]",
+                    known=True,
+                    key_kind=child_kind,
+                    nsfw=flag if key == "images" else None,
+                    found=found,
+                )
+        else:
+            flag = flags[0] if key == "image" and flags and len(flags) == 1 else None
+            _walk(
+                child,
+                child_path,
+                known=child_known,
+                key_kind=child_kind,
+                nsfw=flag,
+                found=found,
+            )
 
 
 def _is_file_object(value: dict[str, Any], known: bool) -> bool:

@@ -59,39 +59,9 @@ def compute_endpoint_stats(conn: duckdb.DuckDBPyConnection) -> list[EndpointStat
         FROM {REQUESTS.name} GROUP BY endpoint_id ORDER BY endpoint_id
         """
     ).fetchall()
-    media_counts: dict[str, int] = {}
-    if table_exists(conn, *MEDIA_FILES.name.split(".")):
-        media_counts = dict(
-            conn.execute(
-                f"SELECT endpoint_id, count(*) FROM {MEDIA_FILES.name} GROUP BY endpoint_id"
-            ).fetchall()
-        )
-    prices: dict[str, tuple[float, str | None]] = {}
-    if table_exists(conn, "fal_catalog", "pricing"):
-        prices = {
-            endpoint: (float(price), unit)
-            for endpoint, price, unit in conn.execute(
-                f"SELECT endpoint_id, unit_price, unit FROM {PRICING_TABLE}"
-            ).fetchall()
-            if price is not None
-        }
-    costs = conn.execute(
-        f"SELECT endpoint_id, billable_units, CAST(input AS VARCHAR) FROM {REQUESTS.name} "
-        f"WHERE state = '{completed}'"
-    ).fetchall()
-    spent: dict[str, list[float]] = {}
-    bases: dict[str, set[str]] = {}
-    for endpoint, billable_units, raw_input in costs:
-        if endpoint not in prices:
-            continue
-        unit_price, unit = prices[endpoint]
-        if billable_units is not None:
-            units, basis = float(billable_units), "billed"
-        else:
-            units, basis = units_per_request(unit, json.loads(raw_input or "{}")), "estimated"
-        spent.setdefault(endpoint, []).append(units * unit_price)
-        bases.setdefault(endpoint, set()).add(basis)
-
+    media_counts = _media_counts(conn)
+    prices = _prices(conn)
+    spent, bases = _item_costs(conn, prices)
     stats = []
     for endpoint, requests, done, failed, p50, p95 in aggregates:
         item_costs = spent.get(endpoint, [])
@@ -114,6 +84,52 @@ def compute_endpoint_stats(conn: duckdb.DuckDBPyConnection) -> list[EndpointStat
             )
         )
     return stats
+
+
+def _media_counts(conn: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    if not table_exists(conn, *MEDIA_FILES.name.split(".")):
+        return {}
+    return dict(
+        conn.execute(
+            f"SELECT endpoint_id, count(*) FROM {MEDIA_FILES.name} GROUP BY endpoint_id"
+        ).fetchall()
+    )
+
+
+def _prices(conn: duckdb.DuckDBPyConnection) -> dict[str, tuple[float, str | None]]:
+    """Unit price and unit per priced endpoint; endpoints fal has no price for are left out."""
+    if not table_exists(conn, "fal_catalog", "pricing"):
+        return {}
+    return {
+        endpoint: (float(price), unit)
+        for endpoint, price, unit in conn.execute(
+            f"SELECT endpoint_id, unit_price, unit FROM {PRICING_TABLE}"
+        ).fetchall()
+        if price is not None
+    }
+
+
+def _item_costs(
+    conn: duckdb.DuckDBPyConnection, prices: dict[str, tuple[float, str | None]]
+) -> tuple[dict[str, list[float]], dict[str, set[str]]]:
+    """Each completed request's cost per endpoint, and whether it was billed or estimated."""
+    costs = conn.execute(
+        f"SELECT endpoint_id, billable_units, CAST(input AS VARCHAR) FROM {REQUESTS.name} "
+        f"WHERE state = '{RequestState.COMPLETED.value}'"
+    ).fetchall()
+    spent: dict[str, list[float]] = {}
+    bases: dict[str, set[str]] = {}
+    for endpoint, billable_units, raw_input in costs:
+        if endpoint not in prices:
+            continue
+        unit_price, unit = prices[endpoint]
+        if billable_units is not None:
+            units, basis = float(billable_units), "billed"
+        else:
+            units, basis = units_per_request(unit, json.loads(raw_input or "{}")), "estimated"
+        spent.setdefault(endpoint, []).append(units * unit_price)
+        bases.setdefault(endpoint, set()).add(basis)
+    return spent, bases
 
 
 def write_endpoint_stats(conn: duckdb.DuckDBPyConnection, stats: list[EndpointStats]) -> None:
