@@ -54,6 +54,12 @@ class PlatformPaths(dg.ConfigurableResource):
             dlt_pipelines_dir=str(paths.dlt_pipelines_dir),
         )
 
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        """DuckDB creates its file but not its folder: a partition launched by hand on a fresh
+        clone, before the catalog ever ran, must reach the "load the catalog first" message
+        instead of dagster-duckdb retrying a missing folder for a minute and a half."""
+        Path(self.duckdb_path).parent.mkdir(parents=True, exist_ok=True)
+
     @property
     def prompts(self) -> Path:
         return Path(self.prompts_dir)

@@ -19,7 +19,9 @@ from fal_platform.batch.engine import run_batch
 from fal_platform.batch.progress import OnProgress, ProgressSnapshot
 from fal_platform.batch.prompts import (
     EndpointInfo,
+    PromptProblem,
     PromptSet,
+    PromptSetError,
     read_prompt_set,
     validate_prompt_set,
 )
@@ -78,6 +80,20 @@ async def catalog_from_tables_or_api(
     return Catalog(endpoints, prices)
 
 
+async def _lookup_or_refuse(
+    lookup: CatalogLookup, connect: ConnectionFactory, client: FalClient, prompt_set: PromptSet
+) -> Catalog:
+    """The catalog; without one, a set with problems of its own still reports them all at once
+    (with why its endpoints were not checked) instead of only "no catalog"."""
+    try:
+        return await lookup(connect, client, prompt_set)
+    except CatalogMissingError as missing:
+        if not prompt_set.problems:
+            raise
+        unchecked = PromptProblem(str(prompt_set.path), 0, "endpoint_id", f"not checked: {missing}")
+        raise PromptSetError([*prompt_set.problems, unchecked]) from missing
+
+
 @dataclass(frozen=True)
 class PromptSetRun:
     """What `run_prompt_set` hands back: the report, and the interrupt to re-raise (if any)."""
@@ -111,7 +127,7 @@ def run_prompt_set(
 
     async def main(stop: asyncio.Event, progress: OnProgress) -> BatchReport:
         async with FalClient(client_settings) as client:
-            catalog = await lookup(connect, client, prompt_set)
+            catalog = await _lookup_or_refuse(lookup, connect, client, prompt_set)
             validate_prompt_set(prompt_set, catalog.endpoints)
             unpriced.extend(e for e in prompt_set.endpoint_ids if e not in catalog.prices)
             return await run_batch(
