@@ -78,20 +78,18 @@ def resolve_target(
     queue = queue_url or environ.get(ENV_QUEUE_URL) or None
     run = run_url or environ.get(ENV_RUN_URL) or None
     if has_key or (api and queue and run):
-        return FalTarget(
-            api_url=(api or FAL_API_URL).rstrip("/"),
-            queue_url=(queue or FAL_QUEUE_URL).rstrip("/"),
-            run_url=(run or FAL_RUN_URL).rstrip("/"),
-            uses_emulator=False,
-            emulator_url=None,
+        emulator = None
+        default_api, default_queue, default_run = FAL_API_URL, FAL_QUEUE_URL, FAL_RUN_URL
+    else:
+        emulator = (emulator_url or environ.get(ENV_EMULATOR_URL) or DEFAULT_EMULATOR_URL).rstrip(
+            "/"
         )
-    emulator = (emulator_url or environ.get(ENV_EMULATOR_URL) or DEFAULT_EMULATOR_URL).rstrip("/")
-    emu_api, emu_queue, emu_run = emulator_urls(emulator)
+        default_api, default_queue, default_run = emulator_urls(emulator)
     return FalTarget(
-        api_url=(api or emu_api).rstrip("/"),
-        queue_url=(queue or emu_queue).rstrip("/"),
-        run_url=(run or emu_run).rstrip("/"),
-        uses_emulator=True,
+        api_url=(api or default_api).rstrip("/"),
+        queue_url=(queue or default_queue).rstrip("/"),
+        run_url=(run or default_run).rstrip("/"),
+        uses_emulator=emulator is not None,
         emulator_url=emulator,
     )
 

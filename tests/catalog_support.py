@@ -73,6 +73,21 @@ def materialize_catalog(
     )
 
 
+@dataclass(frozen=True)
+class CatalogStack:
+    """An emulator, the keyless FalResource aimed at it and the test's own DuckDB file."""
+
+    emulator: EmulatorProcess
+    fal: FalResource
+    duckdb: Path
+
+    def materialize(self, *, raise_on_error: bool = True) -> dg.ExecuteInProcessResult:
+        return materialize_catalog(self.fal, self.duckdb, raise_on_error=raise_on_error)
+
+
+CatalogStackFactory = Callable[..., CatalogStack]
+
+
 def materialization_metadata(result: dg.ExecuteInProcessResult, key: dg.AssetKey) -> dict[str, Any]:
     """The plain values of one asset's materialization metadata."""
     for event in result.get_asset_materialization_events():

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+from catalog_support import CatalogStack, CatalogStackFactory, emulator_fal, isolate
 
 from fal_platform.devstack.emulator_process import EmulatorProcess
 
@@ -40,3 +42,19 @@ def emulator_factory() -> Iterator[Callable[..., EmulatorProcess]]:
     yield start
     for process in started:
         process.stop()
+
+
+@pytest.fixture
+def catalog_stack(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    emulator_factory: Callable[..., EmulatorProcess],
+) -> CatalogStackFactory:
+    """Call with emulator options: paths isolated under tmp_path, an emulator started for them."""
+
+    def start(**options: Any) -> CatalogStack:
+        paths = isolate(tmp_path, monkeypatch)
+        emulator = emulator_factory(**options)
+        return CatalogStack(emulator=emulator, fal=emulator_fal(emulator), duckdb=paths.duckdb)
+
+    return start

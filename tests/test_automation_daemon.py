@@ -17,13 +17,13 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+from support.dagster_stack import dagster_dev
 
 from assets.keys import ENDPOINT_STATS_KEY, MEDIA_FILES_KEY, REQUESTS_KEY
-from fal_platform.devstack.dagster_dev import dagster_dev_process
-from fal_platform.devstack.dagster_home import find_repo_root, write_dagster_yaml
+from fal_platform.devstack.dagster_home import find_repo_root
 from fal_platform.devstack.demo import open_instance
 from fal_platform.devstack.emulator_process import EmulatorProcess
-from fal_platform.devstack.processes import free_port, isolated_env
+from fal_platform.devstack.processes import isolated_env
 
 pytestmark = [pytest.mark.ui, pytest.mark.timeout(900)]
 
@@ -65,8 +65,6 @@ def test_a_failed_prompt_set_does_not_block_the_report(
     emulator_factory: Callable[..., EmulatorProcess], tmp_path: Path
 ) -> None:
     emulator = emulator_factory(models=60, queue_wait=0.05, inference_time=0.1)
-    home = tmp_path / "dagster_home"
-    write_dagster_yaml(home)
     prompts = tmp_path / "prompts"
     prompts.mkdir()
     _write(prompts / "good.jsonl", GOOD)
@@ -77,18 +75,11 @@ def test_a_failed_prompt_set_does_not_block_the_report(
         FAL_PLATFORM_EMULATOR_URL=emulator.url,
         DAGSTER_DISABLE_TELEMETRY="1",
     )
-    port = free_port()
-    server = dagster_dev_process(
-        repo_root=ROOT,
-        dagster_home=home,
-        host="127.0.0.1",
-        port=port,
-        env=env,
-        log_path=tmp_path / "dagster-dev.log",
-    )
+    dev = dagster_dev(tmp_path, repo_root=ROOT, env=env)
+    server = dev.process
     with server:
         server.wait_ready(STARTUP)
-        instance = open_instance(home)
+        instance = open_instance(dev.home)
         try:
             _wait_for(
                 "good's media and bad's failed run",

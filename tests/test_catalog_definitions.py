@@ -10,7 +10,9 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 from catalog_support import EmulatorFactory
+from dagster_duckdb import DuckDBResource
 
+from assets.catalog.checks import catalog_endpoint_id_unique, catalog_not_empty
 from assets.keys import MODELS_KEY, PRICING_KEY
 from fal_platform.definitions import defs
 from fal_platform.devstack.processes import isolated_env
@@ -98,3 +100,11 @@ def test_refresh_job_in_a_dagster_subprocess_with_the_code_locations_executor(
         assert all(c.status.value == "SUCCEEDED" for c in checks.values())
     finally:
         instance.dispose()
+
+
+def test_model_checks_fail_with_the_reason_when_the_table_is_missing(tmp_path: Path) -> None:
+    empty = DuckDBResource(database=str(tmp_path / "empty.duckdb"))
+    for check in (catalog_not_empty, catalog_endpoint_id_unique):
+        result = check(duckdb=empty)
+        assert not result.passed
+        assert "fal_catalog.models is not readable" in result.metadata["error"].value

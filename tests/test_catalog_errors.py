@@ -8,9 +8,9 @@ from pathlib import Path
 import httpx
 import pytest
 from catalog_support import (
+    CatalogStackFactory,
     EmulatorFactory,
     all_event_text,
-    emulator_fal,
     failure_text,
     isolate,
     materialize_catalog,
@@ -74,38 +74,31 @@ def test_rejected_key_names_fal_key_hides_it_and_keeps_rows(
     assert table_rows(paths.duckdb, "pricing") == pricing_before
 
 
-def test_missing_key_says_to_set_fal_key(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, emulator_factory: EmulatorFactory
-) -> None:
-    paths = isolate(tmp_path, monkeypatch)
-    emulator = emulator_factory(models=20, require_key=True)
-    failed = materialize_catalog(emulator_fal(emulator), paths.duckdb, raise_on_error=False)
+def test_missing_key_says_to_set_fal_key(catalog_stack: CatalogStackFactory) -> None:
+    stack = catalog_stack(models=20, require_key=True)
+    failed = stack.materialize(raise_on_error=False)
     assert not failed.success
     text = failure_text(failed)
     assert "FAL_KEY is not set" in text
-    assert f"{emulator.api_url}/models" in text
+    assert f"{stack.emulator.api_url}/models" in text
 
 
-def test_malformed_page_names_the_url_and_keeps_rows(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, emulator_factory: EmulatorFactory
-) -> None:
-    paths = isolate(tmp_path, monkeypatch)
-    emulator = emulator_factory(models=150)
-    fal = emulator_fal(emulator)
-    materialize_catalog(fal, paths.duckdb)
-    models_before = table_rows(paths.duckdb, "models")
+def test_malformed_page_names_the_url_and_keeps_rows(catalog_stack: CatalogStackFactory) -> None:
+    stack = catalog_stack(models=150)
+    stack.materialize()
+    models_before = table_rows(stack.duckdb, "models")
 
     # Every /v1/models page is now a 200 whose body has no `models` list.
-    emulator.configure(malformed_rate=1.0, fault_routes=["models"])
-    failed = materialize_catalog(fal, paths.duckdb, raise_on_error=False)
+    stack.emulator.configure(malformed_rate=1.0, fault_routes=["models"])
+    failed = stack.materialize(raise_on_error=False)
     assert not failed.success
     text = failure_text(failed)
     assert "Malformed page from GET" in text
-    assert f"{emulator.api_url}/models" in text
+    assert f"{stack.emulator.api_url}/models" in text
     assert "'models' list" in text
-    assert emulator.stats()["faults"]["models"]["malformed"] >= 1
+    assert stack.emulator.stats()["faults"]["models"]["malformed"] >= 1
 
-    assert table_rows(paths.duckdb, "models") == models_before
+    assert table_rows(stack.duckdb, "models") == models_before
 
 
 def test_rate_limits_gateway_errors_and_dropped_connections_are_retried(

@@ -3,15 +3,10 @@
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import httpx
-import pytest
 from catalog_support import (
-    EmulatorFactory,
-    emulator_fal,
-    isolate,
-    materialize_catalog,
+    CatalogStackFactory,
     models_metadata,
     pricing_metadata,
     query,
@@ -34,16 +29,12 @@ def api_models(emulator: EmulatorProcess, endpoint_ids: list[str]) -> dict[str, 
     return {model["endpoint_id"]: model for model in response.json()["models"]}
 
 
-def test_first_load_then_only_changes_then_nothing(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, emulator_factory: EmulatorFactory
-) -> None:
-    paths = isolate(tmp_path, monkeypatch)
-    emulator = emulator_factory(models=1000)
-    fal = emulator_fal(emulator)
+def test_first_load_then_only_changes_then_nothing(catalog_stack: CatalogStackFactory) -> None:
+    stack = catalog_stack(models=1000)
 
     # Run 1: the whole catalog, page by page.
-    first = materialize_catalog(fal, paths.duckdb)
-    stats = emulator.stats()
+    first = stack.materialize()
+    stats = stack.emulator.stats()
     assert stats["requests"]["models"] == math.ceil(1000 / PAGE_SIZE) >= 10
     assert stats["requests"]["pricing"] == math.ceil(1000 / 50)
     meta = models_metadata(first)
@@ -52,7 +43,7 @@ def test_first_load_then_only_changes_then_nothing(
     assert meta["new_endpoints"] == 1000
     assert len(meta["new_endpoint_ids"]) == 20
     assert pricing_metadata(first)["rows_written"] == 1000
-    assert query(paths.duckdb, "SELECT count(*) FROM fal_catalog.models") == [(1000,)]
+    assert query(stack.duckdb, "SELECT count(*) FROM fal_catalog.models") == [(1000,)]
     checks = first.get_asset_check_evaluations()
     assert {c.check_name for c in checks} == {
         "catalog_not_empty",
@@ -63,17 +54,17 @@ def test_first_load_then_only_changes_then_nothing(
 
     # Endpoints without metadata are kept, with only their id.
     ((without_metadata,),) = query(
-        paths.duckdb,
+        stack.duckdb,
         "SELECT count(*) FROM fal_catalog.models WHERE NOT has_metadata AND category IS NULL",
     )
     assert without_metadata >= 1
 
     # Run 2: 7 edited and 3 new endpoints -> exactly 10 rows written.
-    touched = emulator.touch_models(7)
-    added = emulator.add_models(3)
-    emulator.reset_stats()
-    second = materialize_catalog(fal, paths.duckdb)
-    assert emulator.stats()["requests"]["models"] == math.ceil(1003 / PAGE_SIZE)
+    touched = stack.emulator.touch_models(7)
+    added = stack.emulator.add_models(3)
+    stack.emulator.reset_stats()
+    second = stack.materialize()
+    assert stack.emulator.stats()["requests"]["models"] == math.ceil(1003 / PAGE_SIZE)
     meta = models_metadata(second)
     assert meta["rows_written"] == 10
     assert meta["dagster/row_count"] == 1003
@@ -83,14 +74,14 @@ def test_first_load_then_only_changes_then_nothing(
     assert meta["changed_endpoint_ids"] == sorted(touched)
     assert meta["newly_deprecated_endpoints"] == 0
     assert pricing_metadata(second)["rows_written"] == 3
-    assert query(paths.duckdb, "SELECT count(*) FROM fal_catalog.models") == [(1003,)]
+    assert query(stack.duckdb, "SELECT count(*) FROM fal_catalog.models") == [(1003,)]
 
     # The edited rows carry what the API says now.
-    truth = api_models(emulator, touched)
+    truth = api_models(stack.emulator, touched)
     stored = {
         endpoint_id: (description, updated_at)
         for endpoint_id, description, updated_at in query(
-            paths.duckdb,
+            stack.duckdb,
             "SELECT endpoint_id, description, updated_at FROM fal_catalog.models "
             f"WHERE endpoint_id IN ({', '.join(repr(e) for e in touched)})",
         )
@@ -102,26 +93,23 @@ def test_first_load_then_only_changes_then_nothing(
         assert updated_at == parse_timestamp(model["metadata"]["updated_at"])
 
     # Run 3: nothing changed -> nothing written, table untouched.
-    before = table_rows(paths.duckdb, "models")
-    emulator.reset_stats()
-    third = materialize_catalog(fal, paths.duckdb)
-    assert emulator.stats()["requests"]["models"] == math.ceil(1003 / PAGE_SIZE)
+    before = table_rows(stack.duckdb, "models")
+    stack.emulator.reset_stats()
+    third = stack.materialize()
+    assert stack.emulator.stats()["requests"]["models"] == math.ceil(1003 / PAGE_SIZE)
     meta = models_metadata(third)
     assert meta["rows_written"] == 0
     assert meta["new_endpoints"] == meta["changed_endpoints"] == 0
     assert pricing_metadata(third)["rows_written"] == 0
-    assert table_rows(paths.duckdb, "models") == before
+    assert table_rows(stack.duckdb, "models") == before
 
 
-def test_pricing_rows_equal_the_catalog_endpoints(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, emulator_factory: EmulatorFactory
-) -> None:
-    paths = isolate(tmp_path, monkeypatch)
-    emulator = emulator_factory(models=230)
-    materialize_catalog(emulator_fal(emulator), paths.duckdb)
-    models = {row[0] for row in query(paths.duckdb, "SELECT endpoint_id FROM fal_catalog.models")}
+def test_pricing_rows_equal_the_catalog_endpoints(catalog_stack: CatalogStackFactory) -> None:
+    stack = catalog_stack(models=230)
+    stack.materialize()
+    models = {row[0] for row in query(stack.duckdb, "SELECT endpoint_id FROM fal_catalog.models")}
     prices = query(
-        paths.duckdb,
+        stack.duckdb,
         "SELECT endpoint_id, unit_price, unit, currency FROM fal_catalog.pricing",
     )
     assert len(models) == 230
@@ -130,7 +118,7 @@ def test_pricing_rows_equal_the_catalog_endpoints(
     # Spot-check values against the API, chunked like the source does.
     sample = sorted(models)[:50]
     response = httpx.get(
-        emulator.api_url + "/models/pricing", params={"endpoint_id": sample}, timeout=10
+        stack.emulator.api_url + "/models/pricing", params={"endpoint_id": sample}, timeout=10
     )
     truth = {
         p["endpoint_id"]: (p["unit_price"], p["unit"], p["currency"])
@@ -140,27 +128,23 @@ def test_pricing_rows_equal_the_catalog_endpoints(
     assert stored == truth
 
 
-def test_deprecations_and_models_without_metadata(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, emulator_factory: EmulatorFactory
-) -> None:
-    paths = isolate(tmp_path, monkeypatch)
-    emulator = emulator_factory(models=300)
-    fal = emulator_fal(emulator)
-    materialize_catalog(fal, paths.duckdb)
+def test_deprecations_and_models_without_metadata(catalog_stack: CatalogStackFactory) -> None:
+    stack = catalog_stack(models=300)
+    stack.materialize()
     untimed = query(
-        paths.duckdb, "SELECT count(*) FROM fal_catalog.models WHERE updated_at IS NULL"
+        stack.duckdb, "SELECT count(*) FROM fal_catalog.models WHERE updated_at IS NULL"
     )[0][0]
-    assert untimed >= 1  # the emulator lists ~1% of endpoints without metadata
+    assert untimed >= 1  # the stack.emulator lists ~1% of endpoints without metadata
 
-    deprecated = emulator.deprecate_models(4)
-    meta = models_metadata(materialize_catalog(fal, paths.duckdb))
+    deprecated = stack.emulator.deprecate_models(4)
+    meta = models_metadata(stack.materialize())
     # Rows without metadata are not re-written just because they have no cursor value.
     assert meta["rows_written"] == 4
     assert meta["newly_deprecated_endpoints"] == 4
     assert meta["newly_deprecated_endpoint_ids"] == sorted(deprecated)
     assert meta["changed_endpoint_ids"] == sorted(deprecated)
     statuses = query(
-        paths.duckdb,
+        stack.duckdb,
         "SELECT DISTINCT status FROM fal_catalog.models "
         f"WHERE endpoint_id IN ({', '.join(repr(e) for e in deprecated)})",
     )

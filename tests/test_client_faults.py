@@ -11,7 +11,7 @@ import asyncio
 import socket
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from client_support import QUICK_RETRY, client_for, emulator_per_module, stats
@@ -31,6 +31,7 @@ pytestmark = pytest.mark.anyio
 
 FLUX = "fal-ai/flux/dev"
 FAST = {"queue_wait": 0.0, "inference_time": 0.05}
+ErrorT = TypeVar("ErrorT", bound=errors.FalError)
 # Every runtime option a test in this module changes, at its neutral value.
 BASELINE: dict[str, Any] = {
     **FAST,
@@ -204,17 +205,26 @@ async def test_429_with_retries_disabled_exposes_retry_after(emu: EmulatorProces
 # --- gateway 5xx ---------------------------------------------------------------------------------
 
 
+async def status_keeps_failing(
+    emulator: EmulatorProcess, error: type[ErrorT], **faults: Any
+) -> tuple[ErrorT, list[RetryEvent]]:
+    """A completed request's status read while every status call fails with `faults`: the
+    error it ends with once the retries run out, and the retries it made."""
+    events: list[RetryEvent] = []
+    async with client_for(emulator, events) as fal:
+        handle = await completed_handle(fal)
+        await start_faults(emulator, fault_routes=["status"], **faults)
+        with pytest.raises(error) as info:
+            await fal.queue.status(handle)
+    return info.value, events
+
+
 async def test_gateway_5xx_on_status_is_retried_until_attempts_run_out(
     emu: EmulatorProcess,
 ) -> None:
-    events: list[RetryEvent] = []
-    async with client_for(emu, events) as fal:
-        handle = await completed_handle(fal)
-        await start_faults(emu, fail_rate=1.0, fault_routes=["status"])
-        with pytest.raises(errors.FalServerError) as info:
-            await fal.queue.status(handle)
-    assert info.value.status_code == 503
-    assert info.value.request_id is None  # gateway-like: no x-fal-request-id
+    error, events = await status_keeps_failing(emu, errors.FalServerError, fail_rate=1.0)
+    assert error.status_code == 503
+    assert error.request_id is None  # gateway-like: no x-fal-request-id
     assert len(events) == QUICK_RETRY.max_attempts - 1
     snapshot = await stats(emu)
     assert snapshot["requests"]["status"] == QUICK_RETRY.max_attempts
@@ -286,13 +296,8 @@ async def test_dropped_submit_may_have_been_accepted_and_is_not_resent(
 
 
 async def test_dropped_status_is_retried(emu: EmulatorProcess) -> None:
-    events: list[RetryEvent] = []
-    async with client_for(emu, events) as fal:
-        handle = await completed_handle(fal)
-        await start_faults(emu, drop_rate=1.0, fault_routes=["status"])
-        with pytest.raises(errors.FalConnectionError) as info:
-            await fal.queue.status(handle)
-    assert info.value.may_have_been_accepted is False  # meaningless outside submit
+    error, events = await status_keeps_failing(emu, errors.FalConnectionError, drop_rate=1.0)
+    assert error.may_have_been_accepted is False  # meaningless outside submit
     assert all(isinstance(e.error, errors.FalConnectionError) for e in events)
     assert (await stats(emu))["requests"]["status"] == QUICK_RETRY.max_attempts
 

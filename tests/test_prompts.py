@@ -428,12 +428,52 @@ def test_catalog_checks_report_every_item(tmp_path: Path) -> None:
     assert len(problems_of(path, CATALOG)) == 7
 
 
-def test_structural_and_catalog_problems_are_reported_together(tmp_path: Path) -> None:
-    path = write(tmp_path, "mixed.jsonl", jsonl("{bad", {"endpoint_id": "x/y", "input": {}}))
-    assert problems_of(path, CATALOG) == [
-        f"{path}:1: json: invalid JSON: Expecting property name enclosed in double quotes (column 2)",
-        f"{path}:2: endpoint_id: unknown endpoint 'x/y': not in fal_catalog.models",
-    ]
+UNKNOWN_NOBODY = "endpoint_id: unknown endpoint 'nobody/nothing': not in fal_catalog.models"
+
+
+@pytest.mark.parametrize(
+    ("file_name", "text", "expected"),
+    [
+        pytest.param(
+            "mixed.jsonl",
+            jsonl("{bad", {"endpoint_id": "x/y", "input": {}}),
+            [
+                (
+                    1,
+                    "json: invalid JSON: Expecting property name enclosed in double quotes "
+                    "(column 2)",
+                ),
+                (2, "endpoint_id: unknown endpoint 'x/y': not in fal_catalog.models"),
+            ],
+            id="jsonl",
+        ),
+        pytest.param(
+            "story.yaml",
+            "endpoint_id: nobody/nothing\nitems:\n  - prompt: ok\n  - not an object\n",
+            [(1, UNKNOWN_NOBODY), (4, "items[1]: must be an object of inputs, got string")],
+            id="yaml",
+        ),
+        pytest.param(
+            "rows.csv",
+            "endpoint_id,prompt\n"
+            "fal-ai/flux/dev,ok\n"
+            "fal-ai/flux/dev,too,many\n"
+            "nobody/nothing,x\n"
+            "fal-ai/flux/dev,\n",
+            [
+                (3, "row: expected 2 columns (endpoint_id, prompt), found 3"),
+                (4, UNKNOWN_NOBODY),
+                (5, "input.prompt: missing, required by text-to-image endpoint 'fal-ai/flux/dev'"),
+            ],
+            id="csv",
+        ),
+    ],
+)
+def test_structural_and_catalog_problems_are_reported_together(
+    tmp_path: Path, file_name: str, text: str, expected: list[tuple[int, str]]
+) -> None:
+    path = write(tmp_path, file_name, text)
+    assert problems_of(path, CATALOG) == [f"{path}:{line}: {problem}" for line, problem in expected]
 
 
 # Line 2 is not JSON, line 3 names an endpoint fal does not have, line 4's input is not an
@@ -475,32 +515,6 @@ def test_every_problem_of_every_line_is_reported_in_one_pass(tmp_path: Path) -> 
         (2, "json"),
         (4, "input"),
         (5, "input"),
-    ]
-
-
-def test_yaml_and_csv_report_catalog_and_structural_problems_together(tmp_path: Path) -> None:
-    story = write(
-        tmp_path,
-        "story.yaml",
-        "endpoint_id: nobody/nothing\nitems:\n  - prompt: ok\n  - not an object\n",
-    )
-    assert problems_of(story, CATALOG) == [
-        f"{story}:1: endpoint_id: unknown endpoint 'nobody/nothing': not in fal_catalog.models",
-        f"{story}:4: items[1]: must be an object of inputs, got string",
-    ]
-    rows = write(
-        tmp_path,
-        "rows.csv",
-        "endpoint_id,prompt\n"
-        "fal-ai/flux/dev,ok\n"
-        "fal-ai/flux/dev,too,many\n"
-        "nobody/nothing,x\n"
-        "fal-ai/flux/dev,\n",
-    )
-    assert problems_of(rows, CATALOG) == [
-        f"{rows}:3: row: expected 2 columns (endpoint_id, prompt), found 3",
-        f"{rows}:4: endpoint_id: unknown endpoint 'nobody/nothing': not in fal_catalog.models",
-        f"{rows}:5: input.prompt: missing, required by text-to-image endpoint 'fal-ai/flux/dev'",
     ]
 
 

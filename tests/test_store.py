@@ -23,14 +23,23 @@ BIG_SEED = 196619188014358660
 T0 = datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
 
 
-def full_row(prompt_set: str = "shots", index: int = 0) -> RequestRow:
-    """A row with every column set, timestamps given in a non-UTC offset on purpose."""
-    plus_two = timezone(timedelta(hours=2))
+def pending_row(prompt_set: str, index: int) -> RequestRow:
     return RequestRow(
         prompt_set=prompt_set,
         item_key=f"key-{index:06d}",
         item_index=index,
         line=index + 1,
+        endpoint_id="fal-ai/flux/schnell",
+        input={"prompt": f"item {index}"},
+        replica=0,
+    )
+
+
+def full_row(prompt_set: str = "shots", index: int = 0) -> RequestRow:
+    """A row with every column set, timestamps given in a non-UTC offset on purpose."""
+    plus_two = timezone(timedelta(hours=2))
+    return replace(
+        pending_row(prompt_set, index),
         endpoint_id="fal-ai/flux/dev",
         input={"prompt": "a caf\u00e9 at dawn \U0001f305", "image_size": {"width": 512}, "n": 2},
         replica=1,
@@ -54,18 +63,6 @@ def full_row(prompt_set: str = "shots", index: int = 0) -> RequestRow:
             "beyond_uint64": 2**70,
             "has_nsfw_concepts": [False],
         },
-    )
-
-
-def pending_row(prompt_set: str, index: int) -> RequestRow:
-    return RequestRow(
-        prompt_set=prompt_set,
-        item_key=f"key-{index:06d}",
-        item_index=index,
-        line=index + 1,
-        endpoint_id="fal-ai/flux/schnell",
-        input={"prompt": f"item {index}"},
-        replica=0,
     )
 
 

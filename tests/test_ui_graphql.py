@@ -18,12 +18,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from support.dagster_stack import dagster_dev, stop_sensor
 from support.ui_graphql import DagsterUI
 
-from fal_platform.devstack.dagster_dev import STARTUP_TIMEOUT, dagster_dev_process
-from fal_platform.devstack.dagster_home import find_repo_root, write_dagster_yaml
+from fal_platform.devstack.dagster_dev import STARTUP_TIMEOUT
+from fal_platform.devstack.dagster_home import find_repo_root
 from fal_platform.devstack.emulator_process import EmulatorProcess
-from fal_platform.devstack.processes import ManagedProcess, free_port, isolated_env
+from fal_platform.devstack.processes import ManagedProcess, isolated_env
 
 pytestmark = [pytest.mark.ui, pytest.mark.timeout(300)]
 
@@ -96,16 +97,6 @@ REPOSITORY_QUERY = """
 }
 """
 
-STOP_SENSOR = """
-mutation StopSensor($id: String!) {
-  stopSensor(id: $id) {
-    __typename
-    ... on StopSensorMutationResult { instigationState { status } }
-    ... on PythonError { message }
-  }
-}
-"""
-
 PROMPT_LINES = [
     {
         "endpoint_id": "fal-ai/flux/schnell",
@@ -130,8 +121,6 @@ def dagster_ui(
     emulator_factory: Callable[..., EmulatorProcess], tmp_path: Path
 ) -> Iterator[RunningUI]:
     emulator = emulator_factory(models=60, queue_wait=0.05, inference_time=0.1)
-    home = tmp_path / "dagster_home"
-    write_dagster_yaml(home)
     prompts = tmp_path / "prompts"
     prompts.mkdir()  # empty until the sensors are stopped: the test writes the prompt set
     data = tmp_path / "data"
@@ -144,16 +133,11 @@ def dagster_ui(
         FAL_PLATFORM_QUEUE_URL=emulator.queue_url,
         FAL_PLATFORM_RUN_URL=emulator.run_url,
     )
-    port = free_port()
-    server = dagster_dev_process(
-        repo_root=find_repo_root(Path(__file__).resolve().parents[1]),
-        dagster_home=home,
-        host="127.0.0.1",
-        port=port,
-        env=env,
-        log_path=tmp_path / "dagster-dev.log",
+    dev = dagster_dev(
+        tmp_path, repo_root=find_repo_root(Path(__file__).resolve().parents[1]), env=env
     )
-    ui = DagsterUI(f"http://127.0.0.1:{port}", location=LOCATION)
+    server = dev.process
+    ui = DagsterUI(dev.url, location=LOCATION)
     try:
         server.start()
         server.wait_ready(STARTUP_TIMEOUT)
@@ -209,7 +193,7 @@ def test_ui_shows_lineage_and_runs_a_partition(dagster_ui: RunningUI) -> None:
     # The sensors' own runs would queue behind this test's on the duckdb pool: stop them first.
     for sensor in repository["sensors"]:
         if sensor["name"] in (SENSOR, AUTOMATION_SENSOR):
-            stopped = ui.query(STOP_SENSOR, {"id": sensor["id"]})["stopSensor"]
+            stopped = stop_sensor(ui, sensor["id"])
             assert stopped["__typename"] == "StopSensorMutationResult", stopped
             assert stopped["instigationState"]["status"] == "STOPPED", stopped
     (dagster_ui.prompts / f"{PROMPT_SET}.jsonl").write_text(

@@ -4,6 +4,8 @@ Both are blocking: a batch validated against an empty or ambiguous catalog would
 item (or pick an arbitrary row), so a failed check should stop the run before that happens.
 """
 
+from collections.abc import Callable
+
 import dagster as dg
 import duckdb as duckdb_lib
 from dagster_duckdb import DuckDBResource
@@ -16,27 +18,43 @@ from resources.paths import PlatformPaths
 MODELS_SQL_NAME = f"{DATASET_NAME}.{MODELS_TABLE}"
 
 
-def _missing_table(error: duckdb_lib.CatalogException) -> dg.AssetCheckResult:
-    return dg.AssetCheckResult(
-        passed=False,
-        metadata={"error": dg.MetadataValue.text(f"{MODELS_SQL_NAME} is not readable: {error}")},
-    )
+def _models_check(
+    description: str,
+) -> Callable[
+    [Callable[[duckdb_lib.DuckDBPyConnection], dg.AssetCheckResult]], dg.AssetChecksDefinition
+]:
+    """A blocking check that reads `fal_catalog/models`; a table it cannot read fails the check."""
+
+    def decorate(
+        rule: Callable[[duckdb_lib.DuckDBPyConnection], dg.AssetCheckResult],
+    ) -> dg.AssetChecksDefinition:
+        @dg.asset_check(
+            asset=MODELS_KEY,
+            name=rule.__name__,
+            blocking=True,
+            pool=DUCKDB_POOL,
+            description=description,
+        )
+        def check(duckdb: DuckDBResource) -> dg.AssetCheckResult:
+            with duckdb.get_connection() as conn:
+                try:
+                    return rule(conn)
+                except duckdb_lib.CatalogException as error:
+                    message = f"{MODELS_SQL_NAME} is not readable: {error}"
+                    return dg.AssetCheckResult(
+                        passed=False, metadata={"error": dg.MetadataValue.text(message)}
+                    )
+
+        return check
+
+    return decorate
 
 
-@dg.asset_check(
-    asset=MODELS_KEY,
-    blocking=True,
-    pool=DUCKDB_POOL,
-    description="The catalog has at least one endpoint.",
-)
-def catalog_not_empty(duckdb: DuckDBResource) -> dg.AssetCheckResult:
-    with duckdb.get_connection() as conn:
-        try:
-            row = conn.execute(
-                f"SELECT count(*), count(*) FILTER (WHERE has_metadata) FROM {MODELS_SQL_NAME}"
-            ).fetchone()
-        except duckdb_lib.CatalogException as error:
-            return _missing_table(error)
+@_models_check("The catalog has at least one endpoint.")
+def catalog_not_empty(conn: duckdb_lib.DuckDBPyConnection) -> dg.AssetCheckResult:
+    row = conn.execute(
+        f"SELECT count(*), count(*) FILTER (WHERE has_metadata) FROM {MODELS_SQL_NAME}"
+    ).fetchone()
     total, with_metadata = row if row else (0, 0)
     return dg.AssetCheckResult(
         passed=total > 0,
@@ -47,24 +65,15 @@ def catalog_not_empty(duckdb: DuckDBResource) -> dg.AssetCheckResult:
     )
 
 
-@dg.asset_check(
-    asset=MODELS_KEY,
-    blocking=True,
-    pool=DUCKDB_POOL,
-    description="`endpoint_id` is set and unique (it is the merge key).",
-)
-def catalog_endpoint_id_unique(duckdb: DuckDBResource) -> dg.AssetCheckResult:
-    with duckdb.get_connection() as conn:
-        try:
-            duplicates = conn.execute(
-                f"SELECT endpoint_id, count(*) AS n FROM {MODELS_SQL_NAME} "
-                "GROUP BY endpoint_id HAVING count(*) > 1 ORDER BY n DESC, endpoint_id LIMIT 20"
-            ).fetchall()
-            null_row = conn.execute(
-                f"SELECT count(*) FROM {MODELS_SQL_NAME} WHERE endpoint_id IS NULL"
-            ).fetchone()
-        except duckdb_lib.CatalogException as error:
-            return _missing_table(error)
+@_models_check("`endpoint_id` is set and unique (it is the merge key).")
+def catalog_endpoint_id_unique(conn: duckdb_lib.DuckDBPyConnection) -> dg.AssetCheckResult:
+    duplicates = conn.execute(
+        f"SELECT endpoint_id, count(*) AS n FROM {MODELS_SQL_NAME} "
+        "GROUP BY endpoint_id HAVING count(*) > 1 ORDER BY n DESC, endpoint_id LIMIT 20"
+    ).fetchall()
+    null_row = conn.execute(
+        f"SELECT count(*) FROM {MODELS_SQL_NAME} WHERE endpoint_id IS NULL"
+    ).fetchone()
     nulls = int(null_row[0]) if null_row else 0
     return dg.AssetCheckResult(
         passed=not duplicates and nulls == 0,

@@ -9,7 +9,6 @@
 
 import warnings
 from collections.abc import Callable
-from typing import Any
 
 import dagster as dg
 from dagster_duckdb import DuckDBResource
@@ -23,35 +22,41 @@ MAX_FAILURE_RATE = 0.05
 _TERMINAL_NAMES = ", ".join(state for state in RequestState if state.is_terminal)
 
 
-def _counts(duckdb: DuckDBResource, partition: str) -> dict[RequestState, int]:
-    return BatchStore(duckdb.get_connection).count_by_state(partition)
+StateCounts = dict[RequestState, int]
 
 
-def _partitioned_check(**kwargs: Any) -> Callable[[Callable[..., Any]], dg.AssetChecksDefinition]:
-    """`dg.asset_check` per `prompt_sets` partition, so the UI shows each set's own result.
+def _counts_check(
+    description: str,
+) -> Callable[[Callable[[StateCounts], dg.AssetCheckResult]], dg.AssetChecksDefinition]:
+    """A check per `prompt_sets` partition on the partition's items counted by state.
 
-    Partitioned checks are a "preview" feature in Dagster 1.13 (it warns on every import); the
-    pinned version is what the tests exercise, so the warning is silenced here only.
+    One check per partition, so the UI shows each set's own result. Partitioned checks are a
+    "preview" feature in Dagster 1.13 (it warns on every import); the pinned version is what the
+    tests exercise, so the warning is silenced here only.
     """
 
-    def decorate(fn: Callable[..., Any]) -> dg.AssetChecksDefinition:
+    def decorate(rule: Callable[[StateCounts], dg.AssetCheckResult]) -> dg.AssetChecksDefinition:
+        def check(
+            context: dg.AssetCheckExecutionContext, duckdb: DuckDBResource
+        ) -> dg.AssetCheckResult:
+            store = BatchStore(duckdb.get_connection)
+            return rule(store.count_by_state(context.partition_key))
+
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", dg.PreviewWarning)
             return dg.asset_check(
-                asset=REQUESTS_KEY, partitions_def=prompt_sets, pool=DUCKDB_POOL, **kwargs
-            )(fn)
+                asset=REQUESTS_KEY,
+                name=rule.__name__,
+                partitions_def=prompt_sets,
+                pool=DUCKDB_POOL,
+                description=description,
+            )(check)
 
     return decorate
 
 
-@_partitioned_check(
-    name="all_items_terminal",
-    description=f"Every item of the prompt set ended {_TERMINAL_NAMES}.",
-)
-def all_items_terminal(
-    context: dg.AssetCheckExecutionContext, duckdb: DuckDBResource
-) -> dg.AssetCheckResult:
-    counts = _counts(duckdb, context.partition_key)
+@_counts_check(f"Every item of the prompt set ended {_TERMINAL_NAMES}.")
+def all_items_terminal(counts: StateCounts) -> dg.AssetCheckResult:
     open_items = {state: n for state, n in counts.items() if not state.is_terminal}
     return dg.AssetCheckResult(
         passed=not open_items and bool(counts),
@@ -68,14 +73,8 @@ def all_items_terminal(
     )
 
 
-@_partitioned_check(
-    name="failure_rate_below_bound",
-    description=f"At most {MAX_FAILURE_RATE:.0%} of the prompt set's items FAILED.",
-)
-def failure_rate_below_bound(
-    context: dg.AssetCheckExecutionContext, duckdb: DuckDBResource
-) -> dg.AssetCheckResult:
-    counts = _counts(duckdb, context.partition_key)
+@_counts_check(f"At most {MAX_FAILURE_RATE:.0%} of the prompt set's items FAILED.")
+def failure_rate_below_bound(counts: StateCounts) -> dg.AssetCheckResult:
     total = sum(counts.values())
     failed = counts.get(RequestState.FAILED, 0)
     rate = failed / total if total else 0.0

@@ -11,7 +11,7 @@ import logging
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
 from contextlib import aclosing
 from datetime import UTC, datetime
-from typing import Literal, TypeVar
+from typing import Literal, TypedDict, TypeVar, Unpack
 
 import httpx
 
@@ -43,6 +43,19 @@ HistoryStatus = Literal["success", "error", "user_error"]
 HistorySort = Literal["ended_at", "duration"]
 EstimateType = Literal["historical_api_price", "unit_price"]
 Params = list[tuple[str, str]]
+
+
+class HistoryFilters(TypedDict, total=False):
+    """Which requests `request_history` and `iter_request_history` return (all optional)."""
+
+    start: datetime | str | None
+    end: datetime | str | None
+    status: HistoryStatus | None
+    request_id: str | None
+    expand_payloads: bool
+    sort_by: HistorySort | None
+
+
 PageT = TypeVar("PageT", ModelsPage, PricesPage, HistoryPage)
 
 
@@ -259,25 +272,21 @@ class PlatformClient:
         *,
         limit: int | None = None,
         cursor: str | None = None,
-        start: datetime | str | None = None,
-        end: datetime | str | None = None,
-        status: HistoryStatus | None = None,
-        request_id: str | None = None,
-        expand_payloads: bool = False,
-        sort_by: HistorySort | None = None,
+        **filters: Unpack[HistoryFilters],
     ) -> HistoryPage:
         """One page of `GET /models/requests/by-endpoint`: the way to find out whether a
         submit whose response was lost was accepted after all."""
         params: Params = [("endpoint_id", endpoint_id)]
         _add(params, "limit", limit)
         _add(params, CURSOR_PARAM, cursor)
+        start, end = filters.get("start"), filters.get("end")
         _add(params, "start", _timestamp(start) if start is not None else None)
         _add(params, "end", _timestamp(end) if end is not None else None)
-        _add(params, "status", status)
-        _add(params, "request_id", request_id)
-        if expand_payloads:
+        _add(params, "status", filters.get("status"))
+        _add(params, "request_id", filters.get("request_id"))
+        if filters.get("expand_payloads", False):
             params.append(("expand", "payloads"))
-        _add(params, "sort_by", sort_by)
+        _add(params, "sort_by", filters.get("sort_by"))
         response = await self._get("/models/requests/by-endpoint", params, "request_history")
         return parse_model(response, HistoryPage, "Request history page")
 
@@ -285,25 +294,12 @@ class PlatformClient:
         self,
         endpoint_id: str,
         *,
-        start: datetime | str | None = None,
-        end: datetime | str | None = None,
-        status: HistoryStatus | None = None,
-        request_id: str | None = None,
-        expand_payloads: bool = False,
-        sort_by: HistorySort | None = None,
         page_size: int | None = None,
+        **filters: Unpack[HistoryFilters],
     ) -> AsyncGenerator[HistoryItem, None]:
         async def fetch(cursor: str | None) -> HistoryPage:
             return await self.request_history(
-                endpoint_id,
-                limit=page_size,
-                cursor=cursor,
-                start=start,
-                end=end,
-                status=status,
-                request_id=request_id,
-                expand_payloads=expand_payloads,
-                sort_by=sort_by,
+                endpoint_id, limit=page_size, cursor=cursor, **filters
             )
 
         url = f"{self._settings.api_url}/models/requests/by-endpoint"

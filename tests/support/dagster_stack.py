@@ -14,15 +14,16 @@ from __future__ import annotations
 
 import shutil
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from fal_platform.devstack.dagster_dev import STARTUP_TIMEOUT, dagster_dev_process
 from fal_platform.devstack.dagster_home import write_dagster_yaml
 from fal_platform.devstack.emulator_process import EmulatorProcess
-from fal_platform.devstack.processes import free_port, isolated_env
+from fal_platform.devstack.processes import ManagedProcess, free_port, isolated_env
 from fal_platform.target import ENV_EMULATOR_URL
 
 from .ui_graphql import DagsterUI, GraphQLError
@@ -58,6 +59,30 @@ mutation StopSensor($id: String!) {
 
 
 @dataclass(frozen=True)
+class DagsterDev:
+    process: ManagedProcess
+    """Not started yet: use it as a context manager (or start/stop it) where the test needs."""
+    home: Path
+    url: str
+
+
+def dagster_dev(scratch: Path, *, repo_root: Path, env: Mapping[str, str]) -> DagsterDev:
+    """`dagster dev` on a free loopback port, with its Dagster home and log under `scratch`."""
+    home = scratch / "dagster_home"
+    write_dagster_yaml(home)
+    port = free_port()
+    process = dagster_dev_process(
+        repo_root=repo_root,
+        dagster_home=home,
+        host="127.0.0.1",
+        port=port,
+        env=env,
+        log_path=scratch / "dagster-dev.log",
+    )
+    return DagsterDev(process, home, f"http://127.0.0.1:{port}")
+
+
+@dataclass(frozen=True)
 class LiveUI:
     ui: DagsterUI
     prompts: Path
@@ -67,8 +92,7 @@ class LiveUI:
 @contextmanager
 def live_ui(scratch: Path, *, repo_root: Path, emulator_models: int = 120) -> Iterator[LiveUI]:
     """An emulator and `dagster dev` on free ports, their state under `scratch`; both stop on exit."""
-    home, data, prompts = scratch / "dagster_home", scratch / "data", scratch / "prompts"
-    write_dagster_yaml(home)
+    data, prompts = scratch / "data", scratch / "prompts"
     prompts.mkdir(parents=True, exist_ok=True)
     with EmulatorProcess(models=emulator_models) as emulator:
         env = isolated_env(
@@ -78,28 +102,26 @@ def live_ui(scratch: Path, *, repo_root: Path, emulator_models: int = 120) -> It
                 "FAL_PLATFORM_PROMPTS_DIR": str(prompts),
             }
         )
-        port = free_port()
-        server = dagster_dev_process(
-            repo_root=repo_root,
-            dagster_home=home,
-            host="127.0.0.1",
-            port=port,
-            env=env,
-            log_path=scratch / "dagster-dev.log",
-        )
-        with server, DagsterUI(f"http://127.0.0.1:{port}", location=LOCATION) as ui:
-            server.wait_ready(STARTUP_TIMEOUT)
+        server = dagster_dev(scratch, repo_root=repo_root, env=env)
+        with server.process, DagsterUI(server.url, location=LOCATION) as ui:
+            server.process.wait_ready(STARTUP_TIMEOUT)
             stop_sensors(ui)
             yield LiveUI(ui, prompts)
 
 
+def stop_sensor(ui: DagsterUI, sensor_id: str) -> dict[str, Any]:
+    """The UI's "Stop sensor" toggle; returns the mutation's `stopSensor` answer."""
+    result: dict[str, Any] = ui.query(STOP_SENSOR, {"id": sensor_id})["stopSensor"]
+    return result
+
+
 def stop_sensors(ui: DagsterUI) -> None:
-    """Every sensor of the code location, whatever its name (the UI's "Stop sensor" toggle)."""
+    """Every sensor of the code location, whatever its name."""
     repository = ui.query(SENSORS, {"selector": ui.repository_selector})["repositoryOrError"]
     if repository["__typename"] != "Repository":
         raise GraphQLError(f"repositoryOrError -> {repository}")
     for sensor in repository["sensors"]:
-        result = ui.query(STOP_SENSOR, {"id": sensor["sensorState"]["id"]})["stopSensor"]
+        result = stop_sensor(ui, sensor["sensorState"]["id"])
         if result["__typename"] != "StopSensorMutationResult":
             raise GraphQLError(f"stopSensor({sensor['name']}) -> {result}")
 
