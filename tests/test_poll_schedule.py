@@ -11,7 +11,7 @@ KNOWN = ps.EndpointTimes(aim=1.0, running=0.7)
 
 
 def plan(item: ps.ItemPolls, times: ps.EndpointTimes = KNOWN) -> ps.NextPoll:
-    return ps.next_poll(item, times, first_interval=0.5, ceiling=5.0)
+    return ps.next_poll(item, times, first_interval=0.5, backoff=1.5, ceiling=5.0)
 
 
 def test_nothing_known_backs_off_from_the_first_interval_to_the_ceiling() -> None:

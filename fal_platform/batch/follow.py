@@ -209,6 +209,7 @@ class Follower:
             item,
             self._times.times(endpoint),
             first_interval=self._opt.poll_interval,
+            backoff=self._opt.poll_backoff,
             ceiling=self._opt.poll_ceiling,
         )
 

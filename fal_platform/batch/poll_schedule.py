@@ -10,7 +10,8 @@ down. A job that was not done gets follow-up polls from what fal said: still IN_
 end before it starts and runs (its queue position and how fast positions drain give the start,
 the observed running times the rest); IN_PROGRESS, it is close, so polls follow at a tenth of the
 job time, doubling. Before any job of the endpoint has ended, the first poll waits
-`first_interval` and the next ones back off x`BACKOFF`.
+`first_interval` and the next ones back off x`backoff` (`BatchSettings.poll_interval`,
+`poll_backoff`).
 
 Everything here is pure; `follow.py` keeps the state and sleeps.
 """
@@ -30,8 +31,6 @@ AIM_STEP = 0.1
 """How far (share of `aim`) one observation moves it; sized to settle within a few dozen items."""
 FOLLOW_UP = 0.1
 """First follow-up gap as a share of `aim`: a late job is seen within ~10% of the job time."""
-BACKOFF = 1.5
-"""Growth of the blind interval (nothing known yet) and base of the follow-up doubling."""
 MIN_DELAY = 0.01
 """Never poll faster than this (a zero-latency endpoint would otherwise spin)."""
 RUNNING_SAMPLES = 64
@@ -81,7 +80,12 @@ class NextPoll:
 
 
 def next_poll(
-    item: ItemPolls, times: EndpointTimes, *, first_interval: float, ceiling: float
+    item: ItemPolls,
+    times: EndpointTimes,
+    *,
+    first_interval: float,
+    backoff: float,
+    ceiling: float,
 ) -> NextPoll:
     """When to make this item's next status poll.
 
@@ -90,7 +94,7 @@ def next_poll(
     """
     aim = times.aim
     if aim is None:
-        return NextPoll(_clamp(first_interval * BACKOFF**item.polls, ceiling))
+        return NextPoll(_clamp(first_interval * backoff**item.polls, ceiling))
     queued = isinstance(item.status, Queued)
     if not item.aimed and item.elapsed < aim:
         wait = _queued_remaining(item, times, aim) if queued else 0.0
