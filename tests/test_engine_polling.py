@@ -49,3 +49,31 @@ def test_without_a_stream_every_item_completes_in_at_most_four_requests_on_avera
     print(f"\n40 items polled: {per_item:.2f} requests per item ({requests})")
     assert requests["submit"] == 40 and requests["result"] == 40
     assert per_item <= 4.0
+
+
+def test_a_later_run_aims_its_polls_from_the_earlier_runs_job_times(
+    emulator_factory, tmp_path: Path
+) -> None:
+    """The second run has no blind start: every new item is polled at the learned aim."""
+    emu = emulator_factory(
+        models=50,
+        queue_wait=0.3,
+        inference_time=0.7,
+        queue_wait_jitter=0.0,
+        inference_time_jitter=0.0,
+        retry_after=0,
+        status_stream=False,
+    )
+    store = BatchStore.at_path(tmp_path / "data" / "fal.duckdb")
+    options = fast_options(max_concurrency=16, submit_rate=20.0, poll_interval=0.5)
+    items = distinct_items(24)
+    run_engine(emu, store, prompt_set(tmp_path, "grown", items[:16]), options)
+    emu.reset_stats()
+
+    report = run_engine(emu, store, prompt_set(tmp_path, "grown", items), options)
+
+    assert report.submitted == 8 and report.reused == 16
+    assert report.counts == {S.COMPLETED: 24}
+    requests = emu.stats()["requests"]
+    # A blind start polls at 0.5 s and 1.25 s for a 1 s job: two polls per item at least.
+    assert requests["status"] < 2 * 8, requests

@@ -80,3 +80,16 @@ def test_seen_keeps_the_first_position_and_the_last_queued_moment() -> None:
     item = ps.seen(item, Completed(), 1.4, "aimed")
     assert (item.first_position, item.first_position_at, item.queued_until) == (3, 0.5, 0.9)
     assert (item.polls, item.aimed, item.follow_ups) == (3, True, 1)
+
+
+def test_earlier_runs_seed_the_aim_at_their_quantile_and_this_run_keeps_its_own() -> None:
+    assert ps.aim_from_history([]) is None
+    assert ps.aim_from_history([1.2]) == 1.2
+    assert ps.aim_from_history([float(n) for n in range(1, 102)]) == pytest.approx(81.0)
+    learner = ps.TimesLearner()
+    learner.ran("a/b", 0.7)
+    learner.seed("a/b", [0.5, 0.6])  # below the running time: raised to it
+    assert learner.times("a/b").aim == 0.7
+    learner.seed("a/b", [3.0])
+    learner.first_done("a/b", done_after=2.0, not_done_after=1.0)
+    assert learner.times("a/b").aim == 0.7

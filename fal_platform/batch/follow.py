@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -18,7 +19,7 @@ from fal_platform.batch.failures import failure_from_error, is_job_failure, retr
 from fal_platform.batch.pacing import Backoff
 from fal_platform.batch.recorder import Recorder, utc_now
 from fal_platform.batch.retrying import exponential, retry_async
-from fal_platform.batch.rows import RequestRow
+from fal_platform.batch.rows import RequestRow, RequestState
 from fal_platform.batch.stopping import unless_stopped
 from fal_platform.client import (
     CancelOutcome,
@@ -87,6 +88,19 @@ class Follower:
         self._stream_checked = asyncio.Event()
         self._stream_probing = False
         self._times = ps.TimesLearner()
+
+    def learn_history(self, rows: Iterable[RequestRow]) -> None:
+        """Earlier runs' completed rows seed each endpoint's running time and poll aim."""
+        durations: dict[str, list[float]] = {}
+        for row in rows:
+            if row.state is not RequestState.COMPLETED or not row.submitted_at:
+                continue
+            if row.completed_at and row.completed_at >= row.submitted_at:
+                seconds = (row.completed_at - row.submitted_at).total_seconds()
+                durations.setdefault(row.endpoint_id, []).append(seconds)
+                self._times.ran(row.endpoint_id, row.inference_seconds)
+        for endpoint, times in durations.items():
+            self._times.seed(endpoint, times)
 
     async def follow(self, row: RequestRow) -> RequestRow:
         """Wait for the job to finish and fetch its result; cancel it if the run is stopped."""

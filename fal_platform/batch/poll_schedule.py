@@ -146,6 +146,16 @@ def first_aim(done_after: float, not_done_after: float, running: float | None) -
     return max((done_after + not_done_after) / 2, running or 0.0)
 
 
+def aim_from_history(durations: list[float]) -> float | None:
+    """Earlier runs' submit-to-completion times of an endpoint: their `AIM_QUANTILE` quantile."""
+    if not durations:
+        return None
+    if len(durations) == 1:
+        return durations[0]
+    cuts = statistics.quantiles(durations, n=100, method="inclusive")
+    return cuts[round(AIM_QUANTILE * 100) - 1]
+
+
 @dataclass
 class TimesLearner:
     """Per endpoint, the `aim` and recent running times of this run (mutable, in one place)."""
@@ -168,6 +178,12 @@ class TimesLearner:
         if aim is not None:
             running = self.times(endpoint_id).running
             self._aims[endpoint_id] = moved_aim(aim, polled_at, done, floor=running or 0.0)
+
+    def seed(self, endpoint_id: str, durations: list[float]) -> None:
+        """Start from earlier runs' job times (this run's first job then moves it, not sets it)."""
+        aim = aim_from_history(durations)
+        if aim is not None and endpoint_id not in self._aims:
+            self._aims[endpoint_id] = max(aim, self.times(endpoint_id).running or 0.0)
 
     def first_done(self, endpoint_id: str, done_after: float, not_done_after: float) -> None:
         """A job ended before the endpoint had an aim: start one from it."""
