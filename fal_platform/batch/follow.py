@@ -8,6 +8,7 @@ never retried (`transitions.may_retry`). On stop, a job still SUBMITTED/IN_QUEUE
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
@@ -88,6 +89,7 @@ class Follower:
         self._stream_checked = asyncio.Event()
         self._stream_probing = False
         self._times = ps.TimesLearner()
+        self._aim_known: dict[str, asyncio.Event] = {}
 
     def learn_history(self, rows: Iterable[RequestRow]) -> None:
         """Earlier runs' completed rows seed each endpoint's running time and poll aim."""
@@ -101,6 +103,7 @@ class Follower:
                 self._times.ran(row.endpoint_id, row.inference_seconds)
         for endpoint, times in durations.items():
             self._times.seed(endpoint, times)
+            self._announce_aim(endpoint)
 
     async def follow(self, row: RequestRow) -> RequestRow:
         """Wait for the job to finish and fetch its result; cancel it if the run is stopped."""
@@ -189,14 +192,7 @@ class Follower:
         error_count = 0
         plan = ps.NextPoll(0.0) if at_once else self._plan(item, endpoint)
         while True:
-            await asyncio.sleep(plan.delay)
-            while plan.kind == "aimed":  # the aim may have moved while this item slept
-                item = replace(item, elapsed=loop.time() - origin)
-                plan = self._plan(item, endpoint)
-                if plan.kind != "aimed" or plan.delay <= ps.MIN_DELAY:
-                    plan = replace(plan, kind="aimed")
-                    break
-                await asyncio.sleep(plan.delay)
+            plan = await self._until_poll(item, plan, endpoint, origin)
             try:
                 status = await self._client.queue.status(handle)
             except FalNotFoundError:
@@ -217,6 +213,36 @@ class Follower:
             if isinstance(status, Completed):
                 return status
             plan = self._plan(item, endpoint)
+
+    async def _until_poll(
+        self, item: ps.ItemPolls, plan: ps.NextPoll, endpoint: str, origin: float
+    ) -> ps.NextPoll:
+        """Sleep until the planned poll; an aim learned or moved meanwhile moves it.
+
+        A blind wait ends early when the endpoint's first job ends (its aim is then known); an
+        aimed one sleeps on if other items have moved the aim later. Returns the poll's plan.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + plan.delay
+        while True:
+            if plan.kind == "blind":
+                await self._sleep_unless_aim(endpoint, deadline - loop.time())
+            else:
+                await asyncio.sleep(max(0.0, deadline - loop.time()))
+            if plan.kind == "follow_up":
+                return plan
+            now = loop.time()
+            fresh = self._plan(replace(item, elapsed=now - origin), endpoint)
+            if fresh.kind == "blind":
+                return plan  # still nothing known: the blind wait is over
+            if fresh.kind != "aimed" or fresh.delay <= ps.MIN_DELAY:
+                return replace(plan, kind="aimed")
+            plan, deadline = fresh, now + fresh.delay
+
+    async def _sleep_unless_aim(self, endpoint: str, seconds: float) -> None:
+        aim_known = self._aim_known.setdefault(endpoint, asyncio.Event())
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(aim_known.wait(), max(0.0, seconds))
 
     def _plan(self, item: ps.ItemPolls, endpoint: str) -> ps.NextPoll:
         return ps.next_poll(
@@ -239,6 +265,12 @@ class Follower:
             self._times.first_done(endpoint, after.elapsed, not_done)
         if plan.kind == "aimed":
             self._times.aimed(endpoint, after.elapsed, isinstance(status, Completed))
+        self._announce_aim(endpoint)
+
+    def _announce_aim(self, endpoint: str) -> None:
+        """Wake the blind waits of an endpoint once it has an aim."""
+        if self._times.times(endpoint).aim is not None:
+            self._aim_known.setdefault(endpoint, asyncio.Event()).set()
 
     def _no_stream_route(self) -> None:
         """A stream answered 404 for a request whose status exists: the server has no stream."""
