@@ -153,10 +153,14 @@ class Follower:
                 self._use_stream = False
                 logger.warning("status streams keep failing (%s); polling from now on", exc)
         finally:
+            if not missing:  # after a 404, the others wait for the poll that tells why
+                self._stream_checked.set()
+        try:
+            return await self._poll_completed(
+                tracked, handle, origin, at_once=True, after_stream_404=missing
+            )
+        finally:
             self._stream_checked.set()
-        return await self._poll_completed(
-            tracked, handle, origin, at_once=True, after_stream_404=missing
-        )
 
     async def _stream_wanted(self) -> bool:
         """Whether to open a stream; until one has answered, others wait for the first.
@@ -277,6 +281,7 @@ class Follower:
         if self._use_stream:
             self._use_stream = False
             logger.warning("the status stream route answers 404; polling from now on")
+        self._stream_checked.set()
 
     def _on_status(self, tracked: _Tracked, status: QueueStatus) -> None:
         if isinstance(status, Completed):
