@@ -9,11 +9,13 @@ time), so about that share of items takes one poll, and `aim` follows the endpoi
 down. A job that was not done gets follow-up polls from what fal said: still IN_QUEUE, it cannot
 end before it starts and runs (its queue position and how fast positions drain give the start,
 the observed running times the rest); IN_PROGRESS, it is close, so polls follow at a tenth of the
-job time, doubling. Before any job of the endpoint has ended, the first poll waits
-`first_interval` and the next ones back off x`backoff` (`BatchSettings.poll_interval`,
-`poll_backoff`).
+job time, doubling. Before any job of the endpoint has ended (and when earlier runs stored
+none), the first poll waits `first_interval` and the next ones back off x`backoff`
+(`BatchSettings.poll_interval`, `poll_backoff`); `follow.py` ends those blind waits as soon as
+the first job's end gives the endpoint an aim.
 
-Everything here is pure; `follow.py` keeps the state and sleeps.
+The rules are pure functions; `TimesLearner` is the one place their per-endpoint state lives,
+and `follow.py` makes the polls and sleeps.
 """
 
 from __future__ import annotations
