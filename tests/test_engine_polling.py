@@ -78,3 +78,23 @@ def test_a_later_run_aims_its_polls_from_the_earlier_runs_job_times(
     requests = emu.stats()["requests"]
     # A blind start polls at 0.5 s and 1.25 s for a 1 s job: two polls per item at least.
     assert requests["status"] < 2 * 8, requests
+
+
+def test_polling_through_gateway_faults_pays_once_per_item(
+    emulator_factory, tmp_path: Path, store
+) -> None:
+    """Failed and dropped status polls are waited out, never turned into a second submit."""
+    emu = emulator_factory(
+        **{**NO_STREAM, "queue_wait": 0.05, "inference_time": 0.2},
+        fail_rate=0.15,
+        drop_rate=0.05,
+        fault_routes="status,result",
+    )
+    prompts = prompt_set(tmp_path, "faulty", distinct_items(30))
+
+    report = run_engine(emu, store, prompts, fast_options(max_concurrency=8))
+
+    assert report.counts == {S.COMPLETED: 30}
+    assert accepted_by_item(emu, prompts) == [1] * 30
+    stats = emu.stats()
+    assert stats["faults"]["status"] and stats["requests"]["status_stream"] == 1

@@ -205,7 +205,7 @@ class Follower:
                 error_count += 1
                 if not exc.retryable or error_count >= self._opt.max_status_errors:
                     raise
-                plan = ps.NextPoll(errors.next())
+                plan = ps.NextPoll(errors.next(), "follow_up")  # a plain wait, never moved
                 continue
             error_count = 0
             if after_stream_404:
