@@ -160,6 +160,22 @@ def test_status_stream_sends_changes_pings_and_closes(
     assert streamed_logs == final  # each event carries only the new lines
 
 
+def test_status_stream_can_be_switched_off(
+    emulator_factory: Callable[..., EmulatorProcess], client: httpx.Client
+) -> None:
+    """Off, the stream route answers 404 like a server without SSE; polling still works."""
+    emu = emulator_factory(models=20, queue_wait=0.0, inference_time=0.0, status_stream=False)
+    job = submit(client, emu.url, FLUX, {"prompt": "no stream"})
+    missing = client.get(job["status_url"] + "/stream")
+    assert missing.status_code == 404 and missing.json() == {"detail": "Not Found"}
+    assert client.get(job["status_url"]).json()["status"] == "COMPLETED"
+    assert emu.configure(status_stream=True)["status_stream"] is True
+    with client.stream("GET", job["status_url"] + "/stream") as response:
+        assert response.status_code == 200
+        assert any('"COMPLETED"' in line for line in response.iter_lines())
+    assert emu.stats()["responses"]["status_stream"] == {"404": 1, "200": 1}
+
+
 def test_cancel_queued_in_progress_and_completed(
     emulator_factory: Callable[..., EmulatorProcess], client: httpx.Client
 ) -> None:

@@ -170,6 +170,7 @@ class _BatchRun:
         plan = plan_run(
             self._set.items, rows, force=self._opt.force, max_attempts=self._opt.max_attempts
         )
+        self._items.learn_history(rows)
         del rows
         for request_id in plan.known_request_ids:
             self._reconciler.remember(request_id)

@@ -8,16 +8,19 @@ never retried (`transitions.may_retry`). On stop, a job still SUBMITTED/IN_QUEUE
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
 from datetime import datetime
 
+from fal_platform.batch import poll_schedule as ps
 from fal_platform.batch import transitions as t
 from fal_platform.batch.failures import failure_from_error, is_job_failure, retryable_fal_error
 from fal_platform.batch.pacing import Backoff
 from fal_platform.batch.recorder import Recorder, utc_now
 from fal_platform.batch.retrying import exponential, retry_async
-from fal_platform.batch.rows import RequestRow
+from fal_platform.batch.rows import RequestRow, RequestState
 from fal_platform.batch.stopping import unless_stopped
 from fal_platform.client import (
     CancelOutcome,
@@ -57,6 +60,14 @@ def _transient_result_error(exc: BaseException) -> bool:
     )
 
 
+def _submit_origin(row: RequestRow) -> float:
+    """The event-loop time of the row's submit (now, when it has none)."""
+    now = asyncio.get_running_loop().time()
+    if row.submitted_at is None:
+        return now
+    return now - max(0.0, (utc_now() - row.submitted_at).total_seconds())
+
+
 @dataclass
 class _Tracked:
     """The current row of an item being followed, shared by its waiter and its stop handler."""
@@ -75,6 +86,24 @@ class Follower:
         self._use_stream = rec.settings.use_stream
         self._stream_ok = 0
         self._stream_broken = 0
+        self._stream_checked = asyncio.Event()
+        self._stream_probing = False
+        self._times = ps.TimesLearner()
+        self._aim_known: dict[str, asyncio.Event] = {}
+
+    def learn_history(self, rows: Iterable[RequestRow]) -> None:
+        """Earlier runs' completed rows seed each endpoint's running time and poll aim."""
+        durations: dict[str, list[float]] = {}
+        for row in rows:
+            if row.state is not RequestState.COMPLETED or not row.submitted_at:
+                continue
+            if row.completed_at and row.completed_at >= row.submitted_at:
+                seconds = (row.completed_at - row.submitted_at).total_seconds()
+                durations.setdefault(row.endpoint_id, []).append(seconds)
+                self._times.ran(row.endpoint_id, row.inference_seconds)
+        for endpoint, times in durations.items():
+            self._times.seed(endpoint, times)
+            self._announce_aim(endpoint)
 
     async def follow(self, row: RequestRow) -> RequestRow:
         """Wait for the job to finish and fetch its result; cancel it if the run is stopped."""
@@ -103,42 +132,156 @@ class Follower:
         return await self._fetch_result(tracked, handle, completed)
 
     async def _wait_completed(self, tracked: _Tracked, handle: RequestHandle) -> Completed:
-        if self._use_stream:
-            try:
-                async for status in self._client.queue.stream_status(handle):
-                    self._on_status(tracked, status)
-                    if isinstance(status, Completed):
-                        self._stream_ok += 1
-                        return status
-            except FalAuthenticationError:
-                raise
-            except FalError as exc:
-                self._stream_broken += 1
-                if self._use_stream and self._stream_ok == 0 and self._stream_broken >= 5:
-                    self._use_stream = False
-                    logger.warning("status streams keep failing (%s); polling from now on", exc)
-        return await self._poll_completed(tracked, handle)
+        origin = _submit_origin(tracked.row)
+        if not await self._stream_wanted():
+            return await self._poll_completed(tracked, handle, origin, at_once=False)
+        missing = False
+        try:
+            async for status in self._client.queue.stream_status(handle):
+                self._stream_checked.set()
+                self._on_status(tracked, status)
+                if isinstance(status, Completed):
+                    self._stream_ok += 1
+                    return status
+        except FalAuthenticationError:
+            raise
+        except FalNotFoundError:
+            missing = True  # no stream route, or fal does not know the request: a poll tells
+        except FalError as exc:
+            self._stream_broken += 1
+            if self._use_stream and self._stream_ok == 0 and self._stream_broken >= 5:
+                self._use_stream = False
+                logger.warning("status streams keep failing (%s); polling from now on", exc)
+        finally:
+            if not missing:  # after a 404, the others wait for the poll that tells why
+                self._stream_checked.set()
+        try:
+            return await self._poll_completed(
+                tracked, handle, origin, at_once=True, after_stream_404=missing
+            )
+        finally:
+            self._stream_checked.set()
 
-    async def _poll_completed(self, tracked: _Tracked, handle: RequestHandle) -> Completed:
-        """Poll with backoff; `max_status_errors` failures in a row give the item up for now."""
-        backoff = Backoff(self._opt.poll_interval, self._opt.poll_ceiling, self._opt.poll_backoff)
-        errors = 0
+    async def _stream_wanted(self) -> bool:
+        """Whether to open a stream; until one has answered, others wait for the first.
+
+        A server without a stream route answers 404: only the first item of a run pays for
+        learning that, the rest of the run polls.
+        """
+        if self._use_stream and not self._stream_checked.is_set():
+            if self._stream_probing:
+                await self._stream_checked.wait()
+            self._stream_probing = True
+        return self._use_stream
+
+    async def _poll_completed(
+        self,
+        tracked: _Tracked,
+        handle: RequestHandle,
+        origin: float,
+        *,
+        at_once: bool,
+        after_stream_404: bool = False,
+    ) -> Completed:
+        """Poll when the job is likely done (`poll_schedule.py`); after a failed stream, at once
+        (the job may be done already, and after a 404 the poll tells whether the route exists).
+
+        `max_status_errors` failures in a row give the item up for now.
+        """
+        endpoint = tracked.row.endpoint_id
+        loop = asyncio.get_running_loop()
+        row = tracked.row
+        item = ps.ItemPolls(elapsed=loop.time() - origin, first_position=row.queue_position_first)
+        errors = Backoff(self._opt.poll_interval, self._opt.poll_ceiling, self._opt.poll_backoff)
+        error_count = 0
+        plan = ps.NextPoll(0.0) if at_once else self._plan(item, endpoint)
         while True:
+            plan = await self._until_poll(item, plan, endpoint, origin)
             try:
                 status = await self._client.queue.status(handle)
             except FalNotFoundError:
                 raise
             except FalError as exc:
-                errors += 1
-                if not exc.retryable or errors >= self._opt.max_status_errors:
+                error_count += 1
+                if not exc.retryable or error_count >= self._opt.max_status_errors:
                     raise
-                await asyncio.sleep(backoff.next())
+                plan = ps.NextPoll(errors.next(), "follow_up")  # a plain wait, never moved
                 continue
-            errors = 0
+            error_count = 0
+            if after_stream_404:
+                self._no_stream_route()
+                after_stream_404 = False
             self._on_status(tracked, status)
+            before, item = item, ps.seen(item, status, loop.time() - origin, plan.kind)
+            self._learn(endpoint, before, item, plan)
             if isinstance(status, Completed):
                 return status
-            await asyncio.sleep(backoff.next())
+            plan = self._plan(item, endpoint)
+
+    async def _until_poll(
+        self, item: ps.ItemPolls, plan: ps.NextPoll, endpoint: str, origin: float
+    ) -> ps.NextPoll:
+        """Sleep until the planned poll; an aim learned or moved meanwhile moves it.
+
+        A blind wait ends early when the endpoint's first job ends (its aim is then known); an
+        aimed one sleeps on if other items have moved the aim later. Returns the poll's plan.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + plan.delay
+        while True:
+            if plan.kind == "blind":
+                await self._sleep_unless_aim(endpoint, deadline - loop.time())
+            else:
+                await asyncio.sleep(max(0.0, deadline - loop.time()))
+            if plan.kind == "follow_up":
+                return plan
+            now = loop.time()
+            fresh = self._plan(replace(item, elapsed=now - origin), endpoint)
+            if fresh.kind == "blind":
+                return plan  # still nothing known: the blind wait is over
+            if fresh.kind != "aimed" or fresh.delay <= ps.MIN_DELAY:
+                return replace(plan, kind="aimed")
+            plan, deadline = fresh, now + fresh.delay
+
+    async def _sleep_unless_aim(self, endpoint: str, seconds: float) -> None:
+        aim_known = self._aim_known.setdefault(endpoint, asyncio.Event())
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(aim_known.wait(), max(0.0, seconds))
+
+    def _plan(self, item: ps.ItemPolls, endpoint: str) -> ps.NextPoll:
+        return ps.next_poll(
+            item,
+            self._times.times(endpoint),
+            first_interval=self._opt.poll_interval,
+            backoff=self._opt.poll_backoff,
+            ceiling=self._opt.poll_ceiling,
+        )
+
+    def _learn(
+        self, endpoint: str, before: ps.ItemPolls, after: ps.ItemPolls, plan: ps.NextPoll
+    ) -> None:
+        status = after.status
+        if isinstance(status, Completed):
+            self._times.ran(endpoint, status.inference_time)
+            not_done = before.elapsed if before.polls else 0.0
+            if status.inference_time is not None:
+                not_done = max(not_done, before.queued_until + status.inference_time)
+            self._times.first_done(endpoint, after.elapsed, not_done)
+        if plan.kind == "aimed":
+            self._times.aimed(endpoint, after.elapsed, isinstance(status, Completed))
+        self._announce_aim(endpoint)
+
+    def _announce_aim(self, endpoint: str) -> None:
+        """Wake the blind waits of an endpoint once it has an aim."""
+        if self._times.times(endpoint).aim is not None:
+            self._aim_known.setdefault(endpoint, asyncio.Event()).set()
+
+    def _no_stream_route(self) -> None:
+        """A stream answered 404 for a request whose status exists: the server has no stream."""
+        if self._use_stream:
+            self._use_stream = False
+            logger.warning("the status stream route answers 404; polling from now on")
+        self._stream_checked.set()
 
     def _on_status(self, tracked: _Tracked, status: QueueStatus) -> None:
         if isinstance(status, Completed):

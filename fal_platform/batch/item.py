@@ -20,6 +20,8 @@ Every new row comes from a pure function in `transitions.py`; this module decide
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from fal_platform.batch.follow import Follower
 from fal_platform.batch.recorder import Recorder
 from fal_platform.batch.rows import RequestRow, RequestState
@@ -38,6 +40,10 @@ class ItemDriver:
         self._follower = Follower(rec)
         self._stop = rec.stop
         self._report = rec.report
+
+    def learn_history(self, rows: Iterable[RequestRow]) -> None:
+        """Earlier runs' job times, so polling is aimed from the first item (`follow.py`)."""
+        self._follower.learn_history(rows)
 
     async def drive(self, row: RequestRow, needs_submit: bool) -> None:
         """Take one item from where it is to a terminal state (or as far as a stop allows)."""

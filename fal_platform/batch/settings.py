@@ -27,10 +27,14 @@ class BatchSettings:
     submit_rate: float = 20.0
     """Submits per second, evenly spaced."""
     poll_interval: float = 0.5
-    """First status poll interval when polling (the SSE stream needs none)."""
+    """First status poll interval when polling and nothing is known yet of the endpoint's job
+    times (the SSE stream needs none; once a job has ended, polls are aimed at when jobs are
+    likely done: `poll_schedule.py`)."""
     max_poll_interval: float = 5.0
-    """Ceiling of the poll backoff (never below `poll_interval`, see `poll_ceiling`)."""
+    """Ceiling of the blind backoff and of follow-up polls (never below `poll_interval`, see
+    `poll_ceiling`); a poll aimed from observed job times may be further away."""
     poll_backoff: float = 1.5
+    """Growth of the blind poll interval, and of the wait after a failed status poll."""
     max_attempts: int = 3
     """Accepted submits per item, counting the first (a failed job is resubmitted until then),
     and tries per retryable HTTP call."""

@@ -111,6 +111,11 @@ class EmulatorConfig(BaseModel):
         default=True, description="Send 'Retry-After: <seconds>' on 429 responses."
     )
     retry_after: int = Field(default=1, ge=0, description="Retry-After seconds for random 429s.")
+    status_stream: bool = Field(
+        default=True,
+        description="Serve the SSE status stream; off, its route answers 404 as a fal-compatible "
+        "server without SSE does (clients must poll).",
+    )
 
     # --- latency --------------------------------------------------------------------------
     queue_wait: float = Field(default=0.1, ge=0.0, description="Mean queue wait per job, seconds.")

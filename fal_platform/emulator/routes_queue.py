@@ -7,7 +7,9 @@ Choices where fal's behaviour is not documented (GUESS), all overridable by conf
 - a cancelled job completes with error_type client_cancelled, and its result answers 499
   {"detail": "Request was cancelled", "error_type": "client_cancelled"} (fal's code for it);
 - a 422 job reports error_type "validation_error" in its status and X-Fal-Error-Type header;
-- the status stream sends only the log lines that are new since its previous event.
+- the status stream sends only the log lines that are new since its previous event;
+- with status_stream off, the stream route answers 404 {"detail": "Not Found"}, as a
+  fal-compatible server without SSE does.
 """
 
 from __future__ import annotations
@@ -181,6 +183,9 @@ async def status(request: Request, state: EmulatorState) -> Response:
 
 
 async def status_stream(request: Request, state: EmulatorState) -> Response:
+    if not state.config.status_stream:
+        # What a server without the route answers (Starlette's own 404), before any lookup.
+        return json_response({"detail": "Not Found"}, 404)
     job = _job_or_404(request, state)
     events = _status_events(state, job, base_url(request), with_logs=_with_logs(request))
     return StreamingResponse(

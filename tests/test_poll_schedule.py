@@ -1,0 +1,95 @@
+"""The poll-scheduling rule (`fal_platform/batch/poll_schedule.py`), without a server."""
+
+from __future__ import annotations
+
+import pytest
+
+from fal_platform.batch import poll_schedule as ps
+from fal_platform.client import Completed, InProgress, Queued
+
+KNOWN = ps.EndpointTimes(aim=1.0, running=0.7)
+
+
+def plan(item: ps.ItemPolls, times: ps.EndpointTimes = KNOWN) -> ps.NextPoll:
+    return ps.next_poll(item, times, first_interval=0.5, backoff=1.5, ceiling=5.0)
+
+
+def test_nothing_known_backs_off_from_the_first_interval_to_the_ceiling() -> None:
+    delays = [plan(ps.ItemPolls(elapsed=0, polls=n), ps.EndpointTimes()).delay for n in range(9)]
+    assert delays[:3] == [0.5, 0.75, 1.125]
+    assert delays[-1] == 5.0
+    assert plan(ps.ItemPolls(elapsed=0), ps.EndpointTimes()).kind == "blind"
+
+
+def test_the_first_poll_is_aimed_at_when_jobs_are_usually_done() -> None:
+    first = plan(ps.ItemPolls(elapsed=0.2))
+    assert first == ps.NextPoll(pytest.approx(0.8), "aimed")
+    # An aim further away than the ceiling is still taken: it is informed, not blind.
+    assert plan(ps.ItemPolls(elapsed=0), ps.EndpointTimes(aim=30.0)).delay == 30.0
+
+
+def test_a_job_still_running_after_the_aim_is_polled_at_a_tenth_of_the_job_time_doubling() -> None:
+    item = ps.seen(ps.ItemPolls(elapsed=0.0), InProgress(), 1.0, "aimed")
+    first = plan(item)
+    assert first == ps.NextPoll(pytest.approx(0.1), "follow_up")
+    again = ps.seen(item, InProgress(), 1.1, first.kind)
+    assert plan(again).delay == pytest.approx(0.2)
+
+
+def test_a_queued_job_is_not_polled_before_it_can_have_run() -> None:
+    # Seen at position 4 at submit and 2 one second later: two positions drain per second,
+    # so it starts in about a second and runs 0.7 s more.
+    item = ps.ItemPolls(elapsed=0.0, first_position=4, first_position_at=0.0)
+    item = ps.seen(item, Queued(position=2), 1.0, "aimed")
+    assert plan(item) == ps.NextPoll(pytest.approx(1.0 + 0.7), "follow_up")
+    # Without a drain rate: at least a running time.
+    still = ps.seen(ps.ItemPolls(elapsed=0.0), Queued(position=0), 1.0, "aimed")
+    assert plan(still).delay == pytest.approx(0.7)
+
+
+def test_an_item_past_the_aim_is_followed_up_at_once_not_aimed() -> None:
+    reattached = plan(ps.ItemPolls(elapsed=40.0))
+    assert reattached == ps.NextPoll(pytest.approx(0.1), "follow_up")
+
+
+def test_the_aim_moves_from_the_poll_not_from_itself_and_never_below_the_running_time() -> None:
+    assert ps.moved_aim(1.0, 1.0, done=True) == pytest.approx(0.98)
+    assert ps.moved_aim(1.0, 1.0, done=False) == pytest.approx(1.08)
+    # Sixteen items aimed at 0.8 all find their job running: the aim moves once, not 16 times.
+    aim = 1.0
+    for _ in range(16):
+        aim = ps.moved_aim(aim, 0.8, done=False)
+    assert aim == 1.0
+    assert ps.moved_aim(1.0, 0.5, done=True, floor=0.7) == 0.7
+
+
+def test_the_learner_starts_the_aim_from_the_first_job_done_and_its_running_time() -> None:
+    learner = ps.TimesLearner()
+    learner.aimed("a/b", 1.0, done=True)  # no aim yet: nothing to move
+    assert learner.times("a/b") == ps.EndpointTimes()
+    learner.ran("a/b", 0.7)
+    learner.first_done("a/b", done_after=1.25, not_done_after=0.75)
+    learner.first_done("a/b", done_after=9.0, not_done_after=0.0)  # the first one counts
+    assert learner.times("a/b") == ps.EndpointTimes(aim=1.0, running=0.7)
+    assert ps.first_aim(1.0, 0.2, running=0.9) == 0.9
+
+
+def test_seen_keeps_the_first_position_and_the_last_queued_moment() -> None:
+    item = ps.seen(ps.ItemPolls(elapsed=0.0), Queued(position=3), 0.5, "blind")
+    item = ps.seen(item, Queued(position=1), 0.9, "blind")
+    item = ps.seen(item, Completed(), 1.4, "aimed")
+    assert (item.first_position, item.first_position_at, item.queued_until) == (3, 0.5, 0.9)
+    assert (item.polls, item.aimed, item.follow_ups) == (3, True, 1)
+
+
+def test_earlier_runs_seed_the_aim_at_their_quantile_and_this_run_keeps_its_own() -> None:
+    assert ps.aim_from_history([]) is None
+    assert ps.aim_from_history([1.2]) == 1.2
+    assert ps.aim_from_history([float(n) for n in range(1, 102)]) == pytest.approx(81.0)
+    learner = ps.TimesLearner()
+    learner.ran("a/b", 0.7)
+    learner.seed("a/b", [0.5, 0.6])  # below the running time: raised to it
+    assert learner.times("a/b").aim == 0.7
+    learner.seed("a/b", [3.0])
+    learner.first_done("a/b", done_after=2.0, not_done_after=1.0)
+    assert learner.times("a/b").aim == 0.7
