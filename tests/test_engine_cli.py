@@ -79,6 +79,35 @@ def test_sigkill_mid_batch_then_rerun_pays_once_per_item(emulator_factory, tmp_p
     )
 
 
+def test_sigkill_with_progress_only_in_memory_reattaches_and_pays_once(
+    emulator_factory, tmp_path: Path
+):
+    # Long queue and run: at the kill, items are IN_QUEUE / IN_PROGRESS in memory while their
+    # coalesced rows may still read SUBMITTED on disk. Every row on disk has fal's request id.
+    emu = emulator_factory(models=50, queue_wait=3.0, inference_time=3.0)
+    db = tmp_path / "fal.duckdb"
+    prompts = prompt_set(tmp_path, "coalesced", distinct_items(12))
+    process = popen(cli_command(prompts.path, db, emu, "--submit-rate", "100"))
+    try:
+        wait_until(lambda: emu.stats()["accepted_submits"] >= 12)
+        time.sleep(0.5)  # the status streams report IN_QUEUE; the SUBMITTED rows are on disk
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
+    assert process.returncode == -signal.SIGKILL
+
+    store = BatchStore.at_path(db)
+    at_kill = store.load_requests("coalesced")
+    assert len(at_kill) == 12
+    assert all(row.state.is_in_flight and row.request_id for row in at_kill), at_kill
+
+    report = run_engine(emu, store, prompts)
+    assert report.counts == {S.COMPLETED: 12}
+    assert report.reattached == 12 and report.submitted == 0
+    assert accepted_by_item(emu, prompts) == [1] * 12
+    print(f"\ncoalesced kill test: rows at SIGKILL {sorted(r.state.value for r in at_kill)}")
+
+
 def test_sigterm_cancels_queued_items_and_exits_130(emulator_factory, tmp_path: Path):
     emu = emulator_factory(models=50, queue_wait=5.0, queue_wait_jitter=0.1, inference_time=0.1)
     db = tmp_path / "fal.duckdb"
