@@ -45,7 +45,9 @@ def _variants() -> dict[str, tuple[int, Transport]]:
     return variants
 
 
-async def _measure(url: str, connections: int, transport: Transport, args: argparse.Namespace) -> float:
+async def _measure(
+    url: str, connections: int, transport: Transport, args: argparse.Namespace
+) -> float:
     settings = ClientSettings.for_emulator(url, max_request_connections=connections)
     async with FalClient(settings, transport=transport(connections)) as client:
         handles = await asyncio.gather(

@@ -36,7 +36,18 @@ def _run(out: Path, emulator: EmulatorProcess, items: int, args: argparse.Namesp
     cmd += ["--no-progress", "--max-concurrency", str(args.concurrency)]
     cmd += ["--submit-rate", "10000", *args.extra]
     if args.py_spy and items:
-        cmd = ["py-spy", "record", "-r", "50", "-f", "raw", "-o", str(out / "engine.txt"), "--"] + cmd
+        cmd = [
+            "py-spy",
+            "record",
+            "-r",
+            "50",
+            "-f",
+            "raw",
+            "-o",
+            str(out / "engine.txt"),
+            "--",
+            *cmd,
+        ]
     before = _children_cpu()
     done = subprocess.run(cmd, env=isolated_env(), capture_output=True, text=True, check=False)
     if done.returncode != 0:
