@@ -1,10 +1,13 @@
 """Profile `fal-platform run-batch` against a fresh emulator (issue 11, CPU).
 
     python -m benchmarks.profile_engine OUT_DIR [--items 2000] [--concurrency 64] [--py-spy]
+        [--tree PATH ...] [-- extra run-batch flags]
 
-Runs the CLI in a child process (optionally under `py-spy record`), prints its CPU seconds per
-item (children's rusage, so interpreter start and imports are included; a 0-item run measures
-that baseline) and the emulator's request counters.
+Runs the CLI in a child process (optionally under `py-spy record`, which needs py-spy, e.g.
+`uv run --with py-spy`), prints its CPU ms per item (children's rusage minus a 1-item run's, so
+interpreter start and imports are left out) and the emulator's requests per item. Each `--tree`
+(a checkout, e.g. a `git worktree` of main) runs the same batch on the same emulator, one after
+another, so a change is measured before and after in one run.
 """
 
 from __future__ import annotations
@@ -28,8 +31,10 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def _run(out: Path, emulator: EmulatorProcess, items: int, args: argparse.Namespace) -> float:
-    name = f"prof_{items}_{int(time.time())}"
+def _run(
+    out: Path, emulator: EmulatorProcess, items: int, tree: Path, args: argparse.Namespace
+) -> float:
+    name = f"prof_{items}_{time.time_ns()}"
     prompt_file = write_prompt_file(out, name, items)
     cmd = [sys.executable, "-m", "fal_platform.cli", "run-batch", str(prompt_file)]
     cmd += ["--db", str(out / f"{name}.duckdb"), "--emulator-url", emulator.url]
@@ -49,7 +54,8 @@ def _run(out: Path, emulator: EmulatorProcess, items: int, args: argparse.Namesp
             *cmd,
         ]
     before = _children_cpu()
-    done = subprocess.run(cmd, env=isolated_env(), capture_output=True, text=True, check=False)
+    env = isolated_env(PYTHONPATH=str(tree))
+    done = subprocess.run(cmd, cwd=tree, env=env, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         print(done.stdout[-2000:], done.stderr[-4000:])
     return _children_cpu() - before
@@ -61,30 +67,32 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--py-spy", action="store_true")
+    parser.add_argument("--tree", type=Path, action="append", default=[])
     parser.add_argument("extra", nargs="*")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
+    trees = [tree.resolve() for tree in args.tree] or [Path(__file__).resolve().parent.parent]
     options = latency_options(queue_wait=0.3, inference_time=0.7)
     with EmulatorProcess(models=20, **options) as emulator:
-        baseline = _run(args.out, emulator, 1, args)
-        emulator.reset_stats()
-        start = time.monotonic()
-        cpu = _run(args.out, emulator, args.items, args)
-        wall = time.monotonic() - start
-        stats = emulator.stats()
-    requests = sum(int(n) for n in stats["requests"].values())
-    print(
-        json.dumps(
-            {
-                "items": args.items,
-                "wall_s": round(wall, 2),
-                "cpu_s": round(cpu, 2),
-                "startup_cpu_s": round(baseline, 2),
-                "cpu_ms_per_item": round((cpu - baseline) * 1000 / args.items, 2),
-                "requests_per_item": round(requests / args.items, 2),
-            }
-        )
-    )
+        for tree in trees:
+            print(json.dumps({"tree": str(tree), **_measure(args, emulator, tree)}), flush=True)
+
+
+def _measure(args: argparse.Namespace, emulator: EmulatorProcess, tree: Path) -> dict[str, float]:
+    baseline = _run(args.out, emulator, 1, tree, args)
+    emulator.reset_stats()
+    start = time.monotonic()
+    cpu = _run(args.out, emulator, args.items, tree, args)
+    wall = time.monotonic() - start
+    requests = sum(int(n) for n in emulator.stats()["requests"].values())
+    return {
+        "items": args.items,
+        "wall_s": round(wall, 2),
+        "cpu_s": round(cpu, 2),
+        "startup_cpu_s": round(baseline, 2),
+        "cpu_ms_per_item": round((cpu - baseline) * 1000 / args.items, 2),
+        "requests_per_item": round(requests / args.items, 2),
+    }
 
 
 if __name__ == "__main__":
