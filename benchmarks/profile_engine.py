@@ -1,7 +1,7 @@
 """Profile `fal-platform run-batch` against a fresh emulator (issue 11, CPU).
 
     python -m benchmarks.profile_engine OUT_DIR [--items 2000] [--concurrency 64] [--py-spy]
-        [--tree PATH ...] [-- extra run-batch flags]
+        [--tree PATH ...] [--no-stream]
 
 Runs the CLI in a child process (optionally under `py-spy record`, which needs py-spy, e.g.
 `uv run --with py-spy`), prints its CPU ms per item (children's rusage minus a 1-item run's, so
@@ -39,7 +39,7 @@ def _run(
     cmd = [sys.executable, "-m", "fal_platform.cli", "run-batch", str(prompt_file)]
     cmd += ["--db", str(out / f"{name}.duckdb"), "--emulator-url", emulator.url]
     cmd += ["--no-progress", "--max-concurrency", str(args.concurrency)]
-    cmd += ["--submit-rate", "10000", *args.extra]
+    cmd += ["--submit-rate", "10000", *(["--no-stream"] if args.no_stream else [])]
     if args.py_spy and items:
         cmd = [
             "py-spy",
@@ -68,7 +68,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--py-spy", action="store_true")
     parser.add_argument("--tree", type=Path, action="append", default=[])
-    parser.add_argument("extra", nargs="*")
+    parser.add_argument("--no-stream", action="store_true", help="run-batch polls status")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     trees = [tree.resolve() for tree in args.tree] or [Path(__file__).resolve().parent.parent]
