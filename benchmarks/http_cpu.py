@@ -5,8 +5,8 @@
 Against a fresh emulator: `concurrency` tasks each poll the status of their own queued request
 through `FalClient` until `requests` status calls are done; the process CPU (user + system)
 divided by the calls is the client's cost of one request. Variants: the current pools, a
-smaller request pool, and httpx with the `httpx-aiohttp` transport (when it is installed, e.g.
-`uv run --with httpx-aiohttp`).
+smaller and a larger request pool (httpx's own httpcore transport), and httpx over aiohttp
+(`FalClient`'s default, and the `httpx-aiohttp` library's transport as it is).
 """
 
 from __future__ import annotations
@@ -18,30 +18,34 @@ import time
 from collections.abc import Callable
 
 import httpx
+from httpx_aiohttp import AiohttpTransport
 
 from fal_platform.client import ClientSettings, FalClient
+from fal_platform.client.aiohttp_transport import pooled_transport
 from fal_platform.devstack.emulator_process import EmulatorProcess
 
-Transport = Callable[[int], httpx.AsyncBaseTransport | None]
+Transport = Callable[[int], httpx.AsyncBaseTransport]
+
+
+def _httpcore(connections: int) -> httpx.AsyncBaseTransport:
+    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+    return httpx.AsyncHTTPTransport(limits=limits)
 
 
 def _variants() -> dict[str, tuple[int, Transport]]:
     variants: dict[str, tuple[int, Transport]] = {
-        "httpx pool 32 (current)": (32, lambda _: None),
-        "httpx pool 128": (128, lambda _: None),
-        "httpx pool 8": (8, lambda _: None),
+        "httpx (httpcore) pool 32": (32, _httpcore),
+        "httpx (httpcore) pool 128": (128, _httpcore),
+        "httpx (httpcore) pool 8": (8, _httpcore),
+        "httpx-aiohttp, errors remapped (FalClient default) pool 32": (32, pooled_transport),
     }
-    try:
-        from httpx_aiohttp import AiohttpTransport
-    except ImportError:
-        return variants
 
     def aiohttp_transport(connections: int) -> httpx.AsyncBaseTransport:
         limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
         return AiohttpTransport(limits=limits)
 
-    variants["httpx-aiohttp pool 128"] = (128, aiohttp_transport)
-    variants["httpx-aiohttp pool 32"] = (32, aiohttp_transport)
+    variants["httpx-aiohttp (library as is) pool 128"] = (128, aiohttp_transport)
+    variants["httpx-aiohttp (library as is) pool 32"] = (32, aiohttp_transport)
     return variants
 
 
