@@ -18,6 +18,8 @@ PACKAGES = (
     "pyarrow",
     "httpx",
     "httpcore",
+    "aiohttp",
+    "httpx-aiohttp",
     "fal-client",
     "uvicorn",
     "starlette",

@@ -10,14 +10,17 @@ import json
 import pickle
 from typing import Any
 
+import aiohttp
 import httpx
 import pytest
 
 from fal_platform.client import ApiKey, ModelsPage, errors
+from fal_platform.client.aiohttp_transport import httpx_error
 from fal_platform.client.decode import billable_units, json_object, parse_model, required_str
 from fal_platform.client.error_mapping import (
     error_from_exception,
     error_from_response,
+    is_certainly_not_sent,
     is_gateway_like,
     parse_error_body,
 )
@@ -344,3 +347,20 @@ def test_page_without_a_required_field_names_it() -> None:
 def test_billable_units_header(header: str | None, expected: float | None) -> None:
     headers = {"X-Fal-Billable-Units": header} if header is not None else {}
     assert billable_units(_ok(b"{}", headers)) == expected
+
+
+def test_aiohttp_errors_say_never_sent_only_for_connect_failures():
+    key = aiohttp.client_reqrep.ConnectionKey("fal.run", 443, True, True, None, None, None)
+    never_sent = [
+        aiohttp.ClientConnectorError(key, OSError(111, "refused")),
+        aiohttp.ConnectionTimeoutError("connect timed out"),
+    ]
+    maybe_sent = [
+        aiohttp.ServerDisconnectedError(),  # httpx-aiohttp alone calls this a ConnectTimeout
+        aiohttp.ClientOSError(104, "reset by peer"),
+        aiohttp.SocketTimeoutError("read timed out"),
+        aiohttp.ClientPayloadError("truncated"),
+    ]
+    assert all(is_certainly_not_sent(httpx_error(exc)) for exc in never_sent)
+    assert not any(is_certainly_not_sent(httpx_error(exc)) for exc in maybe_sent)
+    assert isinstance(httpx_error(aiohttp.SocketTimeoutError()), httpx.ReadTimeout)

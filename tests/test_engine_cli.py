@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import time
 from pathlib import Path
 
@@ -33,6 +34,17 @@ def wait_until(predicate, timeout: float = 60.0) -> None:
         time.sleep(0.05)
 
 
+def kill_when(process: subprocess.Popen[str], predicate, settle: float = 0.0) -> None:
+    """SIGKILL `process` (its whole group) `settle` seconds after `predicate` holds."""
+    try:
+        wait_until(predicate)
+        time.sleep(settle)
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
+    assert process.returncode == -signal.SIGKILL
+
+
 def test_sigkill_mid_batch_then_rerun_pays_once_per_item(emulator_factory, tmp_path: Path):
     # A third of the submits hang after fal accepted them: killed then, their rows are UNKNOWN
     # (the intent is on disk, the request id is not) and only reconciliation can find them.
@@ -49,13 +61,7 @@ def test_sigkill_mid_batch_then_rerun_pays_once_per_item(emulator_factory, tmp_p
     prompts = prompt_set(tmp_path, "killed", distinct_items(120))
     cmd = cli_command(prompts.path, db, emu, "--submit-rate", "40", "--max-concurrency", "16")
 
-    process = popen(cmd)
-    try:
-        wait_until(lambda: emu.stats()["accepted_submits"] >= 40)
-    finally:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.communicate()
-    assert process.returncode == -signal.SIGKILL
+    kill_when(popen(cmd), lambda: emu.stats()["accepted_submits"] >= 40)
 
     store = BatchStore.at_path(db)
     at_kill = store.count_by_state("killed")
@@ -77,6 +83,30 @@ def test_sigkill_mid_batch_then_rerun_pays_once_per_item(emulator_factory, tmp_p
         f"found, re-attached {report.reattached}, reused {report.reused}, submitted "
         f"{report.submitted}; accepted submits {emu.stats()['accepted_submits']} for 120 items"
     )
+
+
+def test_sigkill_with_progress_only_in_memory_reattaches_and_pays_once(
+    emulator_factory, tmp_path: Path
+):
+    # Long queue and run: at the kill, items are IN_QUEUE / IN_PROGRESS in memory while their
+    # coalesced rows may still read SUBMITTED on disk. Every row on disk has fal's request id.
+    emu = emulator_factory(models=50, queue_wait=3.0, inference_time=3.0)
+    db = tmp_path / "fal.duckdb"
+    prompts = prompt_set(tmp_path, "coalesced", distinct_items(12))
+    process = popen(cli_command(prompts.path, db, emu, "--submit-rate", "100"))
+    # Half a second after the last submit: the status streams report IN_QUEUE by then.
+    kill_when(process, lambda: emu.stats()["accepted_submits"] >= 12, settle=0.5)
+
+    store = BatchStore.at_path(db)
+    at_kill = store.load_requests("coalesced")
+    assert len(at_kill) == 12
+    assert all(row.state.is_in_flight and row.request_id for row in at_kill), at_kill
+
+    report = run_engine(emu, store, prompts)
+    assert report.counts == {S.COMPLETED: 12}
+    assert report.reattached == 12 and report.submitted == 0
+    assert accepted_by_item(emu, prompts) == [1] * 12
+    print(f"\ncoalesced kill test: rows at SIGKILL {sorted(r.state.value for r in at_kill)}")
 
 
 def test_sigterm_cancels_queued_items_and_exits_130(emulator_factory, tmp_path: Path):

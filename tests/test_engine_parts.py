@@ -204,3 +204,39 @@ def test_retry_policy_repeats_only_what_it_is_told_and_gives_up_on_request():
         assert calls == ["5xx"]
 
     asyncio.run(main())
+
+
+def test_writer_coalesces_rows_that_do_not_wake_it(tmp_path: Path):
+    store = BatchStore.at_path(tmp_path / "w.duckdb")
+    rows = _rows(3)
+
+    def states() -> dict[str, RequestState]:
+        return {row.item_key: row.state for row in store.load_requests("w")}
+
+    async def main() -> None:
+        writer = RowWriter(store.upsert_requests, coalesce_interval=0.3)
+        writer.start()
+        await writer.put_durable(rows[0])
+        writer.put(replace(rows[0], state=RequestState.IN_QUEUE), wake=False)
+        await asyncio.sleep(0.1)
+        assert writer.pending == 1  # kept in memory: nothing woke the writer
+        # ... until the next write takes it along ...
+        await writer.put_durable(rows[1])
+        assert writer.pending == 0 and states()["k0"] is RequestState.IN_QUEUE
+        # ... or the coalescing interval is up.
+        written = writer.rows_written
+        writer.put(replace(rows[1], state=RequestState.IN_PROGRESS), wake=False)
+        for _ in range(100):
+            if writer.rows_written > written:
+                break
+            await asyncio.sleep(0.05)
+        assert states()["k1"] is RequestState.IN_PROGRESS
+        writer.put(replace(rows[2], state=RequestState.IN_QUEUE), wake=False)
+        await writer.close()  # and nothing is left behind at the end
+
+    asyncio.run(main())
+    assert states() == {
+        "k0": RequestState.IN_QUEUE,
+        "k1": RequestState.IN_PROGRESS,
+        "k2": RequestState.IN_QUEUE,
+    }

@@ -249,3 +249,22 @@ def test_counts_follow_recorded_states_and_waiting_items_show_as_pending():
     # Stopped before key-0 was resubmitted: the report shows it as it is on disk.
     report = ledger.finish(3, interrupted=True)
     assert report.counts == {S.COMPLETED: 1, S.CANCELLED: 1, S.UNKNOWN: 1}
+
+
+def test_only_the_write_ahead_rows_must_be_durable_before_a_wait():
+    assert t.durability(S.UNKNOWN) is t.Durability.BEFORE_WAIT
+    assert t.durability(S.SUBMITTED) is t.Durability.BEFORE_WAIT
+
+
+@pytest.mark.parametrize("state", [RequestState.IN_QUEUE, RequestState.IN_PROGRESS])
+def test_queue_progress_is_coalesced(state: RequestState):
+    # The row on disk is SUBMITTED with fal's id: a crash re-attaches it just the same.
+    assert t.durability(state) is t.Durability.COALESCED
+
+
+@pytest.mark.parametrize(
+    "state",
+    [RequestState.PENDING, RequestState.COMPLETED, RequestState.FAILED, RequestState.CANCELLED],
+)
+def test_pending_and_terminal_rows_are_written_soon(state: RequestState):
+    assert t.durability(state) is t.Durability.SOON

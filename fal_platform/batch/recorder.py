@@ -2,7 +2,7 @@
 
 Every row goes to the ledger (so per-state counts follow it) and to the writer (so it reaches
 DuckDB); `SUBMITTED` and the submit intent wait until they are on disk (write-ahead, see
-`item.py`).
+`item.py`); IN_QUEUE / IN_PROGRESS are coalesced (`transitions.durability`).
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ class Recorder:
 
     def put(self, row: RequestRow) -> RequestRow:
         self.ledger.record(row)
-        self._writer.put(row)
+        self._writer.put(row, wake=t.durability(row.state) is not t.Durability.COALESCED)
         return row
 
     async def put_durable(self, row: RequestRow) -> RequestRow:

@@ -17,6 +17,7 @@ server (tests/test_engine_rules.py); the engine only decides *when* to apply the
 
 from __future__ import annotations
 
+import enum
 from dataclasses import replace
 from datetime import datetime, timedelta
 
@@ -25,6 +26,35 @@ from fal_platform.batch.rows import RequestRow, RequestState, submitted_row
 from fal_platform.client import Completed, InProgress, Queued, QueueStatus, RequestHandle
 
 S = RequestState
+
+
+class Durability(enum.Enum):
+    """How soon a new row must reach the store (the writer's group commit, `writer.py`)."""
+
+    BEFORE_WAIT = "before_wait"
+    """Committed before the item goes on: the write-ahead intent and fal's request id."""
+
+    SOON = "soon"
+    """Written with the next batch (within the writer's lazy delay), and before the report."""
+
+    COALESCED = "coalesced"
+    """Kept in memory: written along with the next batch, at the latest after the writer's
+    coalescing interval or at the end. Losing it to a crash costs nothing: the row on disk is
+    SUBMITTED with fal's request id, which the next run re-attaches exactly like this one."""
+
+
+def durability(state: RequestState) -> Durability:
+    """Must a row in `state` be durable now? Only what a crash could otherwise pay twice for.
+
+    UNKNOWN (before a submit) and SUBMITTED (fal's id, after it) are write-ahead; IN_QUEUE and
+    IN_PROGRESS add only progress to an already re-attachable row; everything else (PENDING,
+    terminal) is written soon so the table and report agree.
+    """
+    if state in (S.UNKNOWN, S.SUBMITTED):
+        return Durability.BEFORE_WAIT
+    if state in (S.IN_QUEUE, S.IN_PROGRESS):
+        return Durability.COALESCED
+    return Durability.SOON
 
 
 def intent(row: RequestRow, now: datetime) -> RequestRow:

@@ -7,10 +7,13 @@ request id) wait on `put_durable`; everything else is fire-and-forget. While one
 being written the next one accumulates, so 32 concurrent submitters cost one write, not 32,
 and DuckDB's file lock is held for milliseconds at a time, never across a wait on fal.
 
-Rows nobody waits on (IN_QUEUE, IN_PROGRESS, COMPLETED) are not urgent: the writer lets them
-pile up for up to `lazy_delay` seconds, so a busy batch pays for a few writes a second instead
-of one per event loop turn. A crash then loses at most that much progress, never a request id:
-the next run re-attaches to the request and fetches its result again, at no cost.
+Rows nobody waits on (PENDING, terminal) are not urgent: the writer lets them pile up for up to
+`lazy_delay` seconds, so a busy batch pays for a few writes a second instead of one per event
+loop turn. IN_QUEUE / IN_PROGRESS rows (`put(row, wake=False)`, the rule is
+`transitions.durability`) do not even wake the writer: they ride along with the next write, or
+are written after at most `coalesce_interval` seconds, or at the end. A crash then loses only
+progress, never a request id: the next run re-attaches to the request and fetches its result
+again, at no cost.
 
 Rows are immutable from the engine's point of view (it builds a new row per change), and the
 writer drops each row once written, so a finished item's output leaves memory right after
@@ -46,11 +49,15 @@ class RowWriter:
         attempts: int = 3,
         retry_delay: float = 0.5,
         lazy_delay: float = 0.25,
+        coalesce_interval: float = 2.0,
         on_idle: Callable[[], object] | None = None,
     ) -> None:
         self._write = write
         self._on_idle = on_idle
         self._lazy_delay = lazy_delay
+        self._coalesce_interval = coalesce_interval
+        self._wanted = False
+        """A row that wakes the writer (or the coalescing interval) is waiting to be written."""
         self._urgent = asyncio.Event()
         self._attempts = attempts
         self._retry_delay = retry_delay
@@ -70,11 +77,18 @@ class RowWriter:
     def pending(self) -> int:
         return len(self._dirty)
 
-    def put(self, row: RequestRow) -> None:
-        """Queue a row for the next batch (a later version of the same item replaces it)."""
+    def put(self, row: RequestRow, *, wake: bool = True) -> None:
+        """Queue a row for the next batch (a later version of the same item replaces it).
+
+        `wake=False` (a coalesced row) waits for the next write instead of causing one.
+        """
         self._check()
+        first = not self._dirty
         self._dirty[row.item_key] = row
-        self._wakeup.set()
+        if wake:
+            self._wanted = True
+        if wake or first:
+            self._wakeup.set()  # a first coalesced row starts the writer's interval clock
 
     async def put_durable(self, row: RequestRow) -> None:
         """Queue a row and return once the batch holding it is committed."""
@@ -112,16 +126,20 @@ class RowWriter:
 
     async def _run(self) -> None:
         while True:
+            if not (self._wanted or self._waiters or self._closing):
+                await self._idle()
+                continue
             if not self._dirty and not self._waiters:
                 if self._closing:
                     return
-                await self._idle()
+                self._wanted = False
                 continue
             if not self._waiters and not self._closing and self._lazy_delay > 0:
                 # Nothing waits on these rows: let more changes join this write.
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._urgent.wait(), self._lazy_delay)
             self._urgent.clear()
+            self._wanted = False
             rows = list(self._dirty.values())
             self._dirty = {}
             waiters, self._waiters = self._waiters, []
@@ -143,15 +161,27 @@ class RowWriter:
                     waiter.set_result(None)
 
     async def _idle(self) -> None:
-        """Wait for work; if none comes within `IDLE_GRACE`, let go of the store first."""
-        if self._on_idle is not None:
-            try:
-                await asyncio.wait_for(self._wakeup.wait(), IDLE_GRACE)
-            except TimeoutError:
-                # The batch is waiting on fal: release e.g. a held DuckDB connection.
-                await asyncio.to_thread(self._on_idle)
-        await self._wakeup.wait()
+        """Wait for work; if none comes within `IDLE_GRACE`, let go of the store first.
+
+        Coalesced rows alone wait at most `coalesce_interval` before they are written.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._coalesce_interval if self._dirty else None
+        if self._on_idle is not None and not await self._woken(IDLE_GRACE):
+            # The batch is waiting on fal: release e.g. a held DuckDB connection.
+            await asyncio.to_thread(self._on_idle)
+        remaining = None if deadline is None else max(deadline - loop.time(), 0.0)
+        if not await self._woken(remaining):
+            self._wanted = True  # the coalescing interval is up
         self._wakeup.clear()
+
+    async def _woken(self, timeout: float | None) -> bool:
+        """Whether the writer was woken within `timeout` seconds (None: wait for it)."""
+        try:
+            await asyncio.wait_for(self._wakeup.wait(), timeout)
+        except TimeoutError:
+            return False
+        return True
 
     async def _write_with_retry(self, rows: list[RequestRow]) -> None:
         await retry_async(

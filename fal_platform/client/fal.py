@@ -6,6 +6,7 @@ from types import TracebackType
 
 import httpx
 
+from fal_platform.client.aiohttp_transport import pooled_transport
 from fal_platform.client.http import HttpTransport, OnRetry
 from fal_platform.client.platform import PlatformClient
 from fal_platform.client.queue import QueueClient
@@ -17,7 +18,8 @@ class FalClient:
 
     Use it as `async with FalClient(settings) as fal: ...`. Short calls share a small pool of
     warm connections; status streams, each holding a connection for as long as its request
-    runs, get a pool of their own so they can never starve submits and results.
+    runs, get a pool of their own so they can never starve submits and results. Both pools are
+    aiohttp's, under httpx's API (`aiohttp_transport.py` says why).
 
     `transport` is for plugging in an httpx transport (e.g. a proxy or custom TLS), not for
     mocking: tests run against the emulator.
@@ -46,7 +48,7 @@ class FalClient:
                     max_connections=connections, max_keepalive_connections=connections
                 ),
                 follow_redirects=False,
-                transport=transport,
+                transport=transport if transport is not None else pooled_transport(connections),
             )
 
         self._http = pool(self.settings.max_request_connections)

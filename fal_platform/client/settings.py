@@ -51,8 +51,8 @@ class ClientSettings:
     """Connections for status streams: one per request being waited on."""
     max_request_connections: int = 32
     """Connections for short calls (submit, status, result, cancel, platform API). Kept apart
-    from the streams and small: httpcore's pool bookkeeping grows with the square of its idle
-    connections, and short calls reuse a few warm connections at a high rate anyway."""
+    from the streams so they never wait behind them; short calls reuse a few warm connections
+    at a high rate anyway (aiohttp's pool, `aiohttp_transport.py`)."""
     user_agent: str = DEFAULT_USER_AGENT
 
     def __post_init__(self) -> None:
