@@ -49,5 +49,24 @@ def test_report_after_one_partition_of_media_despite_a_failed_one(
     assert _requested_after_good_media(condition) == requested
 
 
+def test_a_media_update_in_the_tick_the_report_ran_is_not_lost() -> None:
+    """The report, requested for the catalog, ends; in the same tick window a prompt set's
+    media lands. The next tick must still request the report (seen under the daemon)."""
+    defs = _defs(AFTER_ANY_DEP_UPDATE)
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions("prompt_sets", ["good"])
+    first = dg.evaluate_automation_conditions(defs=defs, instance=instance)
+    instance.report_runless_asset_event(dg.AssetMaterialization(PRICING_KEY))
+    second = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=first.cursor)
+    assert second.get_num_requested(ENDPOINT_STATS_KEY) == 1
+    instance.report_runless_asset_event(dg.AssetMaterialization(ENDPOINT_STATS_KEY))
+    for key in (MEDIA_FILES_KEY, MEDIA_TIMINGS_KEY):
+        instance.report_runless_asset_event(dg.AssetMaterialization(key, partition="good"))
+    third = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=second.cursor)
+    assert third.get_num_requested(ENDPOINT_STATS_KEY) == 1
+    fourth = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=third.cursor)
+    assert fourth.get_num_requested(ENDPOINT_STATS_KEY) == 0
+
+
 def test_the_code_location_uses_the_condition_that_refreshes() -> None:
     assert endpoint_stats.automation_conditions_by_key[ENDPOINT_STATS_KEY] == AFTER_ANY_DEP_UPDATE

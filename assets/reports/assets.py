@@ -22,16 +22,25 @@ from fal_platform.media.reports import (
 PREVIEW_ROWS = 15
 
 AFTER_ANY_DEP_UPDATE = (
-    dg.AutomationCondition.any_deps_updated().since_last_handled()
+    dg.AutomationCondition.any_deps_match(dg.AutomationCondition.newly_updated()).since(
+        dg.AutomationCondition.newly_requested()
+    )
     & ~dg.AutomationCondition.any_deps_in_progress()
     & ~dg.AutomationCondition.in_progress()
 ).with_label("after_any_dep_update")
-"""`eager()` without its `~any_deps_missing()`.
+"""`eager()` without its `~any_deps_missing()`, and reset by the report's own request only.
 
 The report reads every prompt set at once, so one partition of media/files that never
 materialized (a failed or invalid prompt set) must not block it: under `eager()` it would stay
 "Not requested" for good. It refreshes after any partition of its deps updates, once none is
 in progress; without a media update it has nothing new to say, so no initial run either.
+
+Why not `any_deps_updated().since_last_handled()`: both sides are built with `&`/`|`, which
+drop the timestamps `since` uses when trigger and reset land in the same tick, so a report
+requested for the catalog whose run ends in the tick a prompt set's media lands would swallow
+that update for good. `newly_updated()` seen through `any_deps_match` keeps the dep's update
+time and `newly_requested()` the request's, so a dep updated after the request still wins
+(tests/test_report_automation.py).
 """
 
 
