@@ -8,7 +8,6 @@ Dagster resource built from one (`resources/paths.py`).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,12 +50,3 @@ class DataPaths:
             duckdb=Path(duckdb) if duckdb else data / DUCKDB_FILE_NAME,
             prompts_dir=Path(environ.get(ENV_PROMPTS_DIR) or DEFAULT_PROMPTS_DIR),
         )
-
-
-# For the CLI's defaults (an entry point); Dagster code receives the `paths` resource instead.
-def duckdb_path() -> Path:
-    return DataPaths.from_env(os.environ).duckdb
-
-
-def prompts_dir() -> Path:
-    return DataPaths.from_env(os.environ).prompts_dir

@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fal_platform import paths
 from fal_platform.batch.prompt_formats import FILE_LEVEL, READERS, EndpointRef, Parsed
 from fal_platform.canonical_json import canonical_json
 from fal_platform.catalog.lookup import CatalogNotLoadedError, EndpointInfo, load_endpoint_catalog
@@ -162,9 +161,9 @@ def _candidate_files(directory: Path) -> list[Path]:
     )
 
 
-def _scan(directory: Path | None) -> tuple[list[Path], list[PromptProblem]]:
+def _scan(directory: Path) -> tuple[list[Path], list[PromptProblem]]:
     """Split candidate files into usable ones and ones refused for their name."""
-    files = _candidate_files(directory if directory is not None else paths.prompts_dir())
+    files = _candidate_files(directory)
     refused: list[PromptProblem] = []
     by_stem: dict[str, list[Path]] = {}
     for path in files:
@@ -191,19 +190,19 @@ def _scan(directory: Path | None) -> tuple[list[Path], list[PromptProblem]]:
     return sorted(usable), refused
 
 
-def discover_prompt_sets(directory: Path | str | None = None) -> list[PromptFile]:
-    """Usable prompt-set files in `directory` (default: `FAL_PLATFORM_PROMPTS_DIR` or `prompts/`).
+def discover_prompt_sets(directory: Path | str) -> list[PromptFile]:
+    """Usable prompt-set files in `directory` (callers pass `PlatformPaths.prompts` or their own).
 
     Files whose name cannot be a partition key are left out here and reported by
     `rejected_prompt_files`, so one badly named file never hides the others.
     """
-    usable, _ = _scan(Path(directory) if directory is not None else None)
+    usable, _ = _scan(Path(directory))
     return [PromptFile(path.stem, path, _sha256_file(path)) for path in usable]
 
 
-def rejected_prompt_files(directory: Path | str | None = None) -> list[PromptProblem]:
+def rejected_prompt_files(directory: Path | str) -> list[PromptProblem]:
     """Why some prompt-set files in `directory` are not offered as partitions."""
-    _, refused = _scan(Path(directory) if directory is not None else None)
+    _, refused = _scan(Path(directory))
     return refused
 
 

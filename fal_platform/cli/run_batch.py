@@ -20,6 +20,7 @@ set, the budget or the setup refused to run (nothing submitted); 130 interrupted
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 from dataclasses import replace
@@ -28,6 +29,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, TextIO
 
 from fal_platform.batch.settings import DEFAULTS, BatchSettings
+from fal_platform.paths import DataPaths
 
 if TYPE_CHECKING:
     from fal_platform.batch.progress import ProgressSnapshot
@@ -105,7 +107,7 @@ def run_from_args(args: argparse.Namespace) -> int:
     )
     return run_batch_cli(
         args.prompt_file,
-        args.db,
+        args.db or DataPaths.from_env(os.environ).duckdb,
         settings,
         progress=not args.no_progress,
         emulator_url=args.emulator_url,
@@ -122,7 +124,7 @@ def _raise_terminated(signum: int, frame: FrameType | None) -> None:
 
 def run_batch_cli(
     prompt_file: Path | str,
-    db_path: Path | str | None = None,
+    db_path: Path | str,
     settings: BatchSettings = DEFAULTS,
     *,
     progress: bool = True,
@@ -131,7 +133,6 @@ def run_batch_cli(
     err: TextIO | None = None,
 ) -> int:
     """Validate, budget-check and run one prompt set; returns the process exit code."""
-    from fal_platform import paths
     from fal_platform.batch.cost import BudgetExceededError
     from fal_platform.batch.duckdb_io import duckdb_connection_factory
     from fal_platform.batch.engine import BatchAbortedError
@@ -153,7 +154,7 @@ def run_batch_cli(
             prompt_set,
             settings=settings,
             client_settings=settings.client_settings(target, api_key),
-            connect=duckdb_connection_factory(db_path or paths.duckdb_path()),
+            connect=duckdb_connection_factory(db_path),
             lookup=catalog_from_tables_or_api,
             on_progress=bar.update,
         )
