@@ -22,12 +22,10 @@ from typing import Any
 
 from fal_platform.batch.prompt_formats import FILE_LEVEL, READERS, EndpointRef, Parsed
 from fal_platform.canonical_json import canonical_json
-from fal_platform.catalog.lookup import CatalogNotLoadedError, EndpointInfo, load_endpoint_catalog
+from fal_platform.catalog.lookup import EndpointInfo
 from fal_platform.catalog.names import MODELS_SQL_NAME
 
 __all__ = [
-    "CatalogNotLoadedError",
-    "EndpointInfo",
     "PromptFile",
     "PromptItem",
     "PromptProblem",
@@ -35,7 +33,6 @@ __all__ = [
     "PromptSetError",
     "check_prompt_set",
     "discover_prompt_sets",
-    "load_endpoint_catalog",
     "load_prompt_set",
     "make_item_key",
     "read_prompt_set",

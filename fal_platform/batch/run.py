@@ -18,7 +18,6 @@ from fal_platform.batch.duckdb_io import ConnectionFactory
 from fal_platform.batch.engine import run_batch
 from fal_platform.batch.progress import OnProgress, ProgressSnapshot
 from fal_platform.batch.prompts import (
-    EndpointInfo,
     PromptProblem,
     PromptSet,
     PromptSetError,
@@ -28,7 +27,13 @@ from fal_platform.batch.prompts import (
 from fal_platform.batch.report import BatchReport
 from fal_platform.batch.settings import BatchSettings
 from fal_platform.batch.store import BatchStore
-from fal_platform.catalog.lookup import fetch_catalog, fetch_prices, read_catalog, read_prices
+from fal_platform.catalog.lookup import (
+    EndpointInfo,
+    fetch_catalog,
+    fetch_prices,
+    read_catalog,
+    read_prices,
+)
 from fal_platform.client import ClientSettings, FalClient, Price
 
 
