@@ -47,10 +47,9 @@ from fal_platform.batch.run import (
     run_prompt_set,
 )
 from fal_platform.batch.settings import DEFAULT_BUDGET_USD
+from fal_platform.batch.tables import REQUESTS
 from resources.fal import FalResource
 from resources.paths import PlatformPaths
-
-REQUESTS_TABLE = "generation.requests"
 
 
 class GenerationConfig(dg.Config):
@@ -208,7 +207,7 @@ def _metadata(report: BatchReport, prompt_set: PromptSet, preview: str) -> dict[
 
     return {
         "dagster/row_count": dg.MetadataValue.int(report.table_rows),
-        "dagster/table_name": REQUESTS_TABLE,
+        "dagster/table_name": REQUESTS.name,
         "prompt_file": dg.MetadataValue.path(str(prompt_set.path)),
         PROMPT_SET_HASH: dg.MetadataValue.text(prompt_set.content_hash),
         "items": dg.MetadataValue.int(report.total_items),

@@ -14,11 +14,11 @@ from dataclasses import dataclass, replace
 import duckdb
 
 from fal_platform.batch.report import FailedItem
+from fal_platform.batch.tables import REQUESTS
 from fal_platform.media.extract import extract_media
 from fal_platform.media.gallery import GalleryItem, gallery_markdown, link, thumbnails_for, truncate
 from fal_platform.media.latency import REQUEST_SECONDS_SQL
 
-REQUESTS_TABLE = "generation.requests"
 _MAX_PROMPT_CHARS = 60
 
 
@@ -42,7 +42,7 @@ def load_preview(
         "SELECT line, endpoint_id, CAST(input AS VARCHAR), state, attempts, "
         f"{REQUEST_SECONDS_SQL}, "
         "CAST(result AS VARCHAR), error_type "
-        f"FROM {REQUESTS_TABLE} WHERE prompt_set = ? ORDER BY item_index, item_key LIMIT ?",
+        f"FROM {REQUESTS.name} WHERE prompt_set = ? ORDER BY item_index, item_key LIMIT ?",
         [prompt_set, limit],
     ).fetchall()
     rows = []
