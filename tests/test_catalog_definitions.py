@@ -12,7 +12,7 @@ import duckdb
 from catalog_support import EmulatorFactory
 from dagster_duckdb import DuckDBResource
 
-from assets.catalog.checks import catalog_endpoint_id_unique, catalog_not_empty
+from assets.catalog.checks import models_checks
 from assets.keys import MODELS_KEY, PRICING_KEY
 from fal_platform.definitions import defs
 from fal_platform.devstack.processes import isolated_env
@@ -104,7 +104,8 @@ def test_refresh_job_in_a_dagster_subprocess_with_the_code_locations_executor(
 
 def test_model_checks_fail_with_the_reason_when_the_table_is_missing(tmp_path: Path) -> None:
     empty = DuckDBResource(database=str(tmp_path / "empty.duckdb"))
-    for check in (catalog_not_empty, catalog_endpoint_id_unique):
-        result = check(duckdb=empty)
+    results = list(models_checks(duckdb=empty))
+    assert [r.check_name for r in results] == ["catalog_not_empty", "catalog_endpoint_id_unique"]
+    for result in results:
         assert not result.passed
         assert "fal_catalog.models is not readable" in result.metadata["error"].value

@@ -4,7 +4,7 @@ Both are blocking: a batch validated against an empty or ambiguous catalog would
 item (or pick an arbitrary row), so a failed check should stop the run before that happens.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import dagster as dg
 import duckdb as duckdb_lib
@@ -18,40 +18,11 @@ from resources.paths import PlatformPaths
 MODELS_SQL_NAME = f"{DATASET_NAME}.{MODELS_TABLE}"
 
 
-def _models_check(
-    description: str,
-) -> Callable[
-    [Callable[[duckdb_lib.DuckDBPyConnection], dg.AssetCheckResult]], dg.AssetChecksDefinition
-]:
-    """A blocking check that reads `fal_catalog/models`; a table it cannot read fails the check."""
-
-    def decorate(
-        rule: Callable[[duckdb_lib.DuckDBPyConnection], dg.AssetCheckResult],
-    ) -> dg.AssetChecksDefinition:
-        @dg.asset_check(
-            asset=MODELS_KEY,
-            name=rule.__name__,
-            blocking=True,
-            pool=DUCKDB_POOL,
-            description=description,
-        )
-        def check(duckdb: DuckDBResource) -> dg.AssetCheckResult:
-            with duckdb.get_connection() as conn:
-                try:
-                    return rule(conn)
-                except duckdb_lib.CatalogException as error:
-                    message = f"{MODELS_SQL_NAME} is not readable: {error}"
-                    return dg.AssetCheckResult(
-                        passed=False, metadata={"error": dg.MetadataValue.text(message)}
-                    )
-
-        return check
-
-    return decorate
+ModelsRule = Callable[[duckdb_lib.DuckDBPyConnection], dg.AssetCheckResult]
 
 
-@_models_check("The catalog has at least one endpoint.")
 def catalog_not_empty(conn: duckdb_lib.DuckDBPyConnection) -> dg.AssetCheckResult:
+    """The catalog has at least one endpoint."""
     row = conn.execute(
         f"SELECT count(*), count(*) FILTER (WHERE has_metadata) FROM {MODELS_SQL_NAME}"
     ).fetchone()
@@ -65,8 +36,8 @@ def catalog_not_empty(conn: duckdb_lib.DuckDBPyConnection) -> dg.AssetCheckResul
     )
 
 
-@_models_check("`endpoint_id` is set and unique (it is the merge key).")
 def catalog_endpoint_id_unique(conn: duckdb_lib.DuckDBPyConnection) -> dg.AssetCheckResult:
+    """`endpoint_id` is set and unique (it is the merge key)."""
     duplicates = conn.execute(
         f"SELECT endpoint_id, count(*) AS n FROM {MODELS_SQL_NAME} "
         "GROUP BY endpoint_id HAVING count(*) > 1 ORDER BY n DESC, endpoint_id LIMIT 20"
@@ -84,6 +55,43 @@ def catalog_endpoint_id_unique(conn: duckdb_lib.DuckDBPyConnection) -> dg.AssetC
             "null_endpoint_ids": dg.MetadataValue.int(nulls),
         },
     )
+
+
+MODELS_RULES: tuple[ModelsRule, ...] = (catalog_not_empty, catalog_endpoint_id_unique)
+
+
+def run_models_rule(rule: ModelsRule, conn: duckdb_lib.DuckDBPyConnection) -> dg.AssetCheckResult:
+    """One rule's result under its own check name; a table it cannot read fails the check."""
+    try:
+        outcome = rule(conn)
+    except duckdb_lib.CatalogException as error:
+        message = f"{MODELS_SQL_NAME} is not readable: {error}"
+        outcome = dg.AssetCheckResult(
+            passed=False, metadata={"error": dg.MetadataValue.text(message)}
+        )
+    return dg.AssetCheckResult(
+        passed=outcome.passed,
+        metadata=outcome.metadata,
+        asset_key=MODELS_KEY,
+        check_name=rule.__name__,
+    )
+
+
+@dg.multi_asset_check(
+    specs=[
+        dg.AssetCheckSpec(rule.__name__, asset=MODELS_KEY, blocking=True, description=rule.__doc__)
+        for rule in MODELS_RULES
+    ],
+    pool=DUCKDB_POOL,
+)
+def models_checks(duckdb: DuckDBResource) -> Iterator[dg.AssetCheckResult]:
+    """Both rules in one step, with one output each. As two `@asset_check`s, both outputs were
+    named `result`, and Dagster orders a downstream asset's blocking-check dependencies by output
+    name alone: the tie made the job's snapshot differ from process to process, so the UI took
+    every run for "a different version" (`fal_platform/devstack/location_runs.py`)."""
+    with duckdb.get_connection() as conn:
+        for rule in MODELS_RULES:
+            yield run_models_rule(rule, conn)
 
 
 @dg.asset_check(
@@ -108,4 +116,4 @@ def prompt_set_endpoints_priced(
     )
 
 
-CATALOG_CHECKS = [catalog_not_empty, catalog_endpoint_id_unique, prompt_set_endpoints_priced]
+CATALOG_CHECKS = [models_checks, prompt_set_endpoints_priced]

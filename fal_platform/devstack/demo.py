@@ -1,12 +1,13 @@
 """`fal-platform demo`: the main job, end to end, on a local emulator, in one process.
 
-catalog -> every prompt set in `prompts/` -> media and timings -> endpoint stats, through the
-same `Definitions` the UI uses (so the runs show up in `fal-platform dev` afterwards), then a
+catalog -> every prompt set in `prompts/` -> media and timings -> endpoint stats, as runs of
+the code location the UI loads (`location_runs.py`: they show up in `fal-platform dev`
+afterwards, and "Re-execute" there runs them again without a version warning), then a
 summary read back from DuckDB. A second run reuses everything: the catalog writes no rows and no
 prompt-set item is submitted again.
 
-Nothing here edits `os.environ`: `build_defs` gets the demo's paths and a fal resource aimed at
-the demo's emulator as arguments, and the instance is opened from its directory. The emulator
+Nothing here edits `os.environ`: the demo's paths and emulator reach the location's resources
+as run config (`demo_run_config`), and the instance is opened from its directory. The emulator
 listens on `make dev`'s address (`DEFAULT_EMULATOR_URL`) when that port is free, so the media
 links the demo writes keep working under `make dev`; on a free port otherwise. The demo starts
 no Dagster process (runs execute in this one), so Dagster's telemetry upload thread, which only
@@ -29,13 +30,14 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 
 from fal_platform.batch.prompts import discover_prompt_sets
-from fal_platform.devstack.dagster_home import resolve_dagster_home
+from fal_platform.devstack.dagster_home import WORKSPACE_FILE, find_repo_root, resolve_dagster_home
 from fal_platform.devstack.emulator_process import EmulatorProcess
+from fal_platform.devstack.location_runs import LocationJob
 from fal_platform.paths import DataPaths
 from fal_platform.target import DEFAULT_EMULATOR_PORT, emulator_urls
 
 if TYPE_CHECKING:
-    from dagster import DagsterInstance, Definitions
+    from dagster import DagsterInstance
 
 # Latencies of a fast but visibly queued fal: every request waits and runs for a moment.
 DEMO_EMULATOR: dict[str, Any] = {"models": 300, "seed": 7, "queue_wait": 0.3, "inference_time": 0.8}
@@ -54,6 +56,7 @@ class DemoSettings:
 
     paths: DataPaths
     dagster_home: Path
+    workspace: Path
 
     @classmethod
     def resolve(
@@ -65,12 +68,15 @@ class DemoSettings:
     ) -> DemoSettings:
         defaults = DataPaths.from_env(environ)
         data = (data_dir or defaults.data_dir).resolve()
+        root = find_repo_root()
         return cls(
             # The demo's own data directory holds its DuckDB file (FAL_PLATFORM_DUCKDB is not
             # followed: `--data-dir` must not write into someone else's database).
             paths=DataPaths.under(data, (prompts or defaults.prompts_dir).resolve()),
             # The same instance as `fal-platform dev`, so the demo's runs show in the UI.
-            dagster_home=resolve_dagster_home(Path.cwd(), dagster_home, environ),
+            dagster_home=resolve_dagster_home(root, dagster_home, environ),
+            # The runs are the code location's, loaded as `dg dev` loads it.
+            workspace=root / WORKSPACE_FILE,
         )
 
 
@@ -104,28 +110,6 @@ def _materialization_metadata(result: Any, key_path: list[str]) -> dict[str, Any
     return {}
 
 
-def run_assets(
-    defs: Definitions,
-    instance: DagsterInstance,
-    keys: list[list[str]],
-    partition_key: str | None = None,
-) -> Any:
-    from dagster import AssetKey
-
-    asset_keys = [AssetKey(path) for path in keys]
-    job = defs.resolve_implicit_job_def_def_for_assets(asset_keys)
-    if job is None:
-        raise RuntimeError(f"no implicit job covers {keys}")
-    return job.execute_in_process(
-        instance=instance,
-        partition_key=partition_key,
-        asset_selection=asset_keys,
-        # Our own one-line-per-step output is the demo's story; Dagster's event log stays in
-        # the instance (and the UI) instead of flooding the terminal.
-        run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
-    )
-
-
 def run_demo(
     data_dir: Path | None = None,
     prompts: Path | None = None,
@@ -145,18 +129,22 @@ def run_demo(
     # `make dev`'s emulator port when free: the demo's media links then outlive the demo.
     with EmulatorProcess(**DEMO_EMULATOR, preferred_port=DEFAULT_EMULATOR_PORT) as emulator:
         print(f"  emulator: {emulator.url} ({DEMO_EMULATOR['models']} models)")
-        defs = _demo_defs(paths, emulator.url)
-        instance = open_instance(settings.dagster_home)
+        demo = DemoRuns(
+            LocationJob.from_workspace(settings.workspace),
+            open_instance(settings.dagster_home),
+            demo_run_config(paths, emulator.url),
+        )
+        instance = demo.instance
         try:
-            _timed(steps, "catalog", lambda: _catalog(defs, instance))
+            _timed(steps, "catalog", lambda: _catalog(demo))
             instance.add_dynamic_partitions("prompt_sets", [f.name for f in prompt_files])
             for prompt_file in prompt_files:
                 _timed(
                     steps,
                     f"prompt set {prompt_file.name}",
-                    lambda name=prompt_file.name: _prompt_set(defs, instance, name, totals),  # type: ignore[misc]
+                    lambda name=prompt_file.name: _prompt_set(demo, name, totals),  # type: ignore[misc]
                 )
-            _timed(steps, "endpoint stats", lambda: _stats(defs, instance))
+            _timed(steps, "endpoint stats", lambda: _stats(demo))
         finally:
             instance.dispose()
     total = time.perf_counter() - started
@@ -170,23 +158,46 @@ def run_demo(
     return 0
 
 
-def _demo_defs(paths: DataPaths, emulator_url: str) -> Definitions:
-    """The code location's definitions on the demo's data, prompts and emulator.
+@dataclass(frozen=True)
+class DemoRuns:
+    """The code location's asset job, the instance its runs are recorded in, the demo's config."""
 
-    Every fal URL is explicit, so neither FAL_KEY nor a FAL_PLATFORM_*_URL in the caller's
-    environment can send the demo's requests anywhere else: the demo never bills anyone.
+    location: LocationJob
+    instance: DagsterInstance
+    run_config: Mapping[str, Any]
+
+    def materialize(self, keys: list[list[str]], partition_key: str | None = None) -> Any:
+        return self.location.materialize(self.instance, keys, self.run_config, partition_key)
+
+
+def demo_run_config(paths: DataPaths, emulator_url: str) -> dict[str, Any]:
+    """The demo's data, prompts and emulator, as run config over the location's own resources.
+
+    Every fal URL is explicit and the key is unset, so neither FAL_KEY nor a FAL_PLATFORM_*_URL
+    in the caller's environment can send the demo's requests anywhere else: the demo never
+    bills anyone. Run config is not part of the job's snapshot, so the runs stay the location's
+    (`fal_platform/devstack/location_runs.py`).
     """
-    from fal_platform.definitions import build_defs
     from resources.fal import FalResource
     from resources.paths import PlatformPaths
 
     api_url, queue_url, run_url = emulator_urls(emulator_url)
     fal = FalResource(api_key=None, api_url=api_url, queue_url=queue_url, run_url=run_url)
-    return build_defs(PlatformPaths.of(paths), fal)
+    resources = {
+        "fal": fal.model_dump(exclude_unset=True),
+        "paths": PlatformPaths.of(paths).model_dump(exclude_unset=True),
+        "duckdb": {"database": str(paths.duckdb)},
+    }
+    return {
+        "resources": {name: {"config": config} for name, config in resources.items()},
+        # Our own one-line-per-step output is the demo's story; Dagster's event log stays in
+        # the instance (and the UI) instead of flooding the terminal.
+        "loggers": {"console": {"config": {"log_level": "WARNING"}}},
+    }
 
 
-def _catalog(defs: Definitions, instance: DagsterInstance) -> list[str]:
-    result = run_assets(defs, instance, [["fal_catalog", "models"], ["fal_catalog", "pricing"]])
+def _catalog(demo: DemoRuns) -> list[str]:
+    result = demo.materialize([["fal_catalog", "models"], ["fal_catalog", "pricing"]])
     meta = _materialization_metadata(result, ["fal_catalog", "models"])
     return [
         f"{meta.get('rows_written', '?')} model rows written",
@@ -195,12 +206,8 @@ def _catalog(defs: Definitions, instance: DagsterInstance) -> list[str]:
     ]
 
 
-def _prompt_set(
-    defs: Definitions, instance: DagsterInstance, name: str, totals: dict[str, int]
-) -> list[str]:
-    result = run_assets(
-        defs,
-        instance,
+def _prompt_set(demo: DemoRuns, name: str, totals: dict[str, int]) -> list[str]:
+    result = demo.materialize(
         [["generation", "requests"], ["media", "files"], ["media", "timings"]],
         partition_key=name,
     )
@@ -213,8 +220,8 @@ def _prompt_set(
     return [f"submitted {submitted}, reused {reused}"]
 
 
-def _stats(defs: Definitions, instance: DagsterInstance) -> list[str]:
-    result = run_assets(defs, instance, [["reports", "endpoint_stats"]])
+def _stats(demo: DemoRuns) -> list[str]:
+    result = demo.materialize([["reports", "endpoint_stats"]])
     meta = _materialization_metadata(result, ["reports", "endpoint_stats"])
     return [f"{meta.get('dagster/row_count', '?')} endpoints"]
 
