@@ -36,9 +36,10 @@ MEDIA_TIMINGS = TableSpec(
 )
 
 UPLOADS = TableSpec("generation.uploads", UploadRow, key=("sha256",))
-"""Local files uploaded for `file:` inputs (`batch/uploads.py`); not per prompt set."""
+"""Local files uploaded for `file:` inputs, not per prompt set. Created on first use by
+`batch/uploads.py` rather than with the tables below: a set without local files leaves none."""
 
-ALL_TABLES: tuple[TableSpec[Any], ...] = (REQUESTS, MEDIA_FILES, MEDIA_TIMINGS, UPLOADS)
+ALL_TABLES: tuple[TableSpec[Any], ...] = (REQUESTS, MEDIA_FILES, MEDIA_TIMINGS)
 
 
 def schema_statements(database: str) -> list[str]:

@@ -21,6 +21,8 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import duckdb
+
 from fal_platform.batch.duckdb_io import ConnectionFactory
 from fal_platform.batch.local_files import (
     LocalFile,
@@ -36,7 +38,6 @@ from fal_platform.batch.prompts import (
     PromptSetError,
     make_item_key,
 )
-from fal_platform.batch.store import BatchStore
 from fal_platform.batch.tables import UPLOADS, quote
 from fal_platform.batch.upload_row import UploadRow
 from fal_platform.canonical_json import canonical_json
@@ -64,15 +65,21 @@ class UploadLedger:
 
     def __init__(self, connect: ConnectionFactory) -> None:
         self._connect = connect
-        self._store = BatchStore(connect)
+
+    @staticmethod
+    def _database(conn: duckdb.DuckDBPyConnection) -> str:
+        """The attached database's name; the table is created there if it is missing."""
+        database = str(conn.execute("SELECT current_database()").fetchall()[0][0])
+        conn.execute(f"CREATE SCHEMA IF NOT EXISTS {quote(database)}.{UPLOADS.schema}")
+        conn.execute(UPLOADS.ddl(database))
+        return database
 
     def load(self, digests: Iterable[str]) -> dict[str, UploadRow]:
         wanted = sorted(set(digests))
         if not wanted:
             return {}
-        self._store.ensure_schema()
         with self._connect() as conn:
-            database = str(conn.execute("SELECT current_database()").fetchall()[0][0])
+            database = self._database(conn)
             marks = ", ".join("?" for _ in wanted)
             sql = f"{UPLOADS.select_sql(database)} WHERE {quote('sha256')} IN ({marks})"
             rows = UPLOADS.from_records(conn.execute(sql, wanted).fetchall())
@@ -81,11 +88,10 @@ class UploadLedger:
     def record(self, rows: Sequence[UploadRow]) -> None:
         if not rows:
             return
-        self._store.ensure_schema()
         names = UPLOADS.column_names
         updates = ", ".join(f"{quote(n)} = EXCLUDED.{quote(n)}" for n in names if n != "sha256")
         with self._connect() as conn:
-            database = str(conn.execute("SELECT current_database()").fetchall()[0][0])
+            database = self._database(conn)
             sql = (
                 f"INSERT INTO {UPLOADS.qualified(database)} ({', '.join(map(quote, names))}) "
                 f"VALUES ({', '.join('?' for _ in names)}) "

@@ -201,8 +201,8 @@ class EmulatorConfig(BaseModel):
     # --- storage (uploads of local files, routes_storage.py) ---------------------------------
     storage_v3: bool = Field(
         default=True,
-        description="Serve the fal_v3 upload flow; off: the CDN token route answers 404, so "
-        "clients fall back to the initiate flow.",
+        description="Serve the fal_v3 upload flow; off: CDN uploads answer 500, so clients "
+        "fall back to the initiate flow.",
     )
     fetch_input_urls: bool = Field(
         default=False,

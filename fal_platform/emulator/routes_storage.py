@@ -8,8 +8,9 @@ fal_protocol.md section 5, and the uploaded bytes served back at the URL a clien
 - `fal`: `POST /rest/storage/upload/initiate` answers `{"upload_url", "file_url"}`; the bytes
   are PUT to `upload_url`, which (like a signed URL) needs no key.
 
-With `storage_v3` off the token route answers 404, so clients show they fall back to
-`initiate`. Every finished upload counts in the stats' `uploads`.
+With `storage_v3` off the CDN refuses uploads with a 500 (one fal-client does not retry), so
+clients show they fall back to `initiate`; the token route keeps working, because fal-client's
+sync `upload` fetches the token outside its fallback chain. Every finished upload counts in the stats' `uploads`.
 """
 
 from __future__ import annotations
@@ -48,9 +49,12 @@ def _finish(state: EmulatorState, file_id: str, data: bytes, flow: str) -> None:
     state.stats.upload(flow, len(data))
 
 
-async def token(request: Request, state: EmulatorState) -> Response:
+def _require_v3(state: EmulatorState) -> None:
     if not state.config.storage_v3:
-        raise ApiError(queue_error(404, "Not Found"))
+        raise ApiError(queue_error(500, "fal_v3 storage is unavailable"))
+
+
+async def token(request: Request, state: EmulatorState) -> Response:
     value, expires = state.storage.issue_token(state.clock())
     return json_response(
         {
@@ -63,6 +67,7 @@ async def token(request: Request, state: EmulatorState) -> Response:
 
 
 async def cdn_upload(request: Request, state: EmulatorState) -> Response:
+    _require_v3(state)
     _require_token(request, state)
     data = await request.body()
     headers = dict(request.headers)
@@ -101,6 +106,7 @@ async def put_upload(request: Request, state: EmulatorState) -> Response:
 
 
 async def multipart_start(request: Request, state: EmulatorState) -> Response:
+    _require_v3(state)
     _require_token(request, state)
     headers = dict(request.headers)
     file_id = state.storage.reserve(
