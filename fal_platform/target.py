@@ -7,7 +7,8 @@ The rule lives in one place so the Dagster resource, the CLI and the benchmarks 
    uploads, `FAL_PLATFORM_REST_URL` / `FAL_PLATFORM_CDN_URL`).
 3. Otherwise, with a key, fal.ai's public hosts.
 4. Otherwise the local emulator at `FAL_PLATFORM_EMULATOR_URL` (default http://127.0.0.1:8787),
-   so a fresh clone works offline and nobody is billed by accident.
+   so a fresh clone works offline and nobody is billed by accident. Without a key the upload
+   hosts default to the storage the emulator serves beside its queue (`/rest`, `/cdn`).
 """
 
 from __future__ import annotations
@@ -97,7 +98,6 @@ def resolve_target(
     run = run_url or environ.get(ENV_RUN_URL) or None
     rest = rest_url or environ.get(ENV_REST_URL) or None
     cdn = cdn_url or environ.get(ENV_CDN_URL) or None
-    default_rest, default_cdn = FAL_REST_URL, FAL_CDN_URL
     if has_key or (api and queue and run):
         emulator = None
         default_api, default_queue, default_run = FAL_API_URL, FAL_QUEUE_URL, FAL_RUN_URL
@@ -106,10 +106,15 @@ def resolve_target(
             "/"
         )
         default_api, default_queue, default_run = emulator_urls(emulator)
-        default_rest, default_cdn = emulator_storage_urls(emulator)
+    queue = (queue or default_queue).rstrip("/")
+    # Without a key the queue is an emulator (fal refuses keyless submits), also when the three
+    # hosts above were given explicitly: uploads go to the storage it serves beside its queue.
+    default_rest, default_cdn = (
+        (FAL_REST_URL, FAL_CDN_URL) if has_key else emulator_storage_urls(queue)
+    )
     return FalTarget(
         api_url=(api or default_api).rstrip("/"),
-        queue_url=(queue or default_queue).rstrip("/"),
+        queue_url=queue,
         run_url=(run or default_run).rstrip("/"),
         uses_emulator=emulator is not None,
         emulator_url=emulator,

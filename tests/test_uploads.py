@@ -8,6 +8,7 @@ import logging
 import os
 import time
 from collections.abc import Iterator
+from contextlib import aclosing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -53,6 +54,14 @@ def _run(emu: EmulatorProcess, path: Path, db: Path, **client: Any) -> PromptSet
     )
 
 
+def _one_photo_set(tmp_path: Path, name: str, colour: str) -> Path:
+    """A prompt set of one image-to-video item whose image is a fresh local PNG."""
+    folder = tmp_path / "prompts"
+    folder.mkdir()
+    (folder / "a.png").write_bytes(png_bytes(4, 4, colour))
+    return write_jsonl(folder / f"{name}.jsonl", _items([("x", "a.png")]))
+
+
 def _completed(run: PromptSetRun) -> int:
     return run.report.counts.get(RequestState.COMPLETED, 0)
 
@@ -62,7 +71,7 @@ def _counts(emu: EmulatorProcess) -> tuple[int, int]:
     return stats["uploads"], stats["accepted_submits"]
 
 
-def _items(folder: Path, specs: list[tuple[str, str]]) -> list[dict[str, Any]]:
+def _items(specs: list[tuple[str, str]]) -> list[dict[str, Any]]:
     return [
         {"endpoint_id": VIDEO, "input": {"prompt": prompt, "image_url": f"file:{spec}"}}
         for prompt, spec in specs
@@ -84,7 +93,7 @@ def test_each_content_is_uploaded_once_and_keys_follow_the_bytes(
         ("zoom", str(tmp_path / "red-copy.png")),
         ("orbit", "photos/blue.png"),
     ]
-    path = write_jsonl(folder / "shots.jsonl", _items(folder, specs))
+    path = write_jsonl(folder / "shots.jsonl", _items(specs))
     db = tmp_path / "fal.duckdb"
 
     first = _run(fal, path, db)
@@ -147,7 +156,7 @@ def test_bad_files_are_reported_by_line_and_nothing_is_submitted(
         ("unreadable", locked),
         ("too big", "huge.png"),
     ]
-    path = write_jsonl(folder / "bad.jsonl", _items(folder, specs))
+    path = write_jsonl(folder / "bad.jsonl", _items(specs))
     with pytest.raises(PromptSetError) as error:
         _run(fal, path, tmp_path / "fal.duckdb")
     shown = [str(problem) for problem in error.value.problems]
@@ -163,10 +172,7 @@ def test_bad_files_are_reported_by_line_and_nothing_is_submitted(
 def test_upload_5xx_is_retried_then_falls_back_to_initiate(
     fal: EmulatorProcess, tmp_path: Path
 ) -> None:
-    folder = tmp_path / "prompts"
-    folder.mkdir()
-    (folder / "a.png").write_bytes(png_bytes(4, 4, "123456"))
-    path = write_jsonl(folder / "retry.jsonl", _items(folder, [("x", "a.png")]))
+    path = _one_photo_set(tmp_path, "retry", "123456")
     fal.configure(fail_rate=1.0, fault_routes=["cdn_upload"])
     run = _run(fal, path, tmp_path / "fal.duckdb")
     stats = fal.stats()
@@ -179,10 +185,7 @@ def test_upload_5xx_is_retried_then_falls_back_to_initiate(
 def test_rejected_key_names_fal_key_and_submits_nothing(
     fal: EmulatorProcess, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    folder = tmp_path / "prompts"
-    folder.mkdir()
-    (folder / "a.png").write_bytes(png_bytes(4, 4, "abcdef"))
-    path = write_jsonl(folder / "auth.jsonl", _items(folder, [("x", "a.png")]))
+    path = _one_photo_set(tmp_path, "auth", "abcdef")
     with EmulatorProcess(require_key=True, accepted_key="another-key") as storage:
         caplog.set_level(logging.DEBUG)
         with pytest.raises(FalAuthenticationError) as error:
@@ -196,10 +199,7 @@ def test_rejected_key_names_fal_key_and_submits_nothing(
 def test_the_key_reaches_no_row_log_or_url(
     fal: EmulatorProcess, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    folder = tmp_path / "prompts"
-    folder.mkdir()
-    (folder / "a.png").write_bytes(png_bytes(4, 4, "fedcba"))
-    path = write_jsonl(folder / "secret.jsonl", _items(folder, [("x", "a.png")]))
+    path = _one_photo_set(tmp_path, "secret", "fedcba")
     db = tmp_path / "fal.duckdb"
     caplog.set_level(logging.DEBUG)
     run = _run(fal, path, db, api_key=KEY)
@@ -216,9 +216,10 @@ def test_storage_flows_multipart_and_lifecycle(fal: EmulatorProcess) -> None:
 
     async def main() -> tuple[str, str]:
         settings = ClientSettings.for_emulator(fal.url, retry=RetryPolicy(max_attempts=2))
-        async with StorageClient(settings, multipart_threshold=20_000, part_size=16_000) as big:
+        big = StorageClient(settings, multipart_threshold=20_000, part_size=16_000)
+        async with aclosing(big):
             multipart = await big.upload(data, "application/octet-stream", "blob.bin")
-        async with StorageClient(settings) as small:
+        async with aclosing(StorageClient(settings)) as small:
             short = await small.upload(b"hello", "text/plain", "hi.txt", expires_in=1)
         return multipart, short
 

@@ -20,7 +20,6 @@ import json
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from types import TracebackType
 
 import httpx
 
@@ -46,7 +45,9 @@ class _CdnToken:
 
 
 class StorageClient:
-    """Uploads bytes to fal's storage and returns the URL models can fetch them from."""
+    """Uploads bytes to fal's storage and returns the URL models can fetch them from.
+
+    `FalClient.storage` is one; it is closed with the `FalClient` (else `aclose()` it)."""
 
     def __init__(
         self,
@@ -73,17 +74,6 @@ class StorageClient:
     async def aclose(self) -> None:
         await self._http.aclose()
 
-    async def __aenter__(self) -> StorageClient:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
     async def upload(
         self, data: bytes, content_type: str, file_name: str, *, expires_in: int | None = None
     ) -> str:
@@ -106,26 +96,30 @@ class StorageClient:
             )
         return await self._upload_initiate(data, headers)
 
-    def _key_headers(self, extra: dict[str, str]) -> dict[str, str]:
-        headers = dict(extra)
+    async def _rest(
+        self, path: str, storage_type: str, body: dict[str, str], headers: dict[str, str]
+    ) -> dict[str, object]:
+        """A storage API call: the only requests of this client that carry the key."""
         if self._settings.api_key.is_set:
-            headers["Authorization"] = self._settings.api_key.header_value()
-        return headers
+            headers = {**headers, "Authorization": self._settings.api_key.header_value()}
+        response = await self._transport.request(
+            "POST",
+            f"{self._settings.rest_url}{path}",
+            operation=path.rsplit("/", 1)[-1],
+            kind=RequestKind.IDEMPOTENT,
+            params={"storage_type": storage_type},
+            json=body,
+            headers=headers,
+        )
+        return _json_object(response)
 
     async def _cdn_token(self) -> _CdnToken:
         async with self._token_lock:
             now = datetime.now(UTC)
             if self._token is None or now + _TOKEN_MARGIN >= self._token.expires_at:
-                response = await self._transport.request(
-                    "POST",
-                    f"{self._settings.rest_url}/storage/auth/token",
-                    operation="storage token",
-                    kind=RequestKind.IDEMPOTENT,
-                    params={"storage_type": "fal-cdn-v3"},
-                    json={},
-                    headers=self._key_headers({"Accept": "application/json"}),
+                body = await self._rest(
+                    "/storage/auth/token", "fal-cdn-v3", {}, {"Accept": "application/json"}
                 )
-                body = _json_object(response)
                 self._token = _CdnToken(
                     header=f"{body['token_type']} {body['token']}",
                     base_url=str(body["base_url"]).rstrip("/"),
@@ -157,18 +151,12 @@ class StorageClient:
         return str(_json_object(response)["access_url"])
 
     async def _upload_initiate(self, data: bytes, headers: dict[str, str]) -> str:
-        response = await self._transport.request(
-            "POST",
-            f"{self._settings.rest_url}/storage/upload/initiate",
-            operation="upload initiate",
-            kind=RequestKind.IDEMPOTENT,
-            params={"storage_type": "gcs"},
-            json={"file_name": headers["X-Fal-File-Name"], "content_type": headers["Content-Type"]},
-            headers=self._key_headers(
-                {k: v for k, v in headers.items() if k.startswith("X-Fal-Object")}
-            ),
+        body = await self._rest(
+            "/storage/upload/initiate",
+            "gcs",
+            {"file_name": headers["X-Fal-File-Name"], "content_type": headers["Content-Type"]},
+            {k: v for k, v in headers.items() if k.startswith("X-Fal-Object")},
         )
-        body = _json_object(response)
         put_headers = {"Content-Type": headers["Content-Type"]}
         await self._send("PUT", str(body["upload_url"]), data, put_headers, "upload PUT")
         return str(body["file_url"])
