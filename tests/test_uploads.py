@@ -1,5 +1,6 @@
 """`file:` inputs end to end: checked before submit, uploaded once per content through fal's
-storage flows on a real emulator, remembered in a real DuckDB `generation.uploads`."""
+storage flows on a real emulator, remembered in a real DuckDB `generation.uploads`, and (in a
+real Dagster run) the key kept out of rows, logs and metadata."""
 
 from __future__ import annotations
 
@@ -13,20 +14,28 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import dagster as dg
 import duckdb
 import httpx
 import pytest
+from catalog_support import emulator_fal, isolate, materialize_catalog
+from dagster_duckdb import DuckDBResource
 from generation_support import FAST, fast_options, settings_for, write_jsonl
 
+from assets.generation.assets import generation_requests
 from fal_platform.batch.duckdb_io import duckdb_connection_factory
 from fal_platform.batch.local_files import MAX_FILE_BYTES
 from fal_platform.batch.prompts import PromptSetError
 from fal_platform.batch.rows import RequestState
-from fal_platform.batch.run import PromptSetRun, run_prompt_set
+from fal_platform.batch.run import Catalog, PromptSetRun, run_prompt_set
+from fal_platform.catalog.lookup import EndpointInfo
 from fal_platform.client import ClientSettings, FalAuthenticationError, RetryPolicy
 from fal_platform.client.storage import StorageClient
 from fal_platform.devstack.emulator_process import EmulatorProcess
 from fal_platform.emulator.media import png_bytes
+from fal_platform.paths import DataPaths
+from resources.fal import FalResource
+from resources.paths import PlatformPaths
 
 VIDEO = "fal-ai/kling-video/v2/master/image-to-video"
 KEY = "uploads-test-key-4f9c2e"
@@ -34,13 +43,13 @@ KEY = "uploads-test-key-4f9c2e"
 
 @pytest.fixture(scope="module")
 def emu() -> Iterator[EmulatorProcess]:
-    with EmulatorProcess(**FAST) as process:
+    with EmulatorProcess(models=40, **FAST) as process:
         yield process
 
 
 @pytest.fixture
 def fal(emu: EmulatorProcess) -> EmulatorProcess:
-    emu.configure(fail_rate=0.0, fault_routes=None, storage_v3=True)
+    emu.configure(fail_rate=0.0, fault_routes=None, storage_v3=True, require_key=False)
     emu.reset_stats()
     return emu
 
@@ -182,33 +191,76 @@ def test_upload_5xx_is_retried_then_falls_back_to_initiate(
     assert httpx.get(run.prompt_set.items[0].input["image_url"]).status_code == 200
 
 
+async def _video_catalog(connect: object, client: object, prompt_set: object) -> Catalog:
+    """The catalog without asking the emulator, so the upload is the run's first request."""
+    return Catalog({VIDEO: EndpointInfo(VIDEO, "image-to-video", "active")}, {})
+
+
 def test_rejected_key_names_fal_key_and_submits_nothing(
     fal: EmulatorProcess, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     path = _one_photo_set(tmp_path, "auth", "abcdef")
-    with EmulatorProcess(require_key=True, accepted_key="another-key") as storage:
-        caplog.set_level(logging.DEBUG)
+    fal.configure(require_key=True, accepted_key="another-key")
+    caplog.set_level(logging.DEBUG)
+    try:
         with pytest.raises(FalAuthenticationError) as error:
-            _run(fal, path, tmp_path / "fal.duckdb", api_key=KEY, rest_url=f"{storage.url}/rest")
-    assert (error.value.url or "").startswith(f"{storage.url}/rest/storage/")
+            run_prompt_set(
+                path,
+                settings=fast_options(),
+                client_settings=settings_for(fal).with_changes(api_key=KEY),
+                connect=duckdb_connection_factory(tmp_path / "fal.duckdb"),
+                lookup=_video_catalog,
+            )
+    finally:
+        fal.configure(require_key=False)
+    assert (error.value.url or "").startswith(f"{fal.url}/rest/storage/")
     assert "FAL_KEY" in str(error.value) and KEY not in str(error.value)
     assert _counts(fal) == (0, 0)
+    assert fal.stats()["requests"]["submit"] == 0
     assert KEY not in caplog.text
 
 
-def test_the_key_reaches_no_row_log_or_url(
-    fal: EmulatorProcess, tmp_path: Path, caplog: pytest.LogCaptureFixture
+def test_the_key_reaches_no_row_log_or_metadata(
+    fal: EmulatorProcess,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    """The Dagster asset with a key set (the emulator takes any): uploads rows, requests
+    rows, the run's event log, Python logs and the materialization's metadata."""
+    db = isolate(tmp_path, monkeypatch).duckdb
+    materialize_catalog(emulator_fal(fal), db)
     path = _one_photo_set(tmp_path, "secret", "fedcba")
-    db = tmp_path / "fal.duckdb"
+    resource = FalResource(
+        api_key=KEY,
+        api_url=f"{fal.url}/v1",
+        queue_url=fal.url,
+        run_url=f"{fal.url}/run",
+        rest_url=f"{fal.url}/rest",
+        cdn_url=f"{fal.url}/cdn",
+        poll_interval=0.05,
+    )
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions("prompt_sets", ["secret"])
     caplog.set_level(logging.DEBUG)
-    run = _run(fal, path, db, api_key=KEY)
-    assert _completed(run) == 1
+    result = dg.materialize(
+        [generation_requests],
+        partition_key="secret",
+        instance=instance,
+        resources={
+            "fal": resource,
+            "duckdb": DuckDBResource(database=str(db)),
+            "paths": PlatformPaths.of(DataPaths.under(db.parent, path.parent)),
+        },
+    )
+    assert _counts(fal) == (1, 1)
     with duckdb.connect(str(db), read_only=True) as conn:
-        uploads = conn.execute("SELECT * FROM generation.uploads").fetchall()
-        requests = conn.execute("SELECT * FROM generation.requests").fetchall()
-    assert len(uploads) == 1
-    assert KEY not in repr(uploads) + repr(requests) + caplog.text + repr(run)
+        rows = conn.execute("SELECT * FROM generation.uploads").fetchall()
+        rows += conn.execute("SELECT * FROM generation.requests").fetchall()
+    events = instance.all_logs(result.run_id)
+    metadata = result.asset_materializations_for_node("generation__requests")[0].metadata
+    seen = repr(rows) + repr(events) + repr(metadata) + caplog.text
+    assert "/cdn/files/" in seen and KEY not in seen
 
 
 def test_storage_flows_multipart_and_lifecycle(fal: EmulatorProcess) -> None:

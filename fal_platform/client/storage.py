@@ -33,6 +33,7 @@ MULTIPART_THRESHOLD = 100 * 1024 * 1024
 MULTIPART_PART_SIZE = 10 * 1024 * 1024
 MULTIPART_CONCURRENCY = 10
 _TOKEN_MARGIN = timedelta(seconds=30)
+_TOKEN_FALLBACK_LIFETIME = timedelta(minutes=5)
 _UPLOAD_TIMEOUT = httpx.Timeout(None, connect=30.0)
 """Sending the bytes may take long on a slow link; only connecting is bounded (as fal-client)."""
 
@@ -123,7 +124,7 @@ class StorageClient:
                 self._token = _CdnToken(
                     header=f"{body['token_type']} {body['token']}",
                     base_url=str(body["base_url"]).rstrip("/"),
-                    expires_at=datetime.fromisoformat(str(body["expires_at"])),
+                    expires_at=_token_expiry(body.get("expires_at"), now),
                 )
             return self._token
 
@@ -199,6 +200,16 @@ class StorageClient:
             headers=auth,
         )
         return str(body["access_url"])
+
+
+def _token_expiry(value: object, now: datetime) -> datetime:
+    """When a CDN token expires: an ISO time, taken as UTC without a zone; unreadable or
+    missing, a few minutes (fetching another token is cheap)."""
+    try:
+        moment = datetime.fromisoformat(str(value))
+    except ValueError:
+        return now + _TOKEN_FALLBACK_LIFETIME
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _json_object(response: httpx.Response) -> dict[str, object]:
