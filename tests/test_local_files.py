@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from fal_platform.batch.local_files import (
     FileChecker,
     FileRef,
@@ -13,8 +15,12 @@ from fal_platform.batch.local_files import (
     replace_refs,
     sniff_content_type,
 )
+from fal_platform.batch.prompts import PromptSetError, read_prompt_set, validate_prompt_set
+from fal_platform.catalog.lookup import EndpointInfo
 from fal_platform.emulator.media import png_bytes, wav_bytes
 from fal_platform.target import resolve_target
+
+VIDEO = "fal-ai/kling-video/v2/master/image-to-video"
 
 
 def test_refs_are_found_at_any_depth_and_replaced() -> None:
@@ -67,3 +73,17 @@ def test_upload_hosts_follow_the_other_hosts_rules() -> None:
     hosts = {"api_url": "http://q:9/v1", "queue_url": "http://q:9/", "run_url": "http://q:9/run"}
     keyless = resolve_target(has_key=False, env={}, **hosts)
     assert (keyless.rest_url, keyless.cdn_url) == ("http://q:9/rest", "http://q:9/cdn")
+
+
+def test_a_csv_set_reports_missing_files_by_line(tmp_path: Path) -> None:
+    (tmp_path / "here.png").write_bytes(png_bytes(2, 2, "00ff00"))
+    path = tmp_path / "clips.csv"
+    path.write_text(
+        f"endpoint_id,prompt,image_url\n{VIDEO},pan,file:here.png\n{VIDEO},zoom,file:gone.png\n"
+    )
+    catalog = {VIDEO: EndpointInfo(VIDEO, "image-to-video", "active")}
+    with pytest.raises(PromptSetError) as error:
+        validate_prompt_set(read_prompt_set(path), catalog)
+    assert [str(p) for p in error.value.problems] == [
+        f"{path}:3: input.image_url: file not found: {tmp_path / 'gone.png'}"
+    ]

@@ -42,9 +42,10 @@ UPLOADS = TableSpec("generation.uploads", UploadRow, key=("sha256",))
 ALL_TABLES: tuple[TableSpec[Any], ...] = (REQUESTS, MEDIA_FILES, MEDIA_TIMINGS)
 
 
-def schema_statements(database: str) -> list[str]:
-    """DDL for every batch table in the attached database `database` (idempotent)."""
-    schemas = dict.fromkeys(table.schema for table in ALL_TABLES)
+def schema_statements(database: str, tables: tuple[TableSpec[Any], ...] = ALL_TABLES) -> list[str]:
+    """DDL for `tables` (every batch table by default) in the attached database `database`
+    (idempotent)."""
+    schemas = dict.fromkeys(table.schema for table in tables)
     return [f"CREATE SCHEMA IF NOT EXISTS {quote(database)}.{schema}" for schema in schemas] + [
-        table.ddl(database) for table in ALL_TABLES
+        table.ddl(database) for table in tables
     ]

@@ -38,7 +38,7 @@ from fal_platform.batch.prompts import (
     PromptSetError,
     make_item_key,
 )
-from fal_platform.batch.tables import UPLOADS, quote
+from fal_platform.batch.tables import UPLOADS, quote, schema_statements
 from fal_platform.batch.upload_row import UploadRow
 from fal_platform.canonical_json import canonical_json
 from fal_platform.client.storage import StorageClient
@@ -70,8 +70,8 @@ class UploadLedger:
     def _database(conn: duckdb.DuckDBPyConnection) -> str:
         """The attached database's name; the table is created there if it is missing."""
         database = str(conn.execute("SELECT current_database()").fetchall()[0][0])
-        conn.execute(f"CREATE SCHEMA IF NOT EXISTS {quote(database)}.{UPLOADS.schema}")
-        conn.execute(UPLOADS.ddl(database))
+        for statement in schema_statements(database, (UPLOADS,)):
+            conn.execute(statement)
         return database
 
     def load(self, digests: Iterable[str]) -> dict[str, UploadRow]:
