@@ -139,11 +139,35 @@ async def attach_uploads(
     for content in contents.values():  # in path order: a content is named by its first path
         if content.sha256 not in fresh:
             missing.setdefault(content.sha256, content)
+    new_rows = await _upload(
+        prompt_set, storage, ledger, list(missing.values()), expires_in, moment
+    )
+    urls = {**{d: r.url for d, r in fresh.items()}, **{r.sha256: r.url for r in new_rows}}
+    logger.info(
+        "local files of %s: %d uploaded, %d reused", prompt_set.name, len(new_rows), len(fresh)
+    )
+    items = _resolved_items(prompt_set.items, base_dir, contents, urls)
+    return UploadOutcome(replace(prompt_set, items=items), len(new_rows), len(fresh))
+
+
+async def _upload(
+    prompt_set: PromptSet,
+    storage: StorageClient,
+    ledger: UploadLedger,
+    contents: list[_Content],
+    expires_in: int | None,
+    moment: datetime,
+) -> list[UploadRow]:
+    """Upload `contents` a few at a time and record them; what did upload is recorded even
+    when another upload fails, so the next run does not send it again."""
     limit = asyncio.Semaphore(UPLOAD_CONCURRENCY)
 
     async def upload(content: _Content) -> UploadRow:
         async with limit:
             data = await asyncio.to_thread(content.path.read_bytes)
+            if hashlib.sha256(data).hexdigest() != content.sha256:
+                problem = f"{content.path} changed while the run was starting; run it again"
+                raise PromptSetError([PromptProblem(str(prompt_set.path), 0, "file", problem)])
             url = await storage.upload(
                 data, content.file.content_type, content.path.name, expires_in=expires_in
             )
@@ -158,14 +182,13 @@ async def attach_uploads(
             moment + retention,
         )
 
-    new_rows = await asyncio.gather(*(upload(c) for c in missing.values()))
-    await asyncio.to_thread(ledger.record, new_rows)
-    urls = {**{d: r.url for d, r in fresh.items()}, **{r.sha256: r.url for r in new_rows}}
-    logger.info(
-        "local files of %s: %d uploaded, %d reused", prompt_set.name, len(new_rows), len(fresh)
-    )
-    items = _resolved_items(prompt_set.items, base_dir, contents, urls)
-    return UploadOutcome(replace(prompt_set, items=items), len(new_rows), len(fresh))
+    outcomes = await asyncio.gather(*(upload(c) for c in contents), return_exceptions=True)
+    rows = [row for row in outcomes if isinstance(row, UploadRow)]
+    await asyncio.to_thread(ledger.record, rows)  # what did upload is kept for next time
+    for failure in outcomes:
+        if isinstance(failure, BaseException):
+            raise failure
+    return rows
 
 
 def _hash_files(prompt_set: PromptSet, paths: list[Path]) -> dict[Path, _Content]:
