@@ -39,6 +39,16 @@ class FalResource(dg.ConfigurableResource):
         description="Synchronous run host (default: FAL_PLATFORM_RUN_URL, else https://fal.run "
         "with a key, else the emulator's /run).",
     )
+    rest_url: str | None = Field(
+        default=None,
+        description="Storage API for uploads of local files (default: FAL_PLATFORM_REST_URL, "
+        "else https://rest.fal.ai with a key, else the emulator's /rest).",
+    )
+    cdn_url: str | None = Field(
+        default=None,
+        description="CDN that receives uploaded local files (default: FAL_PLATFORM_CDN_URL, "
+        "else https://v3.fal.media with a key, else the emulator's /cdn).",
+    )
     emulator_url: str | None = Field(
         default=None,
         description="Local emulator used when no key is set (default: FAL_PLATFORM_EMULATOR_URL, "
@@ -78,6 +88,8 @@ class FalResource(dg.ConfigurableResource):
             queue_url=self.queue_url,
             run_url=self.run_url,
             emulator_url=self.emulator_url,
+            rest_url=self.rest_url,
+            cdn_url=self.cdn_url,
         )
 
     def batch_settings(self, **overrides: Any) -> BatchSettings:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from fal_platform.batch.local_files import FileChecker, item_file_problems
 from fal_platform.batch.prompt_formats import FILE_LEVEL, READERS, EndpointRef, Parsed
 from fal_platform.canonical_json import canonical_json
 from fal_platform.catalog.lookup import EndpointInfo
@@ -369,9 +370,27 @@ def _unknown_endpoint_message(endpoint_id: str, catalog: Mapping[str, EndpointIn
     return f"{message} (did you mean {close[0]!r}?)" if close else message
 
 
+def local_file_problems(prompt_set: PromptSet) -> list[PromptProblem]:
+    """`file:` inputs that cannot be uploaded (missing, a directory, unreadable, too large):
+    the rules are `local_files.py`'s; this names the file and line."""
+    checker = FileChecker()
+    found = (
+        PromptProblem(str(prompt_set.path), item.line, field, message)
+        for item in prompt_set.items
+        for field, message in item_file_problems(item.input, prompt_set.path.parent, checker)
+    )
+    return list(dict.fromkeys(found))
+
+
 def validate_prompt_set(prompt_set: PromptSet, catalog: Mapping[str, EndpointInfo]) -> None:
     """Raise `PromptSetError` with every problem of the file (its own and the catalog's, in line
     order) unless every item can be sent to a live catalog endpoint."""
-    problems = _in_line_order([*prompt_set.problems, *check_prompt_set(prompt_set, catalog)])
+    problems = _in_line_order(
+        [
+            *prompt_set.problems,
+            *check_prompt_set(prompt_set, catalog),
+            *local_file_problems(prompt_set),
+        ]
+    )
     if problems:
         raise PromptSetError(problems)

@@ -27,6 +27,7 @@ from fal_platform.batch.prompts import (
 from fal_platform.batch.report import BatchReport
 from fal_platform.batch.settings import BatchSettings
 from fal_platform.batch.store import BatchStore
+from fal_platform.batch.uploads import UploadLedger, attach_uploads
 from fal_platform.catalog.lookup import (
     EndpointInfo,
     fetch_catalog,
@@ -129,16 +130,25 @@ def run_prompt_set(
     prompt_set = source if isinstance(source, PromptSet) else read_prompt_set(source)
     store = BatchStore(connect)
     unpriced: list[str] = []
+    resolved: list[PromptSet] = []
 
     async def main(stop: asyncio.Event, progress: OnProgress) -> BatchReport:
         async with FalClient(client_settings) as client:
             catalog = await _lookup_or_refuse(lookup, connect, client, prompt_set)
             validate_prompt_set(prompt_set, catalog.endpoints)
             unpriced.extend(e for e in prompt_set.endpoint_ids if e not in catalog.prices)
+            # `file:` inputs become fal storage URLs before anything is submitted (uploads.py)
+            uploads = await attach_uploads(
+                prompt_set,
+                client.storage,
+                UploadLedger(connect),
+                expires_in=settings.upload_expires_in,
+            )
+            resolved.append(uploads.prompt_set)
             return await run_batch(
                 client,
                 store,
-                prompt_set,
+                uploads.prompt_set,
                 settings,
                 prices=catalog.prices,
                 stop=stop,
@@ -146,4 +156,5 @@ def run_prompt_set(
             )
 
     outcome = run_interruptibly(main, on_progress=on_progress)
-    return PromptSetRun(prompt_set, outcome.value, outcome.interrupt, unpriced)
+    ran = resolved[0] if resolved else prompt_set
+    return PromptSetRun(ran, outcome.value, outcome.interrupt, unpriced)

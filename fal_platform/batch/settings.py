@@ -73,6 +73,8 @@ class BatchSettings:
     (then hands the file over to other processes); 0 opens one per write."""
     failure_sample: int = 50
     """Failed items listed in the report (all of them are counted)."""
+    upload_expires_in: int | None = None
+    """Seconds fal keeps the uploads of `file:` inputs (`batch/uploads.py`); None: fal's default."""
 
     def __post_init__(self) -> None:
         if self.max_concurrency < 1:
@@ -101,6 +103,8 @@ class BatchSettings:
             api_url=target.api_url,
             queue_url=target.queue_url,
             run_url=target.run_url,
+            rest_url=target.rest_url,
+            cdn_url=target.cdn_url,
             request_timeout=self.request_timeout,
             start_timeout=self.start_timeout,
             priority=self.priority,

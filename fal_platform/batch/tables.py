@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 from fal_platform.batch.rows import MediaRow, RequestRow, TimingRow
 from fal_platform.batch.table_spec import HUGEINT_LIMIT, TableSpec, quote
+from fal_platform.batch.upload_row import UploadRow
 
 __all__ = [
     "ALL_TABLES",
@@ -17,6 +18,7 @@ __all__ = [
     "MEDIA_FILES",
     "MEDIA_TIMINGS",
     "REQUESTS",
+    "UPLOADS",
     "RowT",
     "TableSpec",
     "quote",
@@ -33,12 +35,17 @@ MEDIA_TIMINGS = TableSpec(
     "media.timings", TimingRow, key=("prompt_set", "item_key"), declare_key=False
 )
 
+UPLOADS = TableSpec("generation.uploads", UploadRow, key=("sha256",))
+"""Local files uploaded for `file:` inputs, not per prompt set. Created on first use by
+`batch/uploads.py` rather than with the tables below: a set without local files leaves none."""
+
 ALL_TABLES: tuple[TableSpec[Any], ...] = (REQUESTS, MEDIA_FILES, MEDIA_TIMINGS)
 
 
-def schema_statements(database: str) -> list[str]:
-    """DDL for every batch table in the attached database `database` (idempotent)."""
-    schemas = dict.fromkeys(table.schema for table in ALL_TABLES)
+def schema_statements(database: str, tables: tuple[TableSpec[Any], ...] = ALL_TABLES) -> list[str]:
+    """DDL for `tables` (every batch table by default) in the attached database `database`
+    (idempotent)."""
+    schemas = dict.fromkeys(table.schema for table in tables)
     return [f"CREATE SCHEMA IF NOT EXISTS {quote(database)}.{schema}" for schema in schemas] + [
-        table.ddl(database) for table in ALL_TABLES
+        table.ddl(database) for table in tables
     ]

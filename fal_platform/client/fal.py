@@ -11,10 +11,12 @@ from fal_platform.client.http import HttpTransport, OnRetry
 from fal_platform.client.platform import PlatformClient
 from fal_platform.client.queue import QueueClient
 from fal_platform.client.settings import ClientSettings
+from fal_platform.client.storage import StorageClient
 
 
 class FalClient:
-    """The queue, run and platform APIs over two connection pools.
+    """The queue, run and platform APIs over two connection pools (and uploads over a third,
+    keyless one: `storage.py`).
 
     Use it as `async with FalClient(settings) as fal: ...`. Short calls share a small pool of
     warm connections; status streams, each holding a connection for as long as its request
@@ -62,10 +64,12 @@ class FalClient:
         )
         self.queue = QueueClient(self._transport, self.settings)
         self.platform = PlatformClient(self._transport, self.settings)
+        self.storage = StorageClient(self.settings, on_retry=on_retry)
 
     async def aclose(self) -> None:
         await self._http.aclose()
         await self._streams.aclose()
+        await self.storage.aclose()
 
     @property
     def is_closed(self) -> bool:

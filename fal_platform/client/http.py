@@ -109,6 +109,7 @@ class HttpTransport:
         headers: Mapping[str, str] | None = None,
         timeout: httpx.Timeout | None = None,
         accept: Callable[[httpx.Response], bool] | None = None,
+        content: bytes | None = None,
     ) -> httpx.Response:
         """Send with retries; return a 2xx response (or one `accept` allows), else raise.
 
@@ -118,6 +119,8 @@ class HttpTransport:
         extra: dict[str, Any] = {}
         if timeout is not None:
             extra["timeout"] = timeout
+        if content is not None:
+            extra["content"] = content  # uploads (client/storage.py): raw bytes, not JSON
         attempt = 0
         while True:
             attempt += 1

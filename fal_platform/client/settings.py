@@ -14,6 +14,8 @@ Priority = Literal["normal", "low"]
 DEFAULT_API_URL = "https://api.fal.ai/v1"
 DEFAULT_QUEUE_URL = "https://queue.fal.run"
 DEFAULT_RUN_URL = "https://fal.run"
+DEFAULT_REST_URL = "https://rest.fal.ai"
+DEFAULT_CDN_URL = "https://v3.fal.media"
 DEFAULT_USER_AGENT = f"fal-platform/{__version__}"
 
 
@@ -54,12 +56,16 @@ class ClientSettings:
     from the streams so they never wait behind them; short calls reuse a few warm connections
     at a high rate anyway (aiohttp's pool, `aiohttp_transport.py`)."""
     user_agent: str = DEFAULT_USER_AGENT
+    rest_url: str = DEFAULT_REST_URL
+    """fal's storage API: upload tokens and upload initiation (`client/storage.py`)."""
+    cdn_url: str = DEFAULT_CDN_URL
+    """fal's v3 CDN, where uploaded bytes are posted."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.api_key, ApiKey):
             # Accept a plain string for convenience, but store it wrapped so it never prints.
             object.__setattr__(self, "api_key", ApiKey(self.api_key))
-        for name in ("api_url", "queue_url", "run_url"):
+        for name in ("api_url", "queue_url", "run_url", "rest_url", "cdn_url"):
             value = getattr(self, name)
             if not value.startswith(("http://", "https://")):
                 raise ValueError(f"{name} must be an http(s) URL, got {value!r}")
@@ -81,6 +87,8 @@ class ClientSettings:
     def for_emulator(cls, base_url: str, **overrides: Any) -> ClientSettings:
         """Settings for the local emulator, which serves all three APIs on one origin."""
         base = base_url.rstrip("/")
+        overrides.setdefault("rest_url", f"{base}/rest")
+        overrides.setdefault("cdn_url", f"{base}/cdn")
         return cls(api_url=f"{base}/v1", queue_url=base, run_url=f"{base}/run", **overrides)
 
     def with_changes(self, **changes: Any) -> ClientSettings:

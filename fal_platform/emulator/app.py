@@ -16,6 +16,7 @@ from starlette.routing import Route
 
 from fal_platform.emulator import routes_admin as admin
 from fal_platform.emulator import routes_media, routes_platform, routes_queue
+from fal_platform.emulator import routes_storage as storage
 from fal_platform.emulator.config import EmulatorConfig
 from fal_platform.emulator.routing import Handler, InstrumentedEndpoint
 from fal_platform.emulator.state import EmulatorState
@@ -54,6 +55,7 @@ def create_app(config: EmulatorConfig, clock: Callable[[], float] = time.time) -
             "/v1/models/requests/by-endpoint", "history", routes_platform.request_history, "GET"
         ),
         counted("/media/{request_id}/{name}", "media", routes_media.media_file, "GET"),
+        *_storage_routes(counted),
         counted("/run/{endpoint_id:path}", "run", routes_queue.run, "POST"),
         counted(APP_REQUEST + "/status/stream", "status_stream", routes_queue.status_stream, "GET"),
         counted(APP_REQUEST + "/status", "status", routes_queue.status, "GET"),
@@ -64,6 +66,21 @@ def create_app(config: EmulatorConfig, clock: Callable[[], float] = time.time) -
     app = Starlette(routes=routes)
     app.state.emulator = state
     return app
+
+
+def _storage_routes(counted: Callable[[str, str, Handler, str], Route]) -> list[Route]:
+    """fal's storage API under /rest and its CDN under /cdn (routes_storage.py)."""
+    part = "/cdn/files/{file_id}/{name}/multipart/{upload_id}"
+    return [
+        counted("/rest/storage/auth/token", "storage_token", storage.token, "POST"),
+        counted("/rest/storage/upload/initiate", "storage_initiate", storage.initiate, "POST"),
+        counted("/cdn/upload/{file_id}", "storage_put", storage.put_upload, "PUT"),
+        counted("/cdn/files/upload", "cdn_upload", storage.cdn_upload, "POST"),
+        counted("/cdn/files/upload/multipart", "cdn_multipart", storage.multipart_start, "POST"),
+        counted(part + "/complete", "cdn_multipart", storage.multipart_complete, "POST"),
+        counted(part + "/{part}", "cdn_multipart", storage.multipart_part, "PUT"),
+        counted("/cdn/files/{file_id}/{name}", "cdn_file", storage.get_file, "GET"),
+    ]
 
 
 __all__ = ["create_app"]

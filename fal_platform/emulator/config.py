@@ -27,13 +27,19 @@ ROUTE_NAMES: tuple[str, ...] = (
     "cancel",
     "run",
     "media",
+    "storage_token",
+    "storage_initiate",
+    "storage_put",
+    "cdn_upload",
+    "cdn_multipart",
+    "cdn_file",
 )
 # Routes that talk to the queue gateway; the token-bucket rate limit only covers these.
 QUEUE_ROUTES: frozenset[str] = frozenset(
     {"submit", "status", "status_stream", "result", "cancel", "run"}
 )
 # Media downloads are left out by default so that a flaky API does not also break file fetches.
-DEFAULT_FAULT_ROUTES: frozenset[str] = frozenset(ROUTE_NAMES) - {"media"}
+DEFAULT_FAULT_ROUTES: frozenset[str] = frozenset(ROUTE_NAMES) - {"media", "cdn_file"}
 
 JOB_FAILURE_TYPES: dict[str, tuple[int, str]] = {
     "request_timeout": (504, "Request timed out"),
@@ -190,6 +196,19 @@ class EmulatorConfig(BaseModel):
     job_user_error_rate: Share = Field(
         default=0.0,
         description="Share of valid jobs that complete with a 422 content-policy error.",
+    )
+
+    # --- storage (uploads of local files, routes_storage.py) ---------------------------------
+    storage_v3: bool = Field(
+        default=True,
+        description="Serve the fal_v3 upload flow; off: CDN uploads answer 500, so clients "
+        "fall back to the initiate flow.",
+    )
+    fetch_input_urls: bool = Field(
+        default=False,
+        description="Image-to-X and speech-to-text jobs also GET external http(s) input URLs "
+        "and fail with 422 when that fails (off: only file: paths and this emulator's own "
+        "file URLs are checked, so tests stay offline).",
     )
 
     # --- platform API limits -------------------------------------------------------------------

@@ -25,6 +25,7 @@ from starlette.responses import Response, StreamingResponse
 from fal_platform.emulator import schemas
 from fal_platform.emulator.catalog import Model
 from fal_platform.emulator.errors import REQUEST_ID_HEADER, ApiError, json_response, queue_error
+from fal_platform.emulator.input_files import unfetchable_inputs
 from fal_platform.emulator.jobs import COMPLETED, IN_QUEUE, Job
 from fal_platform.emulator.pricing import billable_units, format_units
 from fal_platform.emulator.routes_common import base_url, job_output, read_json_object
@@ -152,7 +153,9 @@ async def submit(request: Request, state: EmulatorState) -> Response:
         raise ApiError(queue_error(429, "Queue is full (fal_max_queue_length)"))
     start_timeout = _start_timeout(request)
     config = state.config
-    plan = state.planner.plan(config, schemas.validate_input(model.category, payload), queued=True)
+    problems = schemas.validate_input(model.category, payload)
+    problems += await unfetchable_inputs(state, model.category, payload, base_url(request))
+    plan = state.planner.plan(config, problems, queued=True)
     digest = input_hash(payload)
     job = state.jobs.add(
         model,
@@ -251,9 +254,9 @@ async def run(request: Request, state: EmulatorState) -> Response:
     model = _model_or_404(state, request.path_params["endpoint_id"])
     payload = await read_json_object(request)
     now = state.clock()
-    plan = state.planner.plan(
-        state.config, schemas.validate_input(model.category, payload), queued=False
-    )
+    problems = schemas.validate_input(model.category, payload)
+    problems += await unfetchable_inputs(state, model.category, payload, base_url(request))
+    plan = state.planner.plan(state.config, problems, queued=False)
     job = state.jobs.add(
         model,
         payload,

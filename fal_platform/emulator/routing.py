@@ -25,7 +25,10 @@ from fal_platform.emulator.errors import (
 from fal_platform.emulator.state import EmulatorState
 
 Handler = Callable[[Request, EmulatorState], Awaitable[Response]]
-UNAUTHENTICATED_ROUTES = frozenset({"media"})
+UNAUTHENTICATED_ROUTES = frozenset(
+    {"media", "cdn_file", "storage_put", "cdn_upload", "cdn_multipart"}
+)
+"""Media and uploaded files are public; an upload URL is signed; the CDN checks its own token."""
 MALFORMED_BODY = {"unexpected": "malformed response injected by the fal emulator"}
 
 

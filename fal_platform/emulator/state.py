@@ -15,6 +15,7 @@ from fal_platform.emulator.faults import FaultInjector
 from fal_platform.emulator.jobs import JobStore
 from fal_platform.emulator.planner import Planner
 from fal_platform.emulator.stats import Stats
+from fal_platform.emulator.storage import FileStore
 
 
 @dataclass
@@ -26,6 +27,7 @@ class EmulatorState:
     faults: FaultInjector
     stats: Stats
     clock: Callable[[], float]
+    storage: FileStore
 
     @classmethod
     def create(
@@ -39,6 +41,7 @@ class EmulatorState:
             faults=FaultInjector(config, clock()),
             stats=Stats(),
             clock=clock,
+            storage=FileStore(),
         )
 
     def reconfigure(self, config: EmulatorConfig) -> None:

@@ -38,6 +38,9 @@ class Stats:
         self.cancels_accepted = 0
         self.models_pages = 0
         self.models_returned = 0
+        self.uploads = 0
+        self.uploads_by_flow: Counter[str] = Counter()
+        self.uploaded_bytes = 0
 
     def request(self, route: str) -> None:
         self.requests[route] += 1
@@ -52,6 +55,11 @@ class Stats:
         self.accepted_submits += 1
         self.accepted_submits_by_input_hash[digest] += 1
         self.accepted_submits_by_endpoint[endpoint_id] += 1
+
+    def upload(self, flow: str, size: int) -> None:
+        self.uploads += 1
+        self.uploads_by_flow[flow] += 1
+        self.uploaded_bytes += size
 
     def models_page(self, returned: int) -> None:
         self.models_pages += 1
@@ -69,6 +77,9 @@ class Stats:
             "cancels_accepted": self.cancels_accepted,
             "models_pages": self.models_pages,
             "models_returned": self.models_returned,
+            "uploads": self.uploads,
+            "uploads_by_flow": dict(self.uploads_by_flow),
+            "uploaded_bytes": self.uploaded_bytes,
             "jobs": jobs,
             "since": self.since,
         }
