@@ -17,6 +17,13 @@ import duckdb
 import pytest
 
 from fal_platform.batch.duckdb_io import connect_duckdb, is_lock_error
+from fal_platform.batch.lease import (
+    LEASES,
+    LeaseRow,
+    PartitionBusyError,
+    PartitionLease,
+    holder_gone,
+)
 from fal_platform.batch.rows import MediaRow, RequestRow, RequestState, TimingRow
 from fal_platform.batch.store import BatchStore
 from fal_platform.devstack.postgres import PostgresLogin
@@ -477,3 +484,67 @@ def test_a_held_connection_released_from_another_thread_frees_the_file(tmp_path:
         timeout=60,
     )
     assert other.returncode == 0, other.stderr
+
+
+# --- conditional upserts and leases (one driver per prompt set) ---------------------------
+
+
+def test_upsert_if_writes_only_where_the_condition_holds(store: BatchStore) -> None:
+    tables = store.tables
+    first = LeaseRow("set", "w1", "host", 1, T0 + timedelta(seconds=30), T0)
+    assert tables.upsert_if(LEASES, first, "existing.owner = $1", ["w1"])  # a new key: inserted
+    second = replace(first, owner="w2", expires_at=T0 + timedelta(seconds=60))
+    assert not tables.upsert_if(LEASES, second, "existing.expires_at <= $1", [T0])
+    assert [r.owner for r in tables.load(LEASES, {"prompt_set": "set"}, ())] == ["w1"]
+    later = T0 + timedelta(seconds=31)
+    assert tables.upsert_if(LEASES, second, "existing.expires_at <= $1", [later])
+    (row,) = tables.load(LEASES, {"prompt_set": "set"}, ())
+    assert (row.owner, row.expires_at) == ("w2", T0 + timedelta(seconds=60))
+
+
+def test_a_prompt_set_has_one_lease_holder_at_a_time(store: BatchStore) -> None:
+    first = PartitionLease(store.tables, "shots", seconds=30)
+    second = PartitionLease(store.tables, "shots", seconds=30)
+    assert first.try_take() is None
+    assert first.try_take() is None  # ours already: renewed
+    holder = second.try_take()
+    assert holder is not None and holder.owner == first.owner
+    with pytest.raises(PartitionBusyError, match=r"prompt set 'shots' is being run by process"):
+        second.acquire(wait=0)
+    assert PartitionLease(store.tables, "other").try_take() is None  # other sets are free
+    assert first.renew() and not second.renew()
+    first.release()
+    assert second.try_take() is None
+    assert not first.renew()
+
+
+def test_a_dead_holders_lease_is_taken_over(store: BatchStore) -> None:
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    taker = PartitionLease(store.tables, "shots")
+    now = datetime.now(UTC)
+    # a process of this host that is gone: taken at once
+    store.tables.upsert(
+        LEASES,
+        [LeaseRow("shots", "x", taker.host, int(dead.stdout), now + timedelta(hours=1), now)],
+    )
+    assert taker.try_take() is None
+    # a live process on another host: only once its lease expired
+    store.tables.upsert(
+        LEASES, [LeaseRow("shots", "y", "elsewhere", 1, now + timedelta(hours=1), now)]
+    )
+    assert taker.try_take() is not None
+    store.tables.upsert(
+        LEASES, [LeaseRow("shots", "y", "elsewhere", 1, now - timedelta(seconds=1), now)]
+    )
+    assert taker.try_take() is None
+
+
+def test_holder_gone_rule() -> None:
+    now = T0
+    lease = LeaseRow("s", "o", "h1", 42, now + timedelta(seconds=5), now)
+    assert not holder_gone(lease, now, "h1", lambda pid: True)
+    assert holder_gone(lease, now, "h1", lambda pid: False)
+    assert not holder_gone(lease, now, "h2", lambda pid: False)
+    assert holder_gone(lease, now + timedelta(seconds=5), "h2", lambda pid: True)

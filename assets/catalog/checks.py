@@ -8,25 +8,27 @@ from collections.abc import Callable
 
 import dagster as dg
 import duckdb as duckdb_lib
+import psycopg
 from dagster_duckdb import DuckDBResource
 
 from assets.keys import DUCKDB_POOL, MODELS_KEY, PRICING_KEY
 from fal_platform.catalog.source import DATASET_NAME, MODELS_TABLE
 from fal_platform.media.quality import prompt_set_endpoints, unpriced_endpoints
+from fal_platform.store.backend import SqlReader
+from resources.database import platform_tables
 from resources.paths import PlatformPaths
 
 MODELS_SQL_NAME = f"{DATASET_NAME}.{MODELS_TABLE}"
+_MISSING_TABLE = (duckdb_lib.CatalogException, psycopg.errors.UndefinedTable)
 
 
 def _models_check(
     description: str,
-) -> Callable[
-    [Callable[[duckdb_lib.DuckDBPyConnection], dg.AssetCheckResult]], dg.AssetChecksDefinition
-]:
+) -> Callable[[Callable[[SqlReader], dg.AssetCheckResult]], dg.AssetChecksDefinition]:
     """A blocking check that reads `fal_catalog/models`; a table it cannot read fails the check."""
 
     def decorate(
-        rule: Callable[[duckdb_lib.DuckDBPyConnection], dg.AssetCheckResult],
+        rule: Callable[[SqlReader], dg.AssetCheckResult],
     ) -> dg.AssetChecksDefinition:
         @dg.asset_check(
             asset=MODELS_KEY,
@@ -36,10 +38,10 @@ def _models_check(
             description=description,
         )
         def check(duckdb: DuckDBResource) -> dg.AssetCheckResult:
-            with duckdb.get_connection() as conn:
+            with platform_tables(duckdb).reader() as reader:
                 try:
-                    return rule(conn)
-                except duckdb_lib.CatalogException as error:
+                    return rule(reader)
+                except _MISSING_TABLE as error:
                     message = f"{MODELS_SQL_NAME} is not readable: {error}"
                     return dg.AssetCheckResult(
                         passed=False, metadata={"error": dg.MetadataValue.text(message)}
@@ -51,11 +53,10 @@ def _models_check(
 
 
 @_models_check("The catalog has at least one endpoint.")
-def catalog_not_empty(conn: duckdb_lib.DuckDBPyConnection) -> dg.AssetCheckResult:
-    row = conn.execute(
+def catalog_not_empty(reader: SqlReader) -> dg.AssetCheckResult:
+    total, with_metadata = reader.rows(
         f"SELECT count(*), count(*) FILTER (WHERE has_metadata) FROM {MODELS_SQL_NAME}"
-    ).fetchone()
-    total, with_metadata = row if row else (0, 0)
+    )[0]
     return dg.AssetCheckResult(
         passed=total > 0,
         metadata={
@@ -66,15 +67,14 @@ def catalog_not_empty(conn: duckdb_lib.DuckDBPyConnection) -> dg.AssetCheckResul
 
 
 @_models_check("`endpoint_id` is set and unique (it is the merge key).")
-def catalog_endpoint_id_unique(conn: duckdb_lib.DuckDBPyConnection) -> dg.AssetCheckResult:
-    duplicates = conn.execute(
+def catalog_endpoint_id_unique(reader: SqlReader) -> dg.AssetCheckResult:
+    duplicates = reader.rows(
         f"SELECT endpoint_id, count(*) AS n FROM {MODELS_SQL_NAME} "
         "GROUP BY endpoint_id HAVING count(*) > 1 ORDER BY n DESC, endpoint_id LIMIT 20"
-    ).fetchall()
-    null_row = conn.execute(
-        f"SELECT count(*) FROM {MODELS_SQL_NAME} WHERE endpoint_id IS NULL"
-    ).fetchone()
-    nulls = int(null_row[0]) if null_row else 0
+    )
+    nulls = int(
+        reader.rows(f"SELECT count(*) FROM {MODELS_SQL_NAME} WHERE endpoint_id IS NULL")[0][0]
+    )
     return dg.AssetCheckResult(
         passed=not duplicates and nulls == 0,
         metadata={
@@ -96,8 +96,8 @@ def prompt_set_endpoints_priced(
     duckdb: DuckDBResource, paths: PlatformPaths
 ) -> dg.AssetCheckResult:
     used = prompt_set_endpoints(paths.prompts)
-    with duckdb.get_connection() as conn:
-        outcome = unpriced_endpoints(conn, used)
+    with platform_tables(duckdb).reader() as reader:
+        outcome = unpriced_endpoints(reader, used)
     return dg.AssetCheckResult(
         passed=outcome.passed,
         severity=dg.AssetCheckSeverity.WARN,

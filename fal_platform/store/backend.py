@@ -19,6 +19,7 @@ psycopg (`RawCursor`) accept; such SQL must stay portable (no DuckDB-only functi
 from __future__ import annotations
 
 import operator
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
@@ -66,6 +67,13 @@ class TableBackend(ABC):
     @abstractmethod
     def upsert(self, spec: TableSpec[T], rows: Sequence[T]) -> int:
         """Insert or update by `spec.key` in one statement; a key given twice: the last wins."""
+
+    @abstractmethod
+    def upsert_if(self, spec: TableSpec[T], row: T, condition: str, params: Sequence[Any]) -> bool:
+        """Insert `row`, or update the existing row with its key only where `condition` holds:
+        SQL over `existing.<column>` and `excluded.<column>`, its parameters numbered from
+        `$1` (they follow the row's). True when the row was written. Atomic on both backends:
+        the basis of leases (`fal_platform/batch/lease.py`)."""
 
     @abstractmethod
     def load(self, spec: TableSpec[T], where: Where, order_by: Sequence[str]) -> list[T]: ...
@@ -124,6 +132,22 @@ def upsert_sql(spec: TableSpec[Any], target: str, source: str) -> str:
     return (
         f"INSERT INTO {target} ({columns}) SELECT {columns} FROM {source} "
         f"ON CONFLICT ({conflict}) {action}"
+    )
+
+
+def upsert_if_sql(spec: TableSpec[Any], target: str, condition: str, shift: int) -> str:
+    """`INSERT ... VALUES ($1..$n) ON CONFLICT DO UPDATE ... WHERE condition RETURNING`;
+    the condition's `$k` parameters are renumbered to follow the row's `shift` values."""
+    names = spec.column_names
+    values = ", ".join(f"${i}" for i in range(1, len(names) + 1))
+    renumbered = re.sub(r"\$(\d+)", lambda m: f"${int(m.group(1)) + shift}", condition)
+    updates = ", ".join(
+        f"{quote(name)} = excluded.{quote(name)}" for name in names if name not in spec.key
+    )
+    return (
+        f"INSERT INTO {target} AS existing ({', '.join(map(quote, names))}) VALUES ({values}) "
+        f"ON CONFLICT ({', '.join(map(quote, spec.key))}) DO UPDATE SET {updates} "
+        f"WHERE {renumbered} RETURNING 1"
     )
 
 

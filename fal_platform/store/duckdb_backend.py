@@ -21,6 +21,7 @@ import duckdb
 from fal_platform.batch.duckdb_io import ConnectionFactory, staged
 from fal_platform.batch.table_spec import TableSpec, quote
 from fal_platform.store.backend import (
+    SqlReader,
     TableBackend,
     Where,
     check_belongs,
@@ -29,6 +30,7 @@ from fal_platform.store.backend import (
     duplicate_sql,
     latest_by_key,
     one_per_group,
+    upsert_if_sql,
     upsert_sql,
     where_sql,
 )
@@ -68,6 +70,15 @@ class DuckDBReader:
             [schema, table],
         )
         return bool(found[0][0])
+
+
+Queryable = SqlReader | duckdb.DuckDBPyConnection
+"""What the report and check queries take: a reader from any backend, or (scripts, tests) an
+open DuckDB connection."""
+
+
+def as_reader(source: Queryable) -> SqlReader:
+    return DuckDBReader(source) if isinstance(source, duckdb.DuckDBPyConnection) else source
 
 
 class DuckDBBackend(TableBackend):
@@ -156,6 +167,12 @@ class DuckDBBackend(TableBackend):
         with self._session(spec) as db, staged(db.conn, table) as source:
             db.conn.execute(upsert_sql(spec, db.table(spec), source))
         return len(latest)
+
+    def upsert_if(self, spec: TableSpec[T], row: T, condition: str, params: Sequence[Any]) -> bool:
+        (record,) = spec.to_records([row])
+        with self._session(spec) as db:
+            sql = upsert_if_sql(spec, db.table(spec), condition, len(record))
+            return bool(db.conn.execute(sql, [*record, *params]).fetchall())
 
     def load(self, spec: TableSpec[T], where: Where, order_by: Sequence[str]) -> list[T]:
         condition, params = where_sql(where)

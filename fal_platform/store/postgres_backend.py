@@ -33,6 +33,7 @@ from fal_platform.store.backend import (
     duplicate_sql,
     latest_by_key,
     one_per_group,
+    upsert_if_sql,
     upsert_sql,
     where_sql,
 )
@@ -226,6 +227,16 @@ class PostgresBackend(TableBackend):
 
         self._run(write)
         return len(latest)
+
+    def upsert_if(self, spec: TableSpec[T], row: T, condition: str, params: Sequence[Any]) -> bool:
+        (record,) = spec.to_records([row])
+        sql = upsert_if_sql(spec, spec.name, condition, len(record))
+
+        def write(conn: psycopg.Connection[Any]) -> bool:
+            self._ready(conn, [spec])
+            return bool(PostgresReader(conn).rows(sql, [*record, *params]))
+
+        return self._run(write)
 
     def load(self, spec: TableSpec[T], where: Where, order_by: Sequence[str]) -> list[T]:
         condition, params = where_sql(where)

@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fal_platform.store.address import PostgresAddress
-from fal_platform.store.backend import TableBackend
 
 if TYPE_CHECKING:
     from fal_platform.batch.duckdb_io import ConnectionFactory
+    from fal_platform.store.backend import TableBackend
 
 
 @dataclass(frozen=True)
