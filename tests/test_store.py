@@ -386,7 +386,9 @@ def _write_prompt_set(location: str, prompt_set: str, rounds: int, barrier: Any)
         store.load_requests(prompt_set)
 
 
-def test_two_processes_write_different_prompt_sets_at_once(location: str) -> None:
+def test_two_processes_write_different_prompt_sets_at_once(db_path: Path) -> None:
+    # On Postgres, two processes at once: tests/test_engine_postgres.py (two workers, one set).
+    location = str(db_path)
     context = multiprocessing.get_context("spawn")
     barrier = context.Barrier(2)
     rounds = 6

@@ -43,6 +43,21 @@ class SqlReader(Protocol):
     def table_exists(self, schema: str, table: str) -> bool: ...
 
 
+class InformationSchema:
+    """`table_exists` for a reader with `rows`: the standard catalog both dialects have."""
+
+    def rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        raise NotImplementedError
+
+    def table_exists(self, schema: str, table: str) -> bool:
+        found = self.rows(
+            "SELECT count(*) FROM information_schema.tables "
+            "WHERE table_schema = $1 AND table_name = $2",
+            [schema, table],
+        )
+        return bool(found[0][0])
+
+
 class TableBackend(ABC):
     """Generic table operations; `DuckDBBackend` and `PostgresBackend` implement them."""
 

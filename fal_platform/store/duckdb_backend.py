@@ -21,6 +21,7 @@ import duckdb
 from fal_platform.batch.duckdb_io import ConnectionFactory, staged
 from fal_platform.batch.table_spec import TableSpec, quote
 from fal_platform.store.backend import (
+    InformationSchema,
     SqlReader,
     TableBackend,
     Where,
@@ -52,7 +53,7 @@ class _Session:
         return spec.qualified(self.database)
 
 
-class DuckDBReader:
+class DuckDBReader(InformationSchema):
     """`SqlReader` over one open DuckDB connection."""
 
     dialect = "duckdb"
@@ -62,14 +63,6 @@ class DuckDBReader:
 
     def rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         return [tuple(row) for row in self.conn.execute(sql, list(params)).fetchall()]
-
-    def table_exists(self, schema: str, table: str) -> bool:
-        found = self.rows(
-            "SELECT count(*) FROM information_schema.tables "
-            "WHERE table_schema = $1 AND table_name = $2",
-            [schema, table],
-        )
-        return bool(found[0][0])
 
 
 Queryable = SqlReader | duckdb.DuckDBPyConnection

@@ -25,6 +25,7 @@ import psycopg
 from fal_platform.batch.table_spec import Column, TableSpec, quote
 from fal_platform.store.address import PostgresAddress
 from fal_platform.store.backend import (
+    InformationSchema,
     TableBackend,
     Where,
     check_belongs,
@@ -73,7 +74,7 @@ def _decoders(spec: TableSpec[Any]) -> list[Callable[[Any], Any] | None]:
     return decoders
 
 
-class PostgresReader:
+class PostgresReader(InformationSchema):
     """`SqlReader` over one open connection (`$1` parameters through psycopg's RawCursor)."""
 
     dialect = "postgres"
@@ -85,14 +86,6 @@ class PostgresReader:
         with self.conn.cursor() as cursor:
             cursor.execute(sql, list(params) or None)
             return [tuple(row) for row in cursor.fetchall()] if cursor.description else []
-
-    def table_exists(self, schema: str, table: str) -> bool:
-        found = self.rows(
-            "SELECT count(*) FROM information_schema.tables "
-            "WHERE table_schema = $1 AND table_name = $2",
-            [schema, table],
-        )
-        return bool(found[0][0])
 
 
 class PostgresBackend(TableBackend):
