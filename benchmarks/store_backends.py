@@ -6,10 +6,12 @@ in the tests) and measures, on each backend:
 
 1. store writes: `BatchStore.upsert_requests` of N COMPLETED request rows (default 100,000) and
    `BatchStore.replace_media` of their 3 x N media rows (300,000), the same rows as
-   `benchmarks/store.py`; wall seconds, rows/s and this process's CPU;
+   `benchmarks/store.py`; wall seconds, rows/s, this process's CPU and, for Postgres, the
+   server's (the postmaster and its backends, ended ones included);
 2. a whole batch: `fal-platform run-batch` of `--batch` items (default 2,000) against a fresh
    emulator (inference 0.2 s, no queue wait), concurrency 64; wall seconds of the process
-   and its CPU (user + system, start-up and imports included) per item.
+   and its CPU (user + system, start-up and imports included) per item, plus the Postgres
+   server's CPU per item.
 
 It prints a markdown table and writes `benchmarks/results/store_backends.json`.
 """
@@ -17,6 +19,7 @@ It prints a markdown table and writes `benchmarks/results/store_backends.json`.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import resource
 import subprocess
@@ -25,6 +28,8 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+import psutil
 
 from benchmarks.items import write_prompt_file
 from benchmarks.measure import Section, load_average
@@ -46,6 +51,7 @@ class WriteResult:
     seconds: float
     rows_per_second: float
     cpu_seconds: float
+    server_cpu_seconds: float
 
 
 @dataclass(frozen=True)
@@ -54,10 +60,27 @@ class BatchResult:
     items: int
     wall_seconds: float
     cpu_ms_per_item: float
+    server_cpu_ms_per_item: float
     exit_code: int
 
 
-def _writes(backend: str, store: BatchStore, requests_n: int) -> list[WriteResult]:
+def server_cpu(pid: int | None) -> float:
+    """CPU seconds of the Postgres server so far: postmaster, live backends, reaped backends."""
+    if pid is None:
+        return 0.0
+    postmaster = psutil.Process(pid)
+    times = postmaster.cpu_times()
+    total = times.user + times.system + times.children_user + times.children_system
+    for child in postmaster.children(recursive=True):
+        with contextlib.suppress(psutil.Error):
+            child_times = child.cpu_times()
+            total += child_times.user + child_times.system
+    return total
+
+
+def _writes(
+    backend: str, store: BatchStore, requests_n: int, server: int | None
+) -> list[WriteResult]:
     requests, media = build_rows(requests_n)
     store.ensure_schema()
     results = []
@@ -65,8 +88,10 @@ def _writes(backend: str, store: BatchStore, requests_n: int) -> list[WriteResul
         ("generation.requests", lambda: store.upsert_requests(requests), requests),
         ("media.files", lambda: store.replace_media(PROMPT_SET, media), media),
     ):
+        before = server_cpu(server)
         with Section() as section:
             write()
+        spent = server_cpu(server) - before
         results.append(
             WriteResult(
                 backend,
@@ -75,6 +100,7 @@ def _writes(backend: str, store: BatchStore, requests_n: int) -> list[WriteResul
                 round(section.wall_seconds, 3),
                 round(len(rows) / section.wall_seconds),
                 round(section.cpu_seconds, 3),
+                round(spent, 3),
             )
         )
     return results
@@ -85,7 +111,9 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def _batch(backend: str, items: int, workdir: Path, database_url: str | None) -> BatchResult:
+def _batch(
+    backend: str, items: int, workdir: Path, database_url: str | None, server: int | None
+) -> BatchResult:
     prompt_file = write_prompt_file(workdir, f"batch_{backend}", items, tag=backend)
     with EmulatorProcess(models=50, queue_wait=0.0, inference_time=0.2) as emulator:
         command = [
@@ -96,12 +124,19 @@ def _batch(backend: str, items: int, workdir: Path, database_url: str | None) ->
         extra = {"FAL_PLATFORM_DATABASE_URL": database_url} if database_url else {}
         if database_url is None:
             command += ["--db", str(workdir / "batch.duckdb")]
-        cpu_before, started = _children_cpu(), time.perf_counter()
+        cpu_before, server_before = _children_cpu(), server_cpu(server)
+        started = time.perf_counter()
         done = subprocess.run(command, env=isolated_env(**extra), capture_output=True, check=False)
         wall = time.perf_counter() - started
         cpu = _children_cpu() - cpu_before
+        spent = server_cpu(server) - server_before
     return BatchResult(
-        backend, items, round(wall, 2), round(1000 * cpu / items, 3), done.returncode
+        backend,
+        items,
+        round(wall, 2),
+        round(1000 * cpu / items, 3),
+        round(1000 * spent / items, 3),
+        done.returncode,
     )
 
 
@@ -118,20 +153,29 @@ def main(argv: list[str] | None = None) -> int:
             "duckdb": BatchStore.at_path(workdir / "writes.duckdb"),
             "postgres": BatchStore(StoreTarget.from_url(url, "unused").backend()),
         }
-        writes = [w for name, store in stores.items() for w in _writes(name, store, args.requests)]
-        batches = [
-            _batch("duckdb", args.batch, workdir, None),
-            _batch("postgres", args.batch, workdir, cluster.create_database("batch").url()),
+        pid = cluster.server_pid
+        writes = [
+            w
+            for name, store in stores.items()
+            for w in _writes(name, store, args.requests, pid if name == "postgres" else None)
         ]
-    print("| backend | table | rows | seconds | rows/s | CPU s |\n|---|---|---|---|---|---|")
+        batches = [
+            _batch("duckdb", args.batch, workdir, None, None),
+            _batch("postgres", args.batch, workdir, cluster.create_database("batch").url(), pid),
+        ]
+    print("| backend | table | rows | seconds | rows/s | CPU s | server CPU s |")
+    print("|---|---|---|---|---|---|---|")
     for w in writes:
         print(
-            f"| {w.backend} | {w.table} | {w.rows} | {w.seconds} | {w.rows_per_second} | {w.cpu_seconds} |"
+            f"| {w.backend} | {w.table} | {w.rows:,} | {w.seconds} | {w.rows_per_second:,} "
+            f"| {w.cpu_seconds} | {w.server_cpu_seconds} |"
         )
-    print("\n| backend | items | wall s | CPU ms/item | exit |\n|---|---|---|---|---|")
+    print("\n| backend | items | wall s | CPU ms/item | server CPU ms/item | exit |")
+    print("|---|---|---|---|---|---|")
     for b in batches:
         print(
-            f"| {b.backend} | {b.items} | {b.wall_seconds} | {b.cpu_ms_per_item} | {b.exit_code} |"
+            f"| {b.backend} | {b.items:,} | {b.wall_seconds} | {b.cpu_ms_per_item} "
+            f"| {b.server_cpu_ms_per_item} | {b.exit_code} |"
         )
     print(f"\nload average at start: {load}")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)

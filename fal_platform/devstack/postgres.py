@@ -187,6 +187,11 @@ class PostgresCluster:
         if self._own_root:
             shutil.rmtree(self.root, ignore_errors=True)
 
+    @property
+    def server_pid(self) -> int:
+        """The postmaster's pid (first line of `postmaster.pid`), e.g. to measure its CPU."""
+        return int((self.data_dir / "postmaster.pid").read_text().split()[0])
+
     def create_database(self, name: str) -> PostgresLogin:
         """A new empty database owned by the login role; returns the login that opens it."""
         self.psql(f"CREATE DATABASE {_quote_ident(name)} OWNER {_quote_ident(self.login.user)}")
