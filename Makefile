@@ -1,7 +1,7 @@
 # The two commands a newcomer needs are `make demo` and `make test` (see README.md).
 # Both install uv from PyPI and sync the locked environment first, so a fresh clone needs only
 # Python 3.11 and pip; `make test` also installs the browser test's chromium (apt) and
-# playwright-core (npm), see `browser` below.
+# playwright-core (npm), see `browser` below, and Debian's postgresql for the Postgres tests.
 UV := python3 -m uv
 RUN := $(UV) run --frozen
 
