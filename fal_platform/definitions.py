@@ -12,13 +12,13 @@ from collections.abc import Mapping
 
 import dagster as dg
 from dagster_dlt import DagsterDltResource
-from dagster_duckdb import DuckDBResource
 
 from assets.catalog import definitions as catalog
 from assets.generation import definitions as generation
 from assets.media import definitions as media
 from assets.reports import definitions as reports
 from fal_platform.target import ENV_KEY
+from resources.database import PlatformDatabase
 from resources.fal import FalResource
 from resources.paths import PlatformPaths
 
@@ -57,7 +57,9 @@ def build_defs(
                 "fal": fal,
                 "paths": paths,
                 "dlt": DagsterDltResource(),
-                "duckdb": DuckDBResource(database=paths.duckdb_path),
+                "duckdb": PlatformDatabase(
+                    database=paths.duckdb_path, postgres_url=paths.database_url
+                ),
             },
         ),
     )

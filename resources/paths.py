@@ -13,7 +13,13 @@ from pathlib import Path
 import dagster as dg
 from pydantic import Field
 
-from fal_platform.paths import ENV_DATA_DIR, ENV_DUCKDB, ENV_PROMPTS_DIR, DataPaths
+from fal_platform.paths import (
+    ENV_DATA_DIR,
+    ENV_DATABASE_URL,
+    ENV_DUCKDB,
+    ENV_PROMPTS_DIR,
+    DataPaths,
+)
 
 
 class PlatformPaths(dg.ConfigurableResource):
@@ -29,6 +35,11 @@ class PlatformPaths(dg.ConfigurableResource):
         description="dlt's working directory (pipeline state, load packages), next to the "
         "DuckDB file."
     )
+    database_url: str | None = Field(
+        default=None,
+        description=f"The PostgreSQL database holding every table ({ENV_DATABASE_URL}); "
+        "unset: the DuckDB file.",
+    )
 
     @classmethod
     def of(cls, paths: DataPaths) -> PlatformPaths:
@@ -37,6 +48,7 @@ class PlatformPaths(dg.ConfigurableResource):
             duckdb_path=str(paths.duckdb),
             prompts_dir=str(paths.prompts_dir),
             dlt_pipelines_dir=str(paths.dlt_pipelines_dir),
+            database_url=paths.database_url,
         )
 
     @classmethod
@@ -52,6 +64,7 @@ class PlatformPaths(dg.ConfigurableResource):
             duckdb_path=value(ENV_DUCKDB, paths.duckdb),
             prompts_dir=value(ENV_PROMPTS_DIR, paths.prompts_dir),
             dlt_pipelines_dir=str(paths.dlt_pipelines_dir),
+            database_url=dg.EnvVar(ENV_DATABASE_URL) if paths.database_url else None,
         )
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:

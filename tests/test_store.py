@@ -1,4 +1,5 @@
-"""The DuckDB batch store on real files: round trips, partition replacement, locking."""
+"""The batch store's contract, run on both backends (a real DuckDB file and a real PostgreSQL
+server started by the session), then what only DuckDB files need: cross-process locking."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import multiprocessing
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 from dataclasses import asdict, replace
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -15,9 +17,18 @@ import duckdb
 import pytest
 
 from fal_platform.batch.duckdb_io import connect_duckdb, is_lock_error
+from fal_platform.batch.lease import (
+    LEASES,
+    LeaseRow,
+    PartitionBusyError,
+    PartitionLease,
+    holder_gone,
+)
 from fal_platform.batch.rows import MediaRow, RequestRow, RequestState, TimingRow
 from fal_platform.batch.store import BatchStore
+from fal_platform.devstack.postgres import PostgresLogin
 from fal_platform.media.latency import REQUEST_SECONDS_SQL, p50_p95_sql
+from fal_platform.store.target import StoreTarget
 
 BIG_SEED = 196619188014358660
 T0 = datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
@@ -105,9 +116,38 @@ def db_path(tmp_path: Path) -> Path:
     return tmp_path / "nested" / "dir" / "fal_platform.duckdb"
 
 
+BACKENDS = ["duckdb", "postgres"]
+
+
+def open_store(where: str) -> BatchStore:
+    """A store on a DuckDB file path or a postgresql:// URL (child processes get a string)."""
+    if where.startswith("postgresql://"):
+        return BatchStore(StoreTarget.from_url(where, "unused.duckdb").backend())
+    return BatchStore.at_path(where)
+
+
+@pytest.fixture(params=BACKENDS)
+def location(request: pytest.FixtureRequest, db_path: Path) -> str:
+    """Where the contract tests' store lives: the DuckDB file, or a fresh Postgres database."""
+    if request.param == "duckdb":
+        return str(db_path)
+    login: PostgresLogin = request.getfixturevalue("postgres_database")
+    return login.url()
+
+
 @pytest.fixture
-def store(db_path: Path) -> BatchStore:
-    return BatchStore.at_path(db_path)
+def store(location: str, db_path: Path) -> Iterator[BatchStore]:
+    store = open_store(location)
+    yield store
+    store.release()
+    if location.startswith("postgresql://"):
+        assert not db_path.exists(), "a Postgres store created a DuckDB file"
+
+
+def query(store: BatchStore, sql: str) -> list[tuple[Any, ...]]:
+    """Portable SQL on the store's database, as reports and checks run it."""
+    with store.tables.reader() as reader:
+        return reader.rows(sql)
 
 
 def fields(row: Any) -> dict[str, Any]:
@@ -117,7 +157,8 @@ def fields(row: Any) -> dict[str, Any]:
 # --- schema --------------------------------------------------------------------------------
 
 
-def test_ensure_schema_creates_tables_with_lossless_types(store: BatchStore, db_path: Path) -> None:
+def test_ensure_schema_creates_tables_with_lossless_types(db_path: Path) -> None:
+    store = BatchStore.at_path(db_path)
     store.ensure_schema()
     store.ensure_schema()  # idempotent
     assert db_path.exists()
@@ -206,7 +247,7 @@ def test_state_helpers() -> None:
     assert not RequestState.PENDING.is_terminal and not RequestState.PENDING.is_in_flight
 
 
-def test_counts_and_latency_percentiles(store: BatchStore, db_path: Path) -> None:
+def test_counts_and_latency_percentiles(store: BatchStore) -> None:
     rows = []
     for i in range(10):
         row = pending_row("lat", i)
@@ -227,13 +268,13 @@ def test_counts_and_latency_percentiles(store: BatchStore, db_path: Path) -> Non
 
     def latency(where: str) -> tuple[int, float | None, float | None, float | None]:
         """The reports' p50/p95 (`media/latency.py`) over this store's COMPLETED rows."""
-        with duckdb.connect(str(db_path)) as conn:
-            count, p50, p95, longest = conn.execute(
-                f"SELECT count(*), {p50_p95_sql(REQUEST_SECONDS_SQL)}, max({REQUEST_SECONDS_SQL}) "
-                f"FROM generation.requests WHERE state = 'COMPLETED' AND submitted_at IS NOT NULL "
-                f"AND completed_at IS NOT NULL "
-                f"AND {where}"
-            ).fetchall()[0]
+        count, p50, p95, longest = query(
+            store,
+            f"SELECT count(*), {p50_p95_sql(REQUEST_SECONDS_SQL)}, max({REQUEST_SECONDS_SQL}) "
+            f"FROM generation.requests WHERE state = 'COMPLETED' AND submitted_at IS NOT NULL "
+            f"AND completed_at IS NOT NULL "
+            f"AND {where}",
+        )[0]
         return int(count), p50, p95, longest
 
     count, p50, p95, longest = latency("prompt_set = 'lat'")
@@ -250,7 +291,7 @@ def test_counts_and_latency_percentiles(store: BatchStore, db_path: Path) -> Non
 # --- media.files and media.timings ---------------------------------------------------------
 
 
-def test_replace_media_touches_only_its_prompt_set(store: BatchStore, db_path: Path) -> None:
+def test_replace_media_touches_only_its_prompt_set(store: BatchStore) -> None:
     store.replace_media("a", [media_row("a", i, p) for i in range(3) for p in range(2)])
     store.replace_media("b", [media_row("b", i, 0, seed=2**64 - 1) for i in range(4)])
     assert store.row_counts("a")["media.files"] == 6
@@ -267,11 +308,12 @@ def test_replace_media_touches_only_its_prompt_set(store: BatchStore, db_path: P
     assert store.load_media("a") == []
     assert len(store.load_media("b")) == 4
 
-    with duckdb.connect(str(db_path)) as conn:
-        seed, kind = conn.execute(
-            "SELECT seed, typeof(seed) FROM media.files WHERE prompt_set = 'b' LIMIT 1"
-        ).fetchall()[0]
-    assert (seed, kind) == (2**64 - 1, "HUGEINT")
+    typeof = "typeof(seed)" if store.tables.dialect == "duckdb" else "pg_typeof(seed)::text"
+    seed, kind = query(store, f"SELECT seed, {typeof} FROM media.files WHERE prompt_set = 'b'")[0]
+    assert (int(seed), kind) == (
+        2**64 - 1,
+        {"duckdb": "HUGEINT"}.get(store.tables.dialect, "numeric"),
+    )
 
 
 def test_replace_is_atomic_and_checks_prompt_set(store: BatchStore) -> None:
@@ -327,12 +369,12 @@ def test_accepts_dagster_duckdb_resource_as_connection_factory(db_path: Path) ->
     assert store.load_requests("shots")[0].result["seed"] == BIG_SEED
 
 
-# --- several processes on one file ---------------------------------------------------------
+# --- several processes on one database ---------------------------------------------------------
 
 
-def _write_prompt_set(path: str, prompt_set: str, rounds: int, barrier: Any) -> None:
+def _write_prompt_set(location: str, prompt_set: str, rounds: int, barrier: Any) -> None:
     """Child process: many short write batches to its own prompt set, started in lock step."""
-    store = BatchStore.at_path(path)
+    store = open_store(location)
     rows = [pending_row(prompt_set, i) for i in range(200)]
     barrier.wait()
     for round_number in range(rounds):
@@ -345,11 +387,13 @@ def _write_prompt_set(path: str, prompt_set: str, rounds: int, barrier: Any) -> 
 
 
 def test_two_processes_write_different_prompt_sets_at_once(db_path: Path) -> None:
+    # On Postgres, two processes at once: tests/test_engine_postgres.py (two workers, one set).
+    location = str(db_path)
     context = multiprocessing.get_context("spawn")
     barrier = context.Barrier(2)
     rounds = 6
     workers = [
-        context.Process(target=_write_prompt_set, args=(str(db_path), name, rounds, barrier))
+        context.Process(target=_write_prompt_set, args=(location, name, rounds, barrier))
         for name in ("left", "right")
     ]
     for worker in workers:
@@ -358,7 +402,7 @@ def test_two_processes_write_different_prompt_sets_at_once(db_path: Path) -> Non
         worker.join(timeout=120)
     assert [worker.exitcode for worker in workers] == [0, 0]
 
-    store = BatchStore.at_path(db_path)
+    store = open_store(location)
     for name in ("left", "right"):
         assert store.row_counts(name) == {
             "generation.requests": 200,
@@ -442,3 +486,67 @@ def test_a_held_connection_released_from_another_thread_frees_the_file(tmp_path:
         timeout=60,
     )
     assert other.returncode == 0, other.stderr
+
+
+# --- conditional upserts and leases (one driver per prompt set) ---------------------------
+
+
+def test_upsert_if_writes_only_where_the_condition_holds(store: BatchStore) -> None:
+    tables = store.tables
+    first = LeaseRow("set", "w1", "host", 1, T0 + timedelta(seconds=30), T0)
+    assert tables.upsert_if(LEASES, first, "existing.owner = $1", ["w1"])  # a new key: inserted
+    second = replace(first, owner="w2", expires_at=T0 + timedelta(seconds=60))
+    assert not tables.upsert_if(LEASES, second, "existing.expires_at <= $1", [T0])
+    assert [r.owner for r in tables.load(LEASES, {"prompt_set": "set"}, ())] == ["w1"]
+    later = T0 + timedelta(seconds=31)
+    assert tables.upsert_if(LEASES, second, "existing.expires_at <= $1", [later])
+    (row,) = tables.load(LEASES, {"prompt_set": "set"}, ())
+    assert (row.owner, row.expires_at) == ("w2", T0 + timedelta(seconds=60))
+
+
+def test_a_prompt_set_has_one_lease_holder_at_a_time(store: BatchStore) -> None:
+    first = PartitionLease(store.tables, "shots", seconds=30)
+    second = PartitionLease(store.tables, "shots", seconds=30)
+    assert first.try_take() is None
+    assert first.try_take() is None  # ours already: renewed
+    holder = second.try_take()
+    assert holder is not None and holder.owner == first.owner
+    with pytest.raises(PartitionBusyError, match=r"prompt set 'shots' is being run by process"):
+        second.acquire(wait=0)
+    assert PartitionLease(store.tables, "other").try_take() is None  # other sets are free
+    assert first.renew() and not second.renew()
+    first.release()
+    assert second.try_take() is None
+    assert not first.renew()
+
+
+def test_a_dead_holders_lease_is_taken_over(store: BatchStore) -> None:
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    taker = PartitionLease(store.tables, "shots")
+    now = datetime.now(UTC)
+    # a process of this host that is gone: taken at once
+    store.tables.upsert(
+        LEASES,
+        [LeaseRow("shots", "x", taker.host, int(dead.stdout), now + timedelta(hours=1), now)],
+    )
+    assert taker.try_take() is None
+    # a live process on another host: only once its lease expired
+    store.tables.upsert(
+        LEASES, [LeaseRow("shots", "y", "elsewhere", 1, now + timedelta(hours=1), now)]
+    )
+    assert taker.try_take() is not None
+    store.tables.upsert(
+        LEASES, [LeaseRow("shots", "y", "elsewhere", 1, now - timedelta(seconds=1), now)]
+    )
+    assert taker.try_take() is None
+
+
+def test_holder_gone_rule() -> None:
+    now = T0
+    lease = LeaseRow("s", "o", "h1", 42, now + timedelta(seconds=5), now)
+    assert not holder_gone(lease, now, "h1", lambda pid: True)
+    assert holder_gone(lease, now, "h1", lambda pid: False)
+    assert not holder_gone(lease, now, "h2", lambda pid: False)
+    assert holder_gone(lease, now + timedelta(seconds=5), "h2", lambda pid: True)

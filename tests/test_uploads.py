@@ -23,7 +23,6 @@ from dagster_duckdb import DuckDBResource
 from generation_support import FAST, fast_options, settings_for, write_jsonl
 
 from assets.generation.assets import generation_requests
-from fal_platform.batch.duckdb_io import duckdb_connection_factory
 from fal_platform.batch.local_files import MAX_FILE_BYTES
 from fal_platform.batch.prompts import PromptSetError
 from fal_platform.batch.rows import RequestState
@@ -34,6 +33,7 @@ from fal_platform.client.storage import StorageClient
 from fal_platform.devstack.emulator_process import EmulatorProcess
 from fal_platform.emulator.media import png_bytes
 from fal_platform.paths import DataPaths
+from fal_platform.store.target import StoreTarget
 from resources.fal import FalResource
 from resources.paths import PlatformPaths
 
@@ -59,7 +59,7 @@ def _run(emu: EmulatorProcess, path: Path, db: Path, **client: Any) -> PromptSet
         path,
         settings=fast_options(),
         client_settings=settings_for(emu).with_changes(**client),
-        connect=duckdb_connection_factory(db),
+        tables=StoreTarget(db).backend(),
     )
 
 
@@ -191,7 +191,7 @@ def test_upload_5xx_is_retried_then_falls_back_to_initiate(
     assert httpx.get(run.prompt_set.items[0].input["image_url"]).status_code == 200
 
 
-async def _video_catalog(connect: object, client: object, prompt_set: object) -> Catalog:
+async def _video_catalog(tables: object, client: object, prompt_set: object) -> Catalog:
     """The catalog without asking the emulator, so the upload is the run's first request."""
     return Catalog({VIDEO: EndpointInfo(VIDEO, "image-to-video", "active")}, {})
 
@@ -208,7 +208,7 @@ def test_rejected_key_names_fal_key_and_submits_nothing(
                 path,
                 settings=fast_options(),
                 client_settings=settings_for(fal).with_changes(api_key=KEY),
-                connect=duckdb_connection_factory(tmp_path / "fal.duckdb"),
+                tables=StoreTarget(tmp_path / "fal.duckdb").backend(),
                 lookup=_video_catalog,
             )
     finally:

@@ -26,6 +26,7 @@ from fal_platform.catalog.source import (
 )
 from fal_platform.paths import DataPaths
 from fal_platform.target import FAL_API_URL
+from resources.database import store_target
 from resources.fal import FalResource
 from resources.paths import PlatformPaths
 
@@ -97,9 +98,11 @@ def fal_catalog_assets(
     paths: PlatformPaths,
 ) -> Iterator[dg.MaterializeResult]:
     target = fal.check_reachable()
-    # The destination is the same DuckDB file every other asset and check opens.
-    Path(duckdb.database).parent.mkdir(parents=True, exist_ok=True)
-    pipeline = catalog_pipeline(duckdb.database, paths.dlt_dir)
+    # The destination is the database every other asset and check opens (DuckDB or Postgres).
+    store = store_target(duckdb)
+    if store.postgres is None:
+        store.duckdb_path.parent.mkdir(parents=True, exist_ok=True)
+    pipeline = catalog_pipeline(store.duckdb_path, paths.dlt_dir, store.dlt_destination())
     # A new source per run: dagster-dlt mutates the source's schema (dagster-io/dagster#34052).
     source = fal_catalog_source(
         target.api_url,

@@ -8,25 +8,28 @@ from collections.abc import Callable, Iterator
 
 import dagster as dg
 import duckdb as duckdb_lib
+import psycopg
 from dagster_duckdb import DuckDBResource
 
 from assets.keys import DUCKDB_POOL, MODELS_KEY, PRICING_KEY
 from fal_platform.catalog.source import DATASET_NAME, MODELS_TABLE
 from fal_platform.media.quality import prompt_set_endpoints, unpriced_endpoints
+from fal_platform.store.backend import SqlReader
+from resources.database import platform_tables
 from resources.paths import PlatformPaths
 
 MODELS_SQL_NAME = f"{DATASET_NAME}.{MODELS_TABLE}"
+_MISSING_TABLE = (duckdb_lib.CatalogException, psycopg.errors.UndefinedTable)
 
 
-ModelsRule = Callable[[duckdb_lib.DuckDBPyConnection], dg.AssetCheckResult]
+ModelsRule = Callable[[SqlReader], dg.AssetCheckResult]
 
 
-def catalog_not_empty(conn: duckdb_lib.DuckDBPyConnection) -> dg.AssetCheckResult:
+def catalog_not_empty(reader: SqlReader) -> dg.AssetCheckResult:
     """The catalog has at least one endpoint."""
-    row = conn.execute(
+    total, with_metadata = reader.rows(
         f"SELECT count(*), count(*) FILTER (WHERE has_metadata) FROM {MODELS_SQL_NAME}"
-    ).fetchone()
-    total, with_metadata = row if row else (0, 0)
+    )[0]
     return dg.AssetCheckResult(
         passed=total > 0,
         metadata={
@@ -36,16 +39,15 @@ def catalog_not_empty(conn: duckdb_lib.DuckDBPyConnection) -> dg.AssetCheckResul
     )
 
 
-def catalog_endpoint_id_unique(conn: duckdb_lib.DuckDBPyConnection) -> dg.AssetCheckResult:
+def catalog_endpoint_id_unique(reader: SqlReader) -> dg.AssetCheckResult:
     """`endpoint_id` is set and unique (it is the merge key)."""
-    duplicates = conn.execute(
+    duplicates = reader.rows(
         f"SELECT endpoint_id, count(*) AS n FROM {MODELS_SQL_NAME} "
         "GROUP BY endpoint_id HAVING count(*) > 1 ORDER BY n DESC, endpoint_id LIMIT 20"
-    ).fetchall()
-    null_row = conn.execute(
-        f"SELECT count(*) FROM {MODELS_SQL_NAME} WHERE endpoint_id IS NULL"
-    ).fetchone()
-    nulls = int(null_row[0]) if null_row else 0
+    )
+    nulls = int(
+        reader.rows(f"SELECT count(*) FROM {MODELS_SQL_NAME} WHERE endpoint_id IS NULL")[0][0]
+    )
     return dg.AssetCheckResult(
         passed=not duplicates and nulls == 0,
         metadata={
@@ -60,11 +62,13 @@ def catalog_endpoint_id_unique(conn: duckdb_lib.DuckDBPyConnection) -> dg.AssetC
 MODELS_RULES: tuple[ModelsRule, ...] = (catalog_not_empty, catalog_endpoint_id_unique)
 
 
-def run_models_rule(rule: ModelsRule, conn: duckdb_lib.DuckDBPyConnection) -> dg.AssetCheckResult:
-    """One rule's result under its own check name; a table it cannot read fails the check."""
+def run_models_rule(rule: ModelsRule, duckdb: DuckDBResource) -> dg.AssetCheckResult:
+    """One rule's result under its own check name; a table it cannot read fails the check. Each
+    rule reads in its own session: on Postgres a failed statement spoils the transaction."""
     try:
-        outcome = rule(conn)
-    except duckdb_lib.CatalogException as error:
+        with platform_tables(duckdb).reader() as reader:
+            outcome = rule(reader)
+    except _MISSING_TABLE as error:
         message = f"{MODELS_SQL_NAME} is not readable: {error}"
         outcome = dg.AssetCheckResult(
             passed=False, metadata={"error": dg.MetadataValue.text(message)}
@@ -89,9 +93,8 @@ def models_checks(duckdb: DuckDBResource) -> Iterator[dg.AssetCheckResult]:
     named `result`, and Dagster orders a downstream asset's blocking-check dependencies by output
     name alone: the tie made the job's snapshot differ from process to process, so the UI took
     every run for "a different version" (`fal_platform/devstack/location_runs.py`)."""
-    with duckdb.get_connection() as conn:
-        for rule in MODELS_RULES:
-            yield run_models_rule(rule, conn)
+    for rule in MODELS_RULES:
+        yield run_models_rule(rule, duckdb)
 
 
 @dg.asset_check(
@@ -104,8 +107,8 @@ def prompt_set_endpoints_priced(
     duckdb: DuckDBResource, paths: PlatformPaths
 ) -> dg.AssetCheckResult:
     used = prompt_set_endpoints(paths.prompts)
-    with duckdb.get_connection() as conn:
-        outcome = unpriced_endpoints(conn, used)
+    with platform_tables(duckdb).reader() as reader:
+        outcome = unpriced_endpoints(reader, used)
     return dg.AssetCheckResult(
         passed=outcome.passed,
         severity=dg.AssetCheckSeverity.WARN,

@@ -31,6 +31,7 @@ from assets.keys import (
 )
 from assets.partitions import prompt_sets
 from fal_platform.batch.cost import BudgetExceededError, CostEstimate
+from fal_platform.batch.lease import PartitionBusyError
 from fal_platform.batch.preview import failures_markdown, load_preview, preview_markdown
 from fal_platform.batch.prompts import (
     PromptSet,
@@ -48,6 +49,8 @@ from fal_platform.batch.run import (
 )
 from fal_platform.batch.settings import DEFAULT_BUDGET_USD
 from fal_platform.batch.tables import REQUESTS
+from fal_platform.store.backend import TableBackend
+from resources.database import platform_tables
 from resources.fal import FalResource
 from resources.paths import PlatformPaths
 
@@ -119,6 +122,7 @@ def generation_requests(
         force=config.force,
         max_cost_usd=config.max_cost_usd,
     )
+    tables = platform_tables(duckdb)
     try:
         prompt_set = _prompt_file(context.partition_key, paths.prompts)
         context.log.info(
@@ -131,7 +135,7 @@ def generation_requests(
             prompt_set,
             settings=settings,
             client_settings=fal.client_settings(),
-            connect=duckdb.get_connection,
+            tables=tables,
             lookup=catalog_from_tables,
             on_progress=lambda snapshot: context.log.info(snapshot.describe()),
         )
@@ -141,11 +145,11 @@ def generation_requests(
             f"{exc!s}\nNothing was submitted.",
             problems=dg.MetadataValue.md("\n".join(f"- `{p}`" for p in exc.problems)),
         ) from None
-    except CatalogMissingError as exc:
+    except (CatalogMissingError, PartitionBusyError) as exc:
         raise _refuse(str(exc)) from None
     except BudgetExceededError as exc:
         raise _refuse(str(exc), **_estimate_metadata(exc.estimate)) from None
-    return _finish(context, run, duckdb)
+    return _finish(context, run, tables)
 
 
 def _usd(amount: float | None) -> str:
@@ -153,7 +157,7 @@ def _usd(amount: float | None) -> str:
 
 
 def _finish(
-    context: dg.AssetExecutionContext, run: PromptSetRun, duckdb: DuckDBResource
+    context: dg.AssetExecutionContext, run: PromptSetRun, tables: TableBackend
 ) -> dg.MaterializeResult:
     """Log the report, re-raise an interrupt after it, else return the metadata."""
     report = run.report
@@ -169,8 +173,8 @@ def _finish(
             f"{report.non_terminal} items left to finish on the next materialization"
         )
         raise run.interrupt
-    with duckdb.get_connection() as conn:
-        preview = load_preview(conn, run.prompt_set.name, limit=10)
+    with tables.reader() as reader:
+        preview = load_preview(reader, run.prompt_set.name, limit=10)
     return dg.MaterializeResult(
         metadata=_metadata(report, run.prompt_set, preview_markdown(preview))
     )

@@ -17,6 +17,7 @@ from assets.keys import DUCKDB_POOL, REQUESTS_KEY
 from assets.partitions import prompt_sets
 from fal_platform.batch.rows import RequestState
 from fal_platform.batch.store import BatchStore
+from resources.database import platform_tables
 
 MAX_FAILURE_RATE = 0.05
 _TERMINAL_NAMES = ", ".join(state for state in RequestState if state.is_terminal)
@@ -39,7 +40,7 @@ def _counts_check(
         def check(
             context: dg.AssetCheckExecutionContext, duckdb: DuckDBResource
         ) -> dg.AssetCheckResult:
-            store = BatchStore(duckdb.get_connection)
+            store = BatchStore(platform_tables(duckdb))
             return rule(store.count_by_state(context.partition_key))
 
         with warnings.catch_warnings():

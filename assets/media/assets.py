@@ -25,6 +25,7 @@ from fal_platform.batch.tables import MEDIA_FILES, MEDIA_TIMINGS
 from fal_platform.media.extract import media_rows
 from fal_platform.media.gallery import files_preview
 from fal_platform.media.timings import timing_rows
+from resources.database import platform_tables
 
 # Follow a materialized requests partition without a manual step (the sensor's run also selects
 # these assets; this covers partitions launched from the UI or a backfill).
@@ -49,7 +50,7 @@ MEDIA_ASSET: dict[str, Any] = {
     "URL, kind, content type, size, dimensions, duration, seed (lossless) and NSFW flag.",
 )
 def media_files(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> dg.MaterializeResult:
-    store = BatchStore(duckdb.get_connection)
+    store = BatchStore(platform_tables(duckdb))
     requests = store.load_requests(context.partition_key)
     rows = [row for request in requests for row in media_rows(request)]
     store.replace_media(context.partition_key, rows)
@@ -81,7 +82,7 @@ def _summary(values: list[float | None]) -> dict[str, float | None]:
 def media_timings(
     context: dg.AssetExecutionContext, duckdb: DuckDBResource
 ) -> dg.MaterializeResult:
-    store = BatchStore(duckdb.get_connection)
+    store = BatchStore(platform_tables(duckdb))
     rows: list[TimingRow] = timing_rows(store.load_requests(context.partition_key))
     store.replace_timings(context.partition_key, rows)
     metadata: dict[str, dg.RawMetadataValue] = {

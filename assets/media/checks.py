@@ -3,7 +3,6 @@
 from collections.abc import Callable
 
 import dagster as dg
-import duckdb as duckdb_lib
 from dagster_duckdb import DuckDBResource
 
 from assets.keys import DUCKDB_POOL, MEDIA_FILES_KEY, MEDIA_TIMINGS_KEY
@@ -13,8 +12,10 @@ from fal_platform.media.quality import (
     inconsistent_timings,
     malformed_urls,
 )
+from fal_platform.store.backend import SqlReader
+from resources.database import platform_tables
 
-Rule = Callable[[duckdb_lib.DuckDBPyConnection, str | None], RuleOutcome]
+Rule = Callable[[SqlReader, str | None], RuleOutcome]
 
 
 def rule_check(
@@ -27,8 +28,8 @@ def rule_check(
         context: dg.AssetCheckExecutionContext, duckdb: DuckDBResource
     ) -> dg.AssetCheckResult:
         prompt_set = context.partition_key if context.has_partition_key else None
-        with duckdb.get_connection() as conn:
-            outcome = rule(conn, prompt_set)
+        with platform_tables(duckdb).reader() as reader:
+            outcome = rule(reader, prompt_set)
         return dg.AssetCheckResult(
             passed=outcome.passed,
             metadata={

@@ -18,6 +18,7 @@ from fal_platform.media.reports import (
     compute_endpoint_stats,
     write_endpoint_stats,
 )
+from resources.database import platform_tables
 
 PREVIEW_ROWS = 15
 
@@ -73,9 +74,10 @@ def stats_markdown(stats: list[EndpointStats]) -> str:
     "latency, media count and cost per item (billed where fal reported units, else estimated).",
 )
 def endpoint_stats(duckdb: DuckDBResource) -> dg.MaterializeResult:
-    with duckdb.get_connection() as conn:
-        stats = compute_endpoint_stats(conn)
-        write_endpoint_stats(conn, stats)
+    tables = platform_tables(duckdb)
+    with tables.reader() as reader:
+        stats = compute_endpoint_stats(reader)
+    write_endpoint_stats(tables, stats)
     total_cost = sum(s.total_cost_usd or 0.0 for s in stats)
     return dg.MaterializeResult(
         metadata={

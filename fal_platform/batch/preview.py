@@ -11,13 +11,12 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
-import duckdb
-
 from fal_platform.batch.report import FailedItem
 from fal_platform.batch.tables import REQUESTS
 from fal_platform.media.extract import extract_media
 from fal_platform.media.gallery import GalleryItem, gallery_markdown, link, thumbnails_for, truncate
 from fal_platform.media.latency import REQUEST_SECONDS_SQL
+from fal_platform.store.duckdb_backend import Queryable, as_reader
 
 _MAX_PROMPT_CHARS = 60
 
@@ -35,16 +34,14 @@ class PreviewRow:
     error_type: str | None
 
 
-def load_preview(
-    conn: duckdb.DuckDBPyConnection, prompt_set: str, limit: int = 10
-) -> list[PreviewRow]:
-    records = conn.execute(
+def load_preview(conn: Queryable, prompt_set: str, limit: int = 10) -> list[PreviewRow]:
+    records = as_reader(conn).rows(
         "SELECT line, endpoint_id, CAST(input AS VARCHAR), state, attempts, "
         f"{REQUEST_SECONDS_SQL}, "
         "CAST(result AS VARCHAR), error_type "
-        f"FROM {REQUESTS.name} WHERE prompt_set = ? ORDER BY item_index, item_key LIMIT ?",
+        f"FROM {REQUESTS.name} WHERE prompt_set = $1 ORDER BY item_index, item_key LIMIT $2",
         [prompt_set, limit],
-    ).fetchall()
+    )
     rows = []
     for line, endpoint_id, input_text, state, attempts, latency, result_text, error_type in records:
         item_input = json.loads(input_text) if input_text else {}

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fal_platform.batch.blocking import run_interruptibly
-from fal_platform.batch.duckdb_io import ConnectionFactory
 from fal_platform.batch.engine import run_batch
+from fal_platform.batch.lease import WAIT_SECONDS, PartitionLease
 from fal_platform.batch.progress import OnProgress, ProgressSnapshot
 from fal_platform.batch.prompts import (
     PromptProblem,
@@ -36,6 +36,7 @@ from fal_platform.catalog.lookup import (
     read_prices,
 )
 from fal_platform.client import ClientSettings, FalClient, Price
+from fal_platform.store.backend import TableBackend
 
 
 class CatalogMissingError(RuntimeError):
@@ -50,21 +51,21 @@ class Catalog:
     prices: dict[str, Price]
 
 
-CatalogLookup = Callable[[ConnectionFactory, FalClient, PromptSet], Awaitable[Catalog]]
+CatalogLookup = Callable[[TableBackend, FalClient, PromptSet], Awaitable[Catalog]]
 
 
 def _read_tables(
-    connect: ConnectionFactory, prompt_set: PromptSet
+    tables: TableBackend, prompt_set: PromptSet
 ) -> tuple[dict[str, EndpointInfo] | None, dict[str, Price] | None]:
-    with connect() as conn:
-        return read_catalog(conn), read_prices(conn, prompt_set.endpoint_ids)
+    with tables.reader() as reader:
+        return read_catalog(reader), read_prices(reader, prompt_set.endpoint_ids)
 
 
 async def catalog_from_tables(
-    connect: ConnectionFactory, client: FalClient, prompt_set: PromptSet
+    tables: TableBackend, client: FalClient, prompt_set: PromptSet
 ) -> Catalog:
     """The catalog assets' tables only (the asset depends on them); refuse without them."""
-    endpoints, prices = await asyncio.to_thread(_read_tables, connect, prompt_set)
+    endpoints, prices = await asyncio.to_thread(_read_tables, tables, prompt_set)
     if endpoints is None:
         raise CatalogMissingError(
             "table fal_catalog.models does not exist: materialize fal_catalog/models first so "
@@ -74,10 +75,10 @@ async def catalog_from_tables(
 
 
 async def catalog_from_tables_or_api(
-    connect: ConnectionFactory, client: FalClient, prompt_set: PromptSet
+    tables: TableBackend, client: FalClient, prompt_set: PromptSet
 ) -> Catalog:
     """The tables when they exist, else fal's platform API for just this set's endpoints."""
-    endpoints, prices = await asyncio.to_thread(_read_tables, connect, prompt_set)
+    endpoints, prices = await asyncio.to_thread(_read_tables, tables, prompt_set)
     ids = prompt_set.endpoint_ids
     if endpoints is None:
         endpoints = await fetch_catalog(client, ids)
@@ -87,12 +88,12 @@ async def catalog_from_tables_or_api(
 
 
 async def _lookup_or_refuse(
-    lookup: CatalogLookup, connect: ConnectionFactory, client: FalClient, prompt_set: PromptSet
+    lookup: CatalogLookup, tables: TableBackend, client: FalClient, prompt_set: PromptSet
 ) -> Catalog:
     """The catalog; without one, a set with problems of its own still reports them all at once
     (with why its endpoints were not checked) instead of only "no catalog"."""
     try:
-        return await lookup(connect, client, prompt_set)
+        return await lookup(tables, client, prompt_set)
     except CatalogMissingError as missing:
         if not prompt_set.problems:
             raise
@@ -116,44 +117,51 @@ def run_prompt_set(
     *,
     settings: BatchSettings,
     client_settings: ClientSettings,
-    connect: ConnectionFactory,
+    tables: TableBackend,
     lookup: CatalogLookup = catalog_from_tables_or_api,
     on_progress: Callable[[ProgressSnapshot], None] | None = None,
 ) -> PromptSetRun:
     """Run one prompt set to completion or until interrupted; blocks the calling thread.
 
+    Only one run drives a prompt set at a time (`lease.py`); a second one waits for it, then
+    raises `PartitionBusyError`.
+
     Raises `PromptSetError` (invalid set), `CatalogMissingError`, `BudgetExceededError`,
     `FalError` (fal refused, e.g. a bad key) and `BatchAbortedError`, all before anything is
     paid for except the last. An interrupt (Ctrl-C, SIGTERM, Dagster terminate) stops the run
-    gracefully and comes back in `PromptSetRun.interrupt`.
+    gracefully and comes back in `PromptSetRun.interrupt`. `tables` is where the rows live
+    (`StoreTarget.backend()`: a DuckDB file or Postgres).
     """
     prompt_set = source if isinstance(source, PromptSet) else read_prompt_set(source)
-    store = BatchStore(connect)
+    store = BatchStore(tables)
     unpriced: list[str] = []
     resolved: list[PromptSet] = []
 
     async def main(stop: asyncio.Event, progress: OnProgress) -> BatchReport:
         async with FalClient(client_settings) as client:
-            catalog = await _lookup_or_refuse(lookup, connect, client, prompt_set)
+            catalog = await _lookup_or_refuse(lookup, tables, client, prompt_set)
             validate_prompt_set(prompt_set, catalog.endpoints)
             unpriced.extend(e for e in prompt_set.endpoint_ids if e not in catalog.prices)
-            # `file:` inputs become fal storage URLs before anything is submitted (uploads.py)
-            uploads = await attach_uploads(
-                prompt_set,
-                client.storage,
-                UploadLedger(connect),
-                expires_in=settings.upload_expires_in,
-            )
-            resolved.append(uploads.prompt_set)
-            return await run_batch(
-                client,
-                store,
-                uploads.prompt_set,
-                settings,
-                prices=catalog.prices,
-                stop=stop,
-                on_progress=progress,
-            )
+            lease = PartitionLease(tables, prompt_set.name)
+            await asyncio.to_thread(lease.acquire, WAIT_SECONDS, stop.is_set)
+            with lease.held():
+                # `file:` inputs become fal storage URLs before anything is submitted (uploads.py)
+                uploads = await attach_uploads(
+                    prompt_set,
+                    client.storage,
+                    UploadLedger(tables),
+                    expires_in=settings.upload_expires_in,
+                )
+                resolved.append(uploads.prompt_set)
+                return await run_batch(
+                    client,
+                    store,
+                    uploads.prompt_set,
+                    settings,
+                    prices=catalog.prices,
+                    stop=stop,
+                    on_progress=progress,
+                )
 
     outcome = run_interruptibly(main, on_progress=on_progress)
     ran = resolved[0] if resolved else prompt_set

@@ -191,44 +191,70 @@ class TableSpec(Generic[T]):
         return f"{quote(database)}.{self.name}"
 
     def ddl(self, database: str, *, replace: bool = False) -> str:
+        return self.create_sql(self.qualified(database), replace=replace)
+
+    def create_sql(
+        self,
+        target: str,
+        sql_type: Callable[[Column], str] = operator.attrgetter("sql_type"),
+        *,
+        replace: bool = False,
+    ) -> str:
+        """CREATE TABLE for `target`; `sql_type` spells a column's type in another dialect."""
         lines = [
-            f"    {c.quoted} {c.sql_type}{' NOT NULL' if c.not_null else ''}" for c in self.columns
+            f"    {c.quoted} {sql_type(c)}{' NOT NULL' if c.not_null else ''}" for c in self.columns
         ]
         if self.declare_key:
             lines.append(f"    PRIMARY KEY ({', '.join(map(quote, self.key))})")
         body = ",\n".join(lines)
         create = "CREATE OR REPLACE TABLE" if replace else "CREATE TABLE IF NOT EXISTS"
-        return f"{create} {self.qualified(database)} (\n{body}\n)"
+        return f"{create} {target} (\n{body}\n)"
 
-    def to_arrow(self, rows: Sequence[T]) -> pa.Table:
-        """Column by column: one Python list and one Arrow array per column.
+    def _encoded_columns(self, rows: Sequence[T]) -> Iterator[list[Any]]:
+        """One Python list per column, in turn, values encoded (JSON text, enum value).
 
         Per-column lists (rather than a tuple per row) create no short-lived containers, which
         keeps the garbage collector out of large batches.
         """
-        arrays = []
-        columns = self.columns
+        for column in self.columns:
+            values = list(map(operator.attrgetter(column.name), rows))
+            encode = column.encode
+            if encode is not None:
+                values = [None if value is None else encode(value) for value in values]
+            yield values
+
+    def to_arrow(self, rows: Sequence[T]) -> pa.Table:
+        """Column by column: one Python list and one Arrow array per column."""
         with _gc_paused(len(rows)):
-            for column in columns:
-                values = list(map(operator.attrgetter(column.name), rows))
-                encode = column.encode
-                if encode is not None:
-                    values = [None if value is None else encode(value) for value in values]
-                arrays.append(pa.array(values, type=column.arrow_type))
-        return pa.Table.from_arrays(arrays, names=[column.name for column in columns])
+            arrays = [
+                pa.array(values, type=column.arrow_type)
+                for column, values in zip(self.columns, self._encoded_columns(rows), strict=True)
+            ]
+        return pa.Table.from_arrays(arrays, names=self.column_names)
+
+    def to_records(self, rows: Sequence[T]) -> list[tuple[Any, ...]]:
+        """One tuple per row, encoded as for Arrow, for drivers that take rows (Postgres COPY)."""
+        with _gc_paused(len(rows)):
+            return list(zip(*self._encoded_columns(rows), strict=True))
 
     def select_sql(self, database: str) -> str:
         columns = ", ".join(c.select_sql for c in self.columns)
         return f"SELECT {columns} FROM {self.qualified(database)}"
 
-    def from_records(self, records: Sequence[tuple[Any, ...]]) -> list[T]:
-        """Rows from tuples fetched with `select_sql`, decoded column by column."""
+    def from_records(
+        self,
+        records: Sequence[tuple[Any, ...]],
+        decoders: Sequence[Callable[[Any], Any] | None] | None = None,
+    ) -> list[T]:
+        """Rows from tuples fetched with `select_sql`, decoded column by column (`decoders`:
+        one per column, for a driver that returns other types than DuckDB's)."""
         if not records:
             return []
+        if decoders is None:
+            decoders = [column.decode for column in self.columns]
         with _gc_paused(len(records)):
             columns = list(zip(*records, strict=True))
-            for position, column in enumerate(self.columns):
-                decode = column.decode
+            for position, decode in enumerate(decoders):
                 if decode is not None:
                     columns[position] = tuple(
                         None if value is None else decode(value) for value in columns[position]

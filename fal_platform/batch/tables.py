@@ -22,7 +22,6 @@ __all__ = [
     "RowT",
     "TableSpec",
     "quote",
-    "schema_statements",
 ]
 
 RowT = TypeVar("RowT", RequestRow, MediaRow, TimingRow)
@@ -40,12 +39,3 @@ UPLOADS = TableSpec("generation.uploads", UploadRow, key=("sha256",))
 `batch/uploads.py` rather than with the tables below: a set without local files leaves none."""
 
 ALL_TABLES: tuple[TableSpec[Any], ...] = (REQUESTS, MEDIA_FILES, MEDIA_TIMINGS)
-
-
-def schema_statements(database: str, tables: tuple[TableSpec[Any], ...] = ALL_TABLES) -> list[str]:
-    """DDL for `tables` (every batch table by default) in the attached database `database`
-    (idempotent)."""
-    schemas = dict.fromkeys(table.schema for table in tables)
-    return [f"CREATE SCHEMA IF NOT EXISTS {quote(database)}.{schema}" for schema in schemas] + [
-        table.ddl(database) for table in tables
-    ]

@@ -21,9 +21,6 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import duckdb
-
-from fal_platform.batch.duckdb_io import ConnectionFactory
 from fal_platform.batch.local_files import (
     LocalFile,
     file_refs,
@@ -38,10 +35,11 @@ from fal_platform.batch.prompts import (
     PromptSetError,
     make_item_key,
 )
-from fal_platform.batch.tables import UPLOADS, quote, schema_statements
+from fal_platform.batch.tables import UPLOADS
 from fal_platform.batch.upload_row import UploadRow
 from fal_platform.canonical_json import canonical_json
 from fal_platform.client.storage import StorageClient
+from fal_platform.store.backend import TableBackend
 
 logger = logging.getLogger("fal_platform.batch")
 
@@ -61,43 +59,33 @@ class _Content:
 
 
 class UploadLedger:
-    """`generation.uploads`, through the same connection factory as the batch store."""
+    """`generation.uploads`, in the same database as the batch store (DuckDB or Postgres)."""
 
-    def __init__(self, connect: ConnectionFactory) -> None:
-        self._connect = connect
+    def __init__(self, tables: TableBackend) -> None:
+        self._tables = tables
+        self._ready = False
 
-    @staticmethod
-    def _database(conn: duckdb.DuckDBPyConnection) -> str:
-        """The attached database's name; the table is created there if it is missing."""
-        database = str(conn.execute("SELECT current_database()").fetchall()[0][0])
-        for statement in schema_statements(database, (UPLOADS,)):
-            conn.execute(statement)
-        return database
+    def _ensure(self) -> None:
+        """Created on first use: a set without local files leaves no table behind."""
+        if not self._ready:
+            self._tables.ensure(UPLOADS)
+            self._ready = True
 
     def load(self, digests: Iterable[str]) -> dict[str, UploadRow]:
+        """One look-up per distinct file of the set (a handful), by the table's key."""
         wanted = sorted(set(digests))
         if not wanted:
             return {}
-        with self._connect() as conn:
-            database = self._database(conn)
-            marks = ", ".join("?" for _ in wanted)
-            sql = f"{UPLOADS.select_sql(database)} WHERE {quote('sha256')} IN ({marks})"
-            rows = UPLOADS.from_records(conn.execute(sql, wanted).fetchall())
+        self._ensure()
+        rows = [
+            row for digest in wanted for row in self._tables.load(UPLOADS, {"sha256": digest}, ())
+        ]
         return {row.sha256: row for row in rows}
 
     def record(self, rows: Sequence[UploadRow]) -> None:
-        if not rows:
-            return
-        names = UPLOADS.column_names
-        updates = ", ".join(f"{quote(n)} = EXCLUDED.{quote(n)}" for n in names if n != "sha256")
-        with self._connect() as conn:
-            database = self._database(conn)
-            sql = (
-                f"INSERT INTO {UPLOADS.qualified(database)} ({', '.join(map(quote, names))}) "
-                f"VALUES ({', '.join('?' for _ in names)}) "
-                f"ON CONFLICT ({quote('sha256')}) DO UPDATE SET {updates}"
-            )
-            conn.executemany(sql, [[getattr(row, n) for n in names] for row in rows])
+        if rows:
+            self._ensure()
+            self._tables.upsert(UPLOADS, rows)
 
 
 @dataclass(frozen=True)

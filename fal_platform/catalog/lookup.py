@@ -1,7 +1,8 @@
 """Where a batch gets the endpoint catalog (for validation) and prices (for the budget guard).
 
 The Dagster asset depends on `fal_catalog/models` and `fal_catalog/pricing`, so it reads their
-DuckDB tables. The CLI may run on a fresh DuckDB file that has never seen the catalog assets:
+tables (DuckDB or Postgres: portable SQL through `fal_platform/store/backend.py`'s reader). The
+CLI may run on a fresh database that has never seen the catalog assets:
 it uses the tables when they exist and otherwise asks fal's platform API for just the endpoints
 the prompt set names (`GET /v1/models?endpoint_id=...`, `GET /v1/models/pricing`), through the
 same client the catalog assets price with, so an endpoint fal cannot price is skipped alike.
@@ -12,11 +13,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import duckdb
-
 from fal_platform.catalog import names
 from fal_platform.catalog.names import DATASET_NAME, MODELS_SQL_NAME, PRICING_SQL_NAME
 from fal_platform.client import FalClient, Price
+from fal_platform.store.duckdb_backend import Queryable, as_reader
 
 PRICING_TABLE = PRICING_SQL_NAME
 """The qualified name, under the name `fal_platform/media/reports.py` imports it by."""
@@ -47,28 +47,23 @@ class CatalogNotLoadedError(RuntimeError):
     """The endpoint catalog table is missing, so prompt sets cannot be checked against it."""
 
 
-def table_exists(conn: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
-    found = conn.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
-        [schema, table],
-    ).fetchone()
-    return bool(found and found[0])
+def table_exists(conn: Queryable, schema: str, table: str) -> bool:
+    return as_reader(conn).table_exists(schema, table)
 
 
-def read_prices(
-    conn: duckdb.DuckDBPyConnection, endpoint_ids: Sequence[str]
-) -> dict[str, Price] | None:
+def read_prices(conn: Queryable, endpoint_ids: Sequence[str]) -> dict[str, Price] | None:
     """Prices of `endpoint_ids` from `fal_catalog.pricing`; None when the table does not exist."""
-    if not table_exists(conn, DATASET_NAME, names.PRICING_TABLE):
+    reader = as_reader(conn)
+    if not reader.table_exists(DATASET_NAME, names.PRICING_TABLE):
         return None
     if not endpoint_ids:
         return {}
-    placeholders = ", ".join("?" for _ in endpoint_ids)
-    rows = conn.execute(
+    placeholders = ", ".join(f"${n}" for n in range(1, len(endpoint_ids) + 1))
+    rows = reader.rows(
         f"SELECT endpoint_id, unit_price, unit, currency FROM {PRICING_SQL_NAME} "
         f"WHERE endpoint_id IN ({placeholders})",
         list(endpoint_ids),
-    ).fetchall()
+    )
     return {
         row[0]: Price(endpoint_id=row[0], unit_price=float(row[1]), unit=row[2], currency=row[3])
         for row in rows
@@ -76,27 +71,28 @@ def read_prices(
     }
 
 
-def read_catalog(conn: duckdb.DuckDBPyConnection) -> dict[str, EndpointInfo] | None:
+def read_catalog(conn: Queryable) -> dict[str, EndpointInfo] | None:
     """The endpoint catalog from `fal_catalog.models`; None when the table does not exist."""
     if not table_exists(conn, DATASET_NAME, names.MODELS_TABLE):
         return None
     return load_endpoint_catalog(conn)
 
 
-def load_endpoint_catalog(conn: duckdb.DuckDBPyConnection) -> dict[str, EndpointInfo]:
+def load_endpoint_catalog(conn: Queryable) -> dict[str, EndpointInfo]:
     """Endpoints from the `fal_catalog/models` asset's table, keyed by endpoint id."""
-    database = conn.execute("SELECT current_database()").fetchall()[0][0]
+    reader = as_reader(conn)
+    database = reader.rows("SELECT current_database()")[0][0]
     columns = {
         row[0]
-        for row in conn.execute(
-            "SELECT column_name FROM information_schema.columns WHERE table_catalog = ? "
-            "AND table_schema = ? AND table_name = ?",
+        for row in reader.rows(
+            "SELECT column_name FROM information_schema.columns WHERE table_catalog = $1 "
+            "AND table_schema = $2 AND table_name = $3",
             [database, DATASET_NAME, names.MODELS_TABLE],
-        ).fetchall()
+        )
     }
     if not columns:
         raise CatalogNotLoadedError(
-            f"table {MODELS_SQL_NAME} does not exist in this DuckDB file: materialize the "
+            f"table {MODELS_SQL_NAME} does not exist in this database: materialize the "
             "fal_catalog/models asset first (or run `fal-platform demo`) so prompt sets can be "
             "checked against fal's endpoint catalog"
         )
@@ -110,10 +106,10 @@ def load_endpoint_catalog(conn: duckdb.DuckDBPyConnection) -> dict[str, Endpoint
         return "NULL"
 
     category, status = pick("category", "metadata__category"), pick("status", "metadata__status")
-    rows = conn.execute(
+    rows = reader.rows(
         f"SELECT endpoint_id, CAST({category} AS VARCHAR), CAST({status} AS VARCHAR) "
         f'FROM "{database}".{MODELS_SQL_NAME} WHERE endpoint_id IS NOT NULL'
-    ).fetchall()
+    )
     return {row[0]: EndpointInfo(row[0], row[1], row[2]) for row in rows}
 
 

@@ -1,5 +1,9 @@
 """`fal-platform run-batch PROMPT_FILE [--db PATH]`: the batch engine without Dagster.
 
+The rows go to the DuckDB file (`--db`, else FAL_PLATFORM_DUCKDB, else data/fal_platform.duckdb)
+or, with FAL_PLATFORM_DATABASE_URL set, to that PostgreSQL database (`--db` is then refused:
+one run, one database). A URL that does not work fails before anything is sent.
+
 The same `run_prompt_set` (`fal_platform/batch/run.py`), settings defaults, store and state
 table as the `generation/requests` asset, for scripts and benchmarks: a run here and a materialization of the same partition share their rows, so either
 can continue what the other started.
@@ -29,7 +33,8 @@ from types import FrameType
 from typing import TYPE_CHECKING, TextIO
 
 from fal_platform.batch.settings import DEFAULTS, BatchSettings
-from fal_platform.paths import DataPaths
+from fal_platform.paths import ENV_DATABASE_URL, DataPaths
+from fal_platform.store.target import StoreTarget
 
 if TYPE_CHECKING:
     from fal_platform.batch.progress import ProgressSnapshot
@@ -91,6 +96,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _store_target(db: Path | None, err: TextIO) -> StoreTarget | None:
+    """The database from `--db` or the environment; None (after saying why) if unusable."""
+    from fal_platform.store.address import DatabaseUrlError
+
+    try:
+        paths = DataPaths.from_env(os.environ)
+        target = paths.store
+    except DatabaseUrlError as exc:
+        print(str(exc), file=err)
+        return None
+    if db is None:
+        return target
+    if target.postgres is not None:
+        print(
+            f"--db names a DuckDB file but {ENV_DATABASE_URL} puts the tables in PostgreSQL: "
+            "use one of them",
+            file=err,
+        )
+        return None
+    return StoreTarget(db)
+
+
 def run_from_args(args: argparse.Namespace) -> int:
     max_cost = args.max_cost_usd if args.max_cost_usd is None or args.max_cost_usd >= 0 else None
     settings = replace(
@@ -105,9 +132,12 @@ def run_from_args(args: argparse.Namespace) -> int:
         use_stream=not args.no_stream,
         progress_interval=PROGRESS_SECONDS,
     )
+    target = _store_target(args.db, sys.stderr)
+    if target is None:
+        return EXIT_REFUSED
     return run_batch_cli(
         args.prompt_file,
-        args.db or DataPaths.from_env(os.environ).duckdb,
+        target,
         settings,
         progress=not args.no_progress,
         emulator_url=args.emulator_url,
@@ -124,7 +154,7 @@ def _raise_terminated(signum: int, frame: FrameType | None) -> None:
 
 def run_batch_cli(
     prompt_file: Path | str,
-    db_path: Path | str,
+    database: StoreTarget | Path | str,
     settings: BatchSettings = DEFAULTS,
     *,
     progress: bool = True,
@@ -132,20 +162,29 @@ def run_batch_cli(
     out: TextIO | None = None,
     err: TextIO | None = None,
 ) -> int:
-    """Validate, budget-check and run one prompt set; returns the process exit code."""
+    """Validate, budget-check and run one prompt set; returns the process exit code.
+
+    `database`: where the rows go (a path is a DuckDB file)."""
     from fal_platform.batch.cost import BudgetExceededError
-    from fal_platform.batch.duckdb_io import duckdb_connection_factory
     from fal_platform.batch.engine import BatchAbortedError
+    from fal_platform.batch.lease import PartitionBusyError
     from fal_platform.batch.prompts import PromptSetError
     from fal_platform.batch.run import catalog_from_tables_or_api, run_prompt_set
     from fal_platform.client import FalError
+    from fal_platform.store.postgres_backend import DatabaseUnavailableError
 
     out = out or sys.stdout
     err = err or sys.stderr
+    store = database if isinstance(database, StoreTarget) else StoreTarget(Path(database))
     ready = _ready_to_run(prompt_file, emulator_url, err)
     if ready is None:
         return EXIT_REFUSED
     prompt_set, target, api_key = ready
+    try:
+        store.check_reachable()
+    except DatabaseUnavailableError as exc:
+        print(str(exc), file=err)
+        return EXIT_REFUSED
 
     bar = _ProgressBar(len(prompt_set.items), enabled=progress, stream=err)
     previous_term = signal.signal(signal.SIGTERM, _raise_terminated)
@@ -154,17 +193,17 @@ def run_batch_cli(
             prompt_set,
             settings=settings,
             client_settings=settings.client_settings(target, api_key),
-            connect=duckdb_connection_factory(db_path),
+            tables=store.backend(),
             lookup=catalog_from_tables_or_api,
             on_progress=bar.update,
         )
-    except (PromptSetError, BudgetExceededError) as exc:
+    except (PromptSetError, BudgetExceededError, PartitionBusyError) as exc:
         print(str(exc), file=err)
         return EXIT_REFUSED
     except FalError as exc:
         print(f"fal refused the batch: {exc}", file=err)
         return EXIT_REFUSED
-    except BatchAbortedError as exc:
+    except (BatchAbortedError, DatabaseUnavailableError) as exc:
         print(str(exc), file=err)
         return EXIT_INCOMPLETE
     except KeyboardInterrupt:

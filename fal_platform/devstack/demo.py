@@ -27,13 +27,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import duckdb
-
 from fal_platform.batch.prompts import discover_prompt_sets
 from fal_platform.devstack.dagster_home import WORKSPACE_FILE, find_repo_root, resolve_dagster_home
 from fal_platform.devstack.emulator_process import EmulatorProcess
 from fal_platform.devstack.location_runs import LocationJob
+from fal_platform.media.latency import p50_p95_sql
 from fal_platform.paths import DataPaths
+from fal_platform.store.target import StoreTarget
 from fal_platform.target import DEFAULT_EMULATOR_PORT, emulator_urls
 
 if TYPE_CHECKING:
@@ -72,7 +72,10 @@ class DemoSettings:
         return cls(
             # The demo's own data directory holds its DuckDB file (FAL_PLATFORM_DUCKDB is not
             # followed: `--data-dir` must not write into someone else's database).
-            paths=DataPaths.under(data, (prompts or defaults.prompts_dir).resolve()),
+            # FAL_PLATFORM_DATABASE_URL is followed: with it, every table lives in Postgres.
+            paths=DataPaths.under(
+                data, (prompts or defaults.prompts_dir).resolve(), defaults.database_url
+            ),
             # The same instance as `fal-platform dev`, so the demo's runs show in the UI.
             dagster_home=resolve_dagster_home(root, dagster_home, environ),
             # The runs are the code location's, loaded as `dg dev` loads it.
@@ -124,7 +127,7 @@ def run_demo(
     started = time.perf_counter()
     print(
         f"fal-platform demo: {len(prompt_files)} prompt sets from {paths.prompts_dir}, "
-        f"data in {paths.data_dir}"
+        f"data in {paths.data_dir}, tables in {paths.store.describe()}"
     )
     # `make dev`'s emulator port when free: the demo's media links then outlive the demo.
     with EmulatorProcess(**DEMO_EMULATOR, preferred_port=DEFAULT_EMULATOR_PORT) as emulator:
@@ -149,7 +152,7 @@ def run_demo(
             instance.dispose()
     total = time.perf_counter() - started
     print()
-    print(summary_table(paths.duckdb))
+    print(summary_table(paths.store))
     if totals["submitted"] == 0 and totals["reused"]:
         print(f"\nEverything was reused: {totals['reused']} completed items, nothing submitted.")
     else:
@@ -226,33 +229,30 @@ def _stats(demo: DemoRuns) -> list[str]:
     return [f"{meta.get('dagster/row_count', '?')} endpoints"]
 
 
-def summary_table(database: Path) -> str:
-    """The demo's closing table, read back from DuckDB (what a user would query themselves)."""
-    with duckdb.connect(str(database), read_only=True) as conn:
-        tables = conn.execute(
+def summary_table(database: StoreTarget) -> str:
+    """The demo's closing table, read back from the tables (what a user would query themselves)."""
+    with database.backend().reader() as conn:
+        tables = conn.rows(
             "SELECT table_schema || '.' || table_name FROM information_schema.tables "
             "WHERE table_schema IN ('fal_catalog', 'generation', 'media', 'reports') "
             "AND table_name NOT LIKE '\\_dlt%' ESCAPE '\\' ORDER BY 1"
-        ).fetchall()
-        counts = [
-            (name, conn.execute(f"SELECT count(*) FROM {name}").fetchall()[0][0])
-            for (name,) in tables
-        ]
-        per_set = conn.execute(
-            """
+        )
+        counts = [(name, conn.rows(f"SELECT count(*) FROM {name}")[0][0]) for (name,) in tables]
+        per_set = conn.rows(
+            f"""
             SELECT r.prompt_set,
                    count(*) FILTER (WHERE state = 'COMPLETED'),
                    count(*) FILTER (WHERE state = 'FAILED'),
-                   quantile_cont(t.total_seconds, 0.5), quantile_cont(t.total_seconds, 0.95),
+                   {p50_p95_sql("t.total_seconds")},
                    (SELECT count(*) FROM media.files f WHERE f.prompt_set = r.prompt_set)
             FROM generation.requests r
             LEFT JOIN media.timings t USING (prompt_set, item_key)
             GROUP BY 1 ORDER BY 1
             """
-        ).fetchall()
-        cost = conn.execute(
-            "SELECT coalesce(sum(total_cost_usd), 0) FROM reports.endpoint_stats"
-        ).fetchall()[0][0]
+        )
+        cost = conn.rows("SELECT coalesce(sum(total_cost_usd), 0) FROM reports.endpoint_stats")[0][
+            0
+        ]
     lines = ["| table | rows |", "|---|---|"]
     lines += [f"| {name} | {count} |" for name, count in counts]
     lines += [

@@ -1,6 +1,7 @@
 """Data-quality rules for the media tables, as queries that return the offending rows.
 
-Kept out of the Dagster checks so the rules can be run (and tested) on any DuckDB file.
+Kept out of the Dagster checks so the rules can be run (and tested) on any DuckDB file or
+Postgres database (portable SQL, `$1` parameters, through `fal_platform/store/backend.py`'s reader).
 """
 
 from __future__ import annotations
@@ -9,12 +10,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import duckdb
-
 from fal_platform.batch.prompts import PromptSetError, discover_prompt_sets, load_prompt_set
 from fal_platform.batch.rows import RequestState
 from fal_platform.batch.tables import MEDIA_FILES, MEDIA_TIMINGS, REQUESTS
 from fal_platform.catalog.lookup import read_prices
+from fal_platform.store.duckdb_backend import Queryable, as_reader
 
 MEDIA_CATEGORIES = (
     "text-to-image",
@@ -45,15 +45,13 @@ def _where_partition(prompt_set: str | None, alias: str = "") -> tuple[str, list
     if prompt_set is None:
         return "TRUE", []
     column = f"{alias}.prompt_set" if alias else "prompt_set"
-    return f"{column} = ?", [prompt_set]
+    return f"{column} = $1", [prompt_set]
 
 
-def completed_without_media(
-    conn: duckdb.DuckDBPyConnection, prompt_set: str | None = None
-) -> RuleOutcome:
+def completed_without_media(conn: Queryable, prompt_set: str | None = None) -> RuleOutcome:
     where, params = _where_partition(prompt_set, "r")
     categories = ", ".join(f"'{c}'" for c in MEDIA_CATEGORIES)
-    rows = conn.execute(
+    rows = as_reader(conn).rows(
         f"""
         SELECT r.prompt_set || ':' || r.item_key || ' (' || r.endpoint_id || ')'
         FROM {REQUESTS.name} r
@@ -64,7 +62,7 @@ def completed_without_media(
                           WHERE f.prompt_set = r.prompt_set AND f.item_key = r.item_key)
         """,
         params,
-    ).fetchall()
+    )
     return RuleOutcome(len(rows), [r[0] for r in rows[:SAMPLE]])
 
 
@@ -75,18 +73,16 @@ def is_well_formed_url(url: str) -> bool:
     return parts.scheme in ("http", "https") and bool(parts.netloc)
 
 
-def malformed_urls(conn: duckdb.DuckDBPyConnection, prompt_set: str | None = None) -> RuleOutcome:
+def malformed_urls(conn: Queryable, prompt_set: str | None = None) -> RuleOutcome:
     where, params = _where_partition(prompt_set)
-    urls = conn.execute(f"SELECT url FROM {MEDIA_FILES.name} WHERE {where}", params).fetchall()
+    urls = as_reader(conn).rows(f"SELECT url FROM {MEDIA_FILES.name} WHERE {where}", params)
     bad = [url for (url,) in urls if not is_well_formed_url(url or "")]
     return RuleOutcome(len(bad), bad[:SAMPLE])
 
 
-def inconsistent_timings(
-    conn: duckdb.DuckDBPyConnection, prompt_set: str | None = None
-) -> RuleOutcome:
+def inconsistent_timings(conn: Queryable, prompt_set: str | None = None) -> RuleOutcome:
     where, params = _where_partition(prompt_set)
-    rows = conn.execute(
+    rows = as_reader(conn).rows(
         f"""
         SELECT coalesce(request_id, item_key) FROM {MEDIA_TIMINGS.name}
         WHERE {where} AND (
@@ -96,7 +92,7 @@ def inconsistent_timings(
                > total_seconds + {TIMING_TOLERANCE_SECONDS})
         """,
         params,
-    ).fetchall()
+    )
     return RuleOutcome(len(rows), [r[0] for r in rows[:SAMPLE]])
 
 
@@ -111,7 +107,7 @@ def prompt_set_endpoints(directory: Path) -> set[str]:
     return endpoints
 
 
-def unpriced_endpoints(conn: duckdb.DuckDBPyConnection, endpoint_ids: set[str]) -> RuleOutcome:
+def unpriced_endpoints(conn: Queryable, endpoint_ids: set[str]) -> RuleOutcome:
     prices = read_prices(conn, sorted(endpoint_ids)) or {}
     missing = sorted(endpoint_ids - prices.keys())
     return RuleOutcome(len(missing), missing[:SAMPLE])

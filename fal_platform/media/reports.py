@@ -8,9 +8,7 @@ otherwise), so it is computed in Python from one narrow query.
 from __future__ import annotations
 
 import json
-from dataclasses import astuple, dataclass, field
-
-import duckdb
+from dataclasses import dataclass, field
 
 from fal_platform.batch.cost import units_per_request
 from fal_platform.batch.rows import RequestState
@@ -18,6 +16,8 @@ from fal_platform.batch.table_spec import TableSpec, sql_column
 from fal_platform.batch.tables import MEDIA_FILES, REQUESTS
 from fal_platform.catalog.lookup import PRICING_TABLE, table_exists
 from fal_platform.media.latency import REQUEST_SECONDS_SQL, p50_p95_sql
+from fal_platform.store.backend import SqlReader, TableBackend
+from fal_platform.store.duckdb_backend import Queryable, as_reader
 
 
 @dataclass(frozen=True)
@@ -45,11 +45,12 @@ ENDPOINT_STATS = TableSpec(
 STATS_TABLE = ENDPOINT_STATS.name
 
 
-def compute_endpoint_stats(conn: duckdb.DuckDBPyConnection) -> list[EndpointStats]:
-    if not table_exists(conn, *REQUESTS.name.split(".")):
+def compute_endpoint_stats(conn: Queryable) -> list[EndpointStats]:
+    reader = as_reader(conn)
+    if not table_exists(reader, *REQUESTS.name.split(".")):
         return []
     completed = RequestState.COMPLETED.value
-    aggregates = conn.execute(
+    aggregates = reader.rows(
         f"""
         SELECT endpoint_id,
                count(*),
@@ -58,10 +59,10 @@ def compute_endpoint_stats(conn: duckdb.DuckDBPyConnection) -> list[EndpointStat
                {p50_p95_sql(REQUEST_SECONDS_SQL, where=f"state = '{completed}'")}
         FROM {REQUESTS.name} GROUP BY endpoint_id ORDER BY endpoint_id
         """
-    ).fetchall()
-    media_counts = _media_counts(conn)
-    prices = _prices(conn)
-    spent, bases = _item_costs(conn, prices)
+    )
+    media_counts = _media_counts(reader)
+    prices = _prices(reader)
+    spent, bases = _item_costs(reader, prices)
     stats = []
     for endpoint, requests, done, failed, p50, p95 in aggregates:
         item_costs = spent.get(endpoint, [])
@@ -70,9 +71,9 @@ def compute_endpoint_stats(conn: duckdb.DuckDBPyConnection) -> list[EndpointStat
         stats.append(
             EndpointStats(
                 endpoint_id=endpoint,
-                requests=requests,
-                completed=done,
-                failed=failed,
+                requests=int(requests),
+                completed=int(done),
+                failed=int(failed),
                 failure_rate=failed / requests if requests else 0.0,
                 p50_seconds=p50,
                 p95_seconds=p95,
@@ -86,37 +87,35 @@ def compute_endpoint_stats(conn: duckdb.DuckDBPyConnection) -> list[EndpointStat
     return stats
 
 
-def _media_counts(conn: duckdb.DuckDBPyConnection) -> dict[str, int]:
-    if not table_exists(conn, *MEDIA_FILES.name.split(".")):
+def _media_counts(reader: SqlReader) -> dict[str, int]:
+    if not reader.table_exists(*MEDIA_FILES.name.split(".")):
         return {}
     return dict(
-        conn.execute(
-            f"SELECT endpoint_id, count(*) FROM {MEDIA_FILES.name} GROUP BY endpoint_id"
-        ).fetchall()
+        reader.rows(f"SELECT endpoint_id, count(*) FROM {MEDIA_FILES.name} GROUP BY endpoint_id")
     )
 
 
-def _prices(conn: duckdb.DuckDBPyConnection) -> dict[str, tuple[float, str | None]]:
+def _prices(reader: SqlReader) -> dict[str, tuple[float, str | None]]:
     """Unit price and unit per priced endpoint; endpoints fal has no price for are left out."""
-    if not table_exists(conn, "fal_catalog", "pricing"):
+    if not reader.table_exists("fal_catalog", "pricing"):
         return {}
     return {
         endpoint: (float(price), unit)
-        for endpoint, price, unit in conn.execute(
+        for endpoint, price, unit in reader.rows(
             f"SELECT endpoint_id, unit_price, unit FROM {PRICING_TABLE}"
-        ).fetchall()
+        )
         if price is not None
     }
 
 
 def _item_costs(
-    conn: duckdb.DuckDBPyConnection, prices: dict[str, tuple[float, str | None]]
+    reader: SqlReader, prices: dict[str, tuple[float, str | None]]
 ) -> tuple[dict[str, list[float]], dict[str, set[str]]]:
     """Each completed request's cost per endpoint, and whether it was billed or estimated."""
-    costs = conn.execute(
+    costs = reader.rows(
         f"SELECT endpoint_id, billable_units, CAST(input AS VARCHAR) FROM {REQUESTS.name} "
         f"WHERE state = '{RequestState.COMPLETED.value}'"
-    ).fetchall()
+    )
     spent: dict[str, list[float]] = {}
     bases: dict[str, set[str]] = {}
     for endpoint, billable_units, raw_input in costs:
@@ -132,16 +131,6 @@ def _item_costs(
     return spent, bases
 
 
-def write_endpoint_stats(conn: duckdb.DuckDBPyConnection, stats: list[EndpointStats]) -> None:
+def write_endpoint_stats(tables: TableBackend, stats: list[EndpointStats]) -> None:
     """Replace the whole table: the stats are a pure function of the batch tables."""
-    database = str(conn.execute("SELECT current_database()").fetchall()[0][0])
-    conn.execute(f"CREATE SCHEMA IF NOT EXISTS {ENDPOINT_STATS.schema}")
-    conn.execute("BEGIN TRANSACTION")
-    conn.execute(ENDPOINT_STATS.ddl(database, replace=True))
-    if stats:
-        placeholders = ", ".join("?" for _ in ENDPOINT_STATS.columns)
-        conn.executemany(
-            f"INSERT INTO {ENDPOINT_STATS.qualified(database)} VALUES ({placeholders})",
-            [astuple(s) for s in stats],
-        )
-    conn.execute("COMMIT")
+    tables.replace(ENDPOINT_STATS, {}, stats)
