@@ -66,6 +66,11 @@ class GenerationConfig(dg.Config):
         description="Accepted submits per item (a failed job is resubmitted until then); "
         "default: the fal resource's max_attempts.",
     )
+    webhook_url: str | None = Field(
+        default=None,
+        description="Completion by webhook for this run: the public URL of the webhook "
+        "receiver; default: the fal resource's webhook_url (unset: follow status).",
+    )
 
 
 def _prompt_file(partition_key: str, directory: Path) -> PromptSet:
@@ -118,6 +123,7 @@ def generation_requests(
         max_attempts=config.max_attempts or fal.max_attempts,
         force=config.force,
         max_cost_usd=config.max_cost_usd,
+        webhook_url=config.webhook_url or fal.webhook_url,
     )
     try:
         prompt_set = _prompt_file(context.partition_key, paths.prompts)

@@ -35,6 +35,7 @@ from fal_platform.catalog.lookup import (
     read_prices,
 )
 from fal_platform.client import ClientSettings, FalClient, Price
+from fal_platform.webhooks.inbox import WebhookInbox
 
 
 class CatalogMissingError(RuntimeError):
@@ -143,6 +144,7 @@ def run_prompt_set(
                 prices=catalog.prices,
                 stop=stop,
                 on_progress=progress,
+                inbox=WebhookInbox(connect) if settings.webhook_url else None,
             )
 
     outcome = run_interruptibly(main, on_progress=on_progress)

@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 from fal_platform.batch.rows import MediaRow, RequestRow, TimingRow
 from fal_platform.batch.table_spec import HUGEINT_LIMIT, TableSpec, quote
+from fal_platform.webhooks.rows import WebhookRow
 
 __all__ = [
     "ALL_TABLES",
@@ -17,6 +18,7 @@ __all__ = [
     "MEDIA_FILES",
     "MEDIA_TIMINGS",
     "REQUESTS",
+    "WEBHOOK_INBOX",
     "RowT",
     "TableSpec",
     "quote",
@@ -33,7 +35,10 @@ MEDIA_TIMINGS = TableSpec(
     "media.timings", TimingRow, key=("prompt_set", "item_key"), declare_key=False
 )
 
-ALL_TABLES: tuple[TableSpec[Any], ...] = (REQUESTS, MEDIA_FILES, MEDIA_TIMINGS)
+WEBHOOK_INBOX = TableSpec("generation.webhook_inbox", WebhookRow, key=("request_id",))
+"""Verified webhook deliveries, drained by runs in webhook mode (fal_platform/webhooks/inbox.py)."""
+
+ALL_TABLES: tuple[TableSpec[Any], ...] = (REQUESTS, MEDIA_FILES, MEDIA_TIMINGS, WEBHOOK_INBOX)
 
 
 def schema_statements(database: str) -> list[str]:

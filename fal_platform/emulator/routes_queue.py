@@ -165,9 +165,13 @@ async def submit(request: Request, state: EmulatorState) -> Response:
         start_timeout=start_timeout,
     )
     state.stats.accepted_submit(model.endpoint_id, digest)
+    base = base_url(request)
+    webhook = request.query_params.get("fal_webhook")
+    if webhook:  # deliver the outcome when the job ends (emulator/webhooks.py)
+        state.webhooks.schedule(job, webhook, lambda: job_output(state, job, base))
     body = {
         "request_id": job.request_id,
-        **request_urls(base_url(request), model.app_path, job.request_id),
+        **request_urls(base, model.app_path, job.request_id),
         "queue_position": state.jobs.queue_position(job, now),
         "status": IN_QUEUE,
     }

@@ -15,6 +15,7 @@ from fal_platform.emulator.faults import FaultInjector
 from fal_platform.emulator.jobs import JobStore
 from fal_platform.emulator.planner import Planner
 from fal_platform.emulator.stats import Stats
+from fal_platform.emulator.webhooks import WebhookDispatcher
 
 
 @dataclass
@@ -25,6 +26,7 @@ class EmulatorState:
     planner: Planner
     faults: FaultInjector
     stats: Stats
+    webhooks: WebhookDispatcher
     clock: Callable[[], float]
 
     @classmethod
@@ -38,9 +40,11 @@ class EmulatorState:
             planner=Planner(config.seed),
             faults=FaultInjector(config, clock()),
             stats=Stats(),
+            webhooks=WebhookDispatcher(config, clock),
             clock=clock,
         )
 
     def reconfigure(self, config: EmulatorConfig) -> None:
         self.config = config
         self.faults.reconfigure(config, self.clock())
+        self.webhooks.reconfigure(config)
