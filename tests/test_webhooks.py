@@ -28,12 +28,12 @@ from generation_support import (
     prompt_set,
     run_engine,
 )
-from webhook_support import ReceiverProcess
 
 from fal_platform.batch.duckdb_io import duckdb_connection_factory
 from fal_platform.batch.rows import RequestState
 from fal_platform.batch.store import BatchStore
 from fal_platform.devstack.emulator_process import EmulatorProcess
+from fal_platform.devstack.webhooks_process import ReceiverProcess
 from fal_platform.emulator.webhooks import JWKS_PATH, signing_key
 from fal_platform.webhooks.inbox import WebhookInbox
 from fal_platform.webhooks.signature import sign

@@ -35,10 +35,11 @@ MEDIA_TIMINGS = TableSpec(
     "media.timings", TimingRow, key=("prompt_set", "item_key"), declare_key=False
 )
 
-WEBHOOK_INBOX = TableSpec("generation.webhook_inbox", WebhookRow, key=("request_id",))
-"""Verified webhook deliveries, drained by runs in webhook mode (fal_platform/webhooks/inbox.py)."""
+ALL_TABLES: tuple[TableSpec[Any], ...] = (REQUESTS, MEDIA_FILES, MEDIA_TIMINGS)
 
-ALL_TABLES: tuple[TableSpec[Any], ...] = (REQUESTS, MEDIA_FILES, MEDIA_TIMINGS, WEBHOOK_INBOX)
+WEBHOOK_INBOX = TableSpec("generation.webhook_inbox", WebhookRow, key=("request_id",))
+"""Verified webhook deliveries, drained by runs in webhook mode. Not one of the store's
+`ALL_TABLES`: only webhook mode uses it, and `fal_platform/webhooks/inbox.py` creates it."""
 
 
 def schema_statements(database: str) -> list[str]:
