@@ -85,6 +85,8 @@ class WebhookDispatcher:
         """Deliver `job`'s outcome to `url` once it ends (in the background)."""
         config = self._config
         self.counts["scheduled"] += 1
+        if self._http is None:  # made now, while the job runs, not when its delivery is due
+            self._http = httpx.AsyncClient(timeout=10.0, trust_env=False)
         if self._random.random() < config.webhook_drop_rate:
             self.counts["dropped"] += 1
             return
@@ -134,8 +136,7 @@ class WebhookDispatcher:
             timestamp=int(time.time()),
             body=raw,
         )
-        if self._http is None:
-            self._http = httpx.AsyncClient(timeout=10.0, trust_env=False)
+        assert self._http is not None  # made by `schedule`
         try:
             response = await self._http.post(
                 url,

@@ -45,6 +45,13 @@ class JwksCache:
         self._lock = asyncio.Lock()
         self.fetches = 0
 
+    async def warm_up(self) -> None:
+        """Fetch the keys ahead of the first delivery (a failure is retried at that delivery)."""
+        try:
+            await self._current()
+        except JwksUnavailableError as exc:
+            logger.warning("%s; trying again at the first delivery", exc)
+
     async def verify(self, headers: SignedHeaders, body: bytes) -> bool:
         """Whether a published key verifies the delivery (refetching the set at most once)."""
         keys = await self._current()

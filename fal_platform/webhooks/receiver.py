@@ -143,6 +143,7 @@ class Receiver:
         async with httpx.AsyncClient(timeout=10.0, trust_env=False) as http:
             self._jwks = JwksCache(self._jwks_url, http, min_refetch_seconds=self._min_refetch)
             await asyncio.to_thread(self._inbox.count)  # create the table, fail early
+            await self._jwks.warm_up()
             try:
                 yield
             finally:
