@@ -296,10 +296,15 @@ def test_engine_killed_while_waiting_reruns_with_zero_resubmits(
     assert _queue_requests(stats)["result"] == 0
 
 
-def test_lost_deliveries_are_completed_by_the_fallback_status_check(
+def test_lost_and_forged_deliveries_are_completed_by_the_fallback_status_check(
     fresh: Stack, tmp_path: Path
 ) -> None:
-    fresh.emulator.configure(webhook_drop_rate=1.0)
+    # Half the deliveries never leave the emulator, the rest are signed with a key fal does not
+    # publish (the receiver refuses them); one attempt each, so none lands later.
+    fresh.emulator.configure(
+        webhook_drop_rate=0.5, webhook_bad_signature_rate=1.0, webhook_attempts=1
+    )
+    rejected = int(fresh.receiver.health()["rejected"])  # type: ignore[call-overload]
     prompts = prompt_set(tmp_path, "lost", distinct_items(10, tag="lost"))
     report = run_engine(
         fresh.emulator,
@@ -311,7 +316,14 @@ def test_lost_deliveries_are_completed_by_the_fallback_status_check(
     )
     assert report.counts.get(S.COMPLETED) == 10
     stats = fresh.emulator.stats()
-    assert stats["webhooks"]["dropped"] == 10
+    hooks = stats["webhooks"]
+    assert hooks["dropped"] + hooks["bad_signatures"] == 10 and hooks["bad_signatures"] > 0
+    deadline = time.monotonic() + 20
+    while int(fresh.receiver.health()["rejected"]) - rejected < hooks["bad_signatures"]:  # type: ignore[call-overload]
+        assert time.monotonic() < deadline, fresh.receiver.health()
+        time.sleep(0.1)
     assert _queue_requests(stats)["result"] == 10
     assert _queue_requests(stats)["submit"] == 10
-    assert all(row.result for row in fresh.store.load_requests("lost"))
+    rows = fresh.store.load_requests("lost")
+    assert all(row.result for row in rows)
+    assert fresh.inbox.outcomes([row.request_id for row in rows if row.request_id]) == []
