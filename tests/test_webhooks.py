@@ -30,6 +30,8 @@ from generation_support import (
 )
 
 from fal_platform.batch.duckdb_io import duckdb_connection_factory
+from fal_platform.batch.prompts import PromptSet
+from fal_platform.batch.report import BatchReport
 from fal_platform.batch.rows import RequestState
 from fal_platform.batch.store import BatchStore
 from fal_platform.devstack.emulator_process import EmulatorProcess
@@ -92,6 +94,14 @@ def _hook_options(stack: Stack, **overrides: Any) -> Any:
     return fast_options(**{**values, **overrides})
 
 
+def _run_hooked(stack: Stack, prompts: PromptSet, **overrides: Any) -> BatchReport:
+    """The engine in this process, in webhook mode against the module's receiver."""
+    options = _hook_options(stack, **overrides)
+    return run_engine(
+        stack.emulator, stack.store, prompts, options, with_prices=False, inbox=stack.inbox
+    )
+
+
 def _queue_requests(stats: dict[str, Any]) -> dict[str, int]:
     names = ("submit", "status", "status_stream", "result", "cancel")
     return {name: int(stats["requests"][name]) for name in names}
@@ -121,14 +131,7 @@ def test_200_items_complete_with_one_request_each_and_the_rows_of_sse_mode(
     fresh.emulator.reset_stats()
 
     hooked = prompt_set(tmp_path / "hook", "hook200", items)
-    report = run_engine(
-        fresh.emulator,
-        fresh.store,
-        hooked,
-        _hook_options(fresh, max_concurrency=64),
-        with_prices=False,
-        inbox=fresh.inbox,
-    )
+    report = _run_hooked(fresh, hooked, max_concurrency=64)
     stats = fresh.emulator.stats()
     assert report.counts.get(S.COMPLETED) == 200, report
     assert _queue_requests(stats) == {
@@ -203,14 +206,7 @@ def test_duplicate_and_out_of_order_deliveries_give_one_outcome(
 ) -> None:
     fresh.emulator.configure(webhook_duplicate_rate=1.0, webhook_shuffle=0.5)
     prompts = prompt_set(tmp_path, "dupes", distinct_items(30, tag="dupes"))
-    report = run_engine(
-        fresh.emulator,
-        fresh.store,
-        prompts,
-        _hook_options(fresh),
-        with_prices=False,
-        inbox=fresh.inbox,
-    )
+    report = _run_hooked(fresh, prompts)
     assert report.counts.get(S.COMPLETED) == 30
     rows = fresh.store.load_requests("dupes")
     deadline = time.monotonic() + 20
@@ -231,15 +227,7 @@ def test_receiver_down_for_5_seconds_then_the_retries_land(fresh: Stack, tmp_pat
     with ThreadPoolExecutor(1) as pool:
         try:
             started = time.monotonic()
-            run = pool.submit(
-                run_engine,
-                fresh.emulator,
-                fresh.store,
-                prompts,
-                _hook_options(fresh),
-                with_prices=False,
-                inbox=fresh.inbox,
-            )
+            run = pool.submit(_run_hooked, fresh, prompts)
             while fresh.emulator.stats()["webhooks"].get("failed_attempts", 0) < 20:
                 assert not run.done(), run.result()
                 time.sleep(0.1)
@@ -281,14 +269,7 @@ def test_engine_killed_while_waiting_reruns_with_zero_resubmits(
         assert time.monotonic() < deadline
         time.sleep(0.1)
 
-    rerun = run_engine(
-        fresh.emulator,
-        fresh.store,
-        prompts,
-        _hook_options(fresh),
-        with_prices=False,
-        inbox=fresh.inbox,
-    )
+    rerun = _run_hooked(fresh, prompts)
     assert rerun.reattached == 20
     assert fresh.store.count_by_state("killed") == {S.COMPLETED: 20}
     stats = fresh.emulator.stats()
@@ -306,14 +287,7 @@ def test_lost_and_forged_deliveries_are_completed_by_the_fallback_status_check(
     )
     rejected = int(fresh.receiver.health()["rejected"])  # type: ignore[call-overload]
     prompts = prompt_set(tmp_path, "lost", distinct_items(10, tag="lost"))
-    report = run_engine(
-        fresh.emulator,
-        fresh.store,
-        prompts,
-        _hook_options(fresh, webhook_fallback_after=0.5),
-        with_prices=False,
-        inbox=fresh.inbox,
-    )
+    report = _run_hooked(fresh, prompts, webhook_fallback_after=0.5)
     assert report.counts.get(S.COMPLETED) == 10
     stats = fresh.emulator.stats()
     hooks = stats["webhooks"]

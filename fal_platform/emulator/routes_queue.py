@@ -45,7 +45,7 @@ def request_urls(base: str, app_path: str, request_id: str) -> dict[str, str]:
     }
 
 
-def _model_or_404(state: EmulatorState, endpoint_id: str) -> Model:
+def model_or_404(state: EmulatorState, endpoint_id: str) -> Model:
     model = state.catalog.get(endpoint_id)
     if model is None:
         raise ApiError(queue_error(404, f"Application '{endpoint_id}' not found"))
@@ -140,7 +140,7 @@ def result_response(state: EmulatorState, job: Job, base: str) -> Response:
 
 
 async def submit(request: Request, state: EmulatorState) -> Response:
-    model = _model_or_404(state, request.path_params["endpoint_id"])
+    model = model_or_404(state, request.path_params["endpoint_id"])
     payload = await read_json_object(request)
     now = state.clock()
     max_queue = request.query_params.get("fal_max_queue_length")
@@ -250,11 +250,8 @@ async def cancel(request: Request, state: EmulatorState) -> Response:
     return json_response({"status": "ALREADY_COMPLETED"}, 400, headers)
 
 
-async def run(request: Request, state: EmulatorState) -> Response:
-    """fal.run: no queue; the response is the output once the inference time has passed."""
-    model = _model_or_404(state, request.path_params["endpoint_id"])
-    payload = await read_json_object(request)
-    now = state.clock()
+def start_sync_job(state: EmulatorState, model: Model, payload: dict[str, Any]) -> Job:
+    """A fal.run job (plain or streamed): no queue, it starts at once."""
     plan = state.planner.plan(
         state.config, schemas.validate_input(model.category, payload), queued=False
     )
@@ -262,12 +259,19 @@ async def run(request: Request, state: EmulatorState) -> Response:
         model,
         payload,
         input_hash(payload),
-        now=now,
+        now=state.clock(),
         wait=0.0,
         inference=plan.inference,
         error=plan.error,
         queued=False,
     )
     state.stats.runs += 1
+    return job
+
+
+async def run(request: Request, state: EmulatorState) -> Response:
+    """fal.run: no queue; the response is the output once the inference time has passed."""
+    model = model_or_404(state, request.path_params["endpoint_id"])
+    job = start_sync_job(state, model, await read_json_object(request))
     await asyncio.sleep(max(0.0, job.ended_at - state.clock()))
     return result_response(state, job, base_url(request))

@@ -17,14 +17,12 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from fal_platform.emulator import schemas
 from fal_platform.emulator.categories import IMAGE_CATEGORIES, SPEECH_TO_TEXT
 from fal_platform.emulator.errors import REQUEST_ID_HEADER, ApiError, queue_error
 from fal_platform.emulator.jobs import Job
 from fal_platform.emulator.routes_common import base_url, job_output, read_json_object
-from fal_platform.emulator.routes_queue import result_response
+from fal_platform.emulator.routes_queue import model_or_404, result_response, start_sync_job
 from fal_platform.emulator.state import EmulatorState
-from fal_platform.emulator.stats import input_hash
 
 STREAMING_CATEGORIES = IMAGE_CATEGORIES | {SPEECH_TO_TEXT}
 PARTIAL_EVENTS = 3
@@ -45,27 +43,10 @@ async def _events(state: EmulatorState, job: Job, base: str) -> AsyncIterator[st
 
 
 async def run_stream(request: Request, state: EmulatorState) -> Response:
-    endpoint_id = request.path_params["endpoint_id"]
-    model = state.catalog.get(endpoint_id)
-    if model is None:
-        raise ApiError(queue_error(404, f"Application '{endpoint_id}' not found"))
+    model = model_or_404(state, request.path_params["endpoint_id"])
     if model.category not in STREAMING_CATEGORIES:
-        raise ApiError(queue_error(404, f"Application '{endpoint_id}' does not stream"))
-    payload = await read_json_object(request)
-    plan = state.planner.plan(
-        state.config, schemas.validate_input(model.category, payload), queued=False
-    )
-    job = state.jobs.add(
-        model,
-        payload,
-        input_hash(payload),
-        now=state.clock(),
-        wait=0.0,
-        inference=plan.inference,
-        error=plan.error,
-        queued=False,
-    )
-    state.stats.runs += 1
+        raise ApiError(queue_error(404, f"Application '{model.endpoint_id}' does not stream"))
+    job = start_sync_job(state, model, await read_json_object(request))
     if job.error is not None:
         await asyncio.sleep(max(0.0, job.ended_at - state.clock()))
         return result_response(state, job, base_url(request))
