@@ -114,7 +114,7 @@ async def _run_engine(
             BatchStore(connect),
             load_prompt_set(prompt_file),
             options,
-            inbox=WebhookInbox(connect) if webhook_url else None,
+            inbox=WebhookInbox.beside(db) if webhook_url else None,
         )
 
 

@@ -12,6 +12,7 @@ import signal
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,14 +30,15 @@ from generation_support import (
     run_engine,
 )
 
-from fal_platform.batch.duckdb_io import duckdb_connection_factory
 from fal_platform.batch.prompts import PromptSet
 from fal_platform.batch.report import BatchReport
 from fal_platform.batch.rows import RequestState
 from fal_platform.batch.store import BatchStore
 from fal_platform.devstack.emulator_process import EmulatorProcess
+from fal_platform.devstack.processes import free_port
 from fal_platform.devstack.webhooks_process import ReceiverProcess
 from fal_platform.emulator.webhooks import JWKS_PATH, signing_key
+from fal_platform.target import DEFAULT_EMULATOR_HOST, emulator_base_url
 from fal_platform.webhooks.inbox import WebhookInbox
 from fal_platform.webhooks.signature import sign
 
@@ -63,18 +65,32 @@ class Stack:
 
     @property
     def inbox(self) -> WebhookInbox:
-        return WebhookInbox(duckdb_connection_factory(self.db))
+        return WebhookInbox.beside(self.db)
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """The emulator and the receiver start side by side (the receiver's key fetch at start may
+    miss the emulator; it fetches again at the first delivery)."""
     db = tmp_path_factory.mktemp("webhooks") / "platform.duckdb"
-    with (
-        EmulatorProcess(
-            models=20, webhook_retry_delay=0.3, webhook_retry_max_delay=2.0, **FAST
-        ) as emulator,
-        ReceiverProcess(db, emulator.url + JWKS_PATH) as receiver,
-    ):
+    port = free_port()
+    emulator = EmulatorProcess(
+        models=20,
+        preferred_port=port,
+        webhook_retry_delay=0.3,
+        webhook_retry_max_delay=2.0,
+        **FAST,
+    )
+    receiver = ReceiverProcess(db, emulator_base_url(DEFAULT_EMULATOR_HOST, port) + JWKS_PATH)
+    with ExitStack() as started:
+        started.callback(receiver.stop)
+        receiver.start(wait=False)
+        started.enter_context(emulator)
+        if emulator.port != port:  # the port was taken meanwhile: point the receiver anew
+            receiver.stop()
+            receiver.jwks_url = emulator.url + JWKS_PATH
+            receiver.start(wait=False)
+        receiver.wait_ready()
         yield Stack(emulator, receiver, db)
 
 

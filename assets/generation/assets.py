@@ -48,6 +48,7 @@ from fal_platform.batch.run import (
 )
 from fal_platform.batch.settings import DEFAULT_BUDGET_USD
 from fal_platform.batch.tables import REQUESTS
+from fal_platform.webhooks.inbox import WebhookInbox
 from resources.fal import FalResource
 from resources.paths import PlatformPaths
 
@@ -140,6 +141,7 @@ def generation_requests(
             connect=duckdb.get_connection,
             lookup=catalog_from_tables,
             on_progress=lambda snapshot: context.log.info(snapshot.describe()),
+            inbox=WebhookInbox.beside(duckdb.database) if settings.webhook_url else None,
         )
     except PromptSetError as exc:
         context.log.error(str(exc))

@@ -119,13 +119,15 @@ def run_prompt_set(
     connect: ConnectionFactory,
     lookup: CatalogLookup = catalog_from_tables_or_api,
     on_progress: Callable[[ProgressSnapshot], None] | None = None,
+    inbox: WebhookInbox | None = None,
 ) -> PromptSetRun:
     """Run one prompt set to completion or until interrupted; blocks the calling thread.
 
     Raises `PromptSetError` (invalid set), `CatalogMissingError`, `BudgetExceededError`,
     `FalError` (fal refused, e.g. a bad key) and `BatchAbortedError`, all before anything is
     paid for except the last. An interrupt (Ctrl-C, SIGTERM, Dagster terminate) stops the run
-    gracefully and comes back in `PromptSetRun.interrupt`.
+    gracefully and comes back in `PromptSetRun.interrupt`. Webhook mode (`settings.webhook_url`)
+    waits on `inbox`, where the receiver records deliveries (`batch/await_webhook.py`).
     """
     prompt_set = source if isinstance(source, PromptSet) else read_prompt_set(source)
     store = BatchStore(connect)
@@ -144,7 +146,7 @@ def run_prompt_set(
                 prices=catalog.prices,
                 stop=stop,
                 on_progress=progress,
-                inbox=WebhookInbox(connect) if settings.webhook_url else None,
+                inbox=inbox,
             )
 
     outcome = run_interruptibly(main, on_progress=on_progress)

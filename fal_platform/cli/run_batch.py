@@ -153,6 +153,7 @@ def run_batch_cli(
     from fal_platform.batch.prompts import PromptSetError
     from fal_platform.batch.run import catalog_from_tables_or_api, run_prompt_set
     from fal_platform.client import FalError
+    from fal_platform.webhooks.inbox import WebhookInbox
 
     out = out or sys.stdout
     err = err or sys.stderr
@@ -171,6 +172,7 @@ def run_batch_cli(
             connect=duckdb_connection_factory(db_path),
             lookup=catalog_from_tables_or_api,
             on_progress=bar.update,
+            inbox=WebhookInbox.beside(db_path) if settings.webhook_url else None,
         )
     except (PromptSetError, BudgetExceededError) as exc:
         print(str(exc), file=err)

@@ -78,7 +78,9 @@ class ReceiverProcess:
     def health_url(self) -> str:
         return f"http://{DEFAULT_EMULATOR_HOST}:{self.port}/health"
 
-    def start(self) -> ReceiverProcess:
+    def start(self, *, wait: bool = True) -> ReceiverProcess:
+        """Start the child; `wait=False` returns at once (call `wait_ready`), e.g. to start it
+        beside the emulator whose keys it trusts (it fetches them again at the first delivery)."""
         handle, name = tempfile.mkstemp(prefix="fal-webhooks-", suffix=".log")
         os.close(handle)  # ManagedProcess opens it for the child
         self._child = receiver_child(
@@ -89,8 +91,14 @@ class ReceiverProcess:
             log_path=Path(name),
             min_refetch_seconds=self.min_refetch_seconds,
         ).start()
-        self._child.wait_ready(30.0)
+        if wait:
+            self.wait_ready()
         return self
+
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        if self._child is None:
+            raise RuntimeError("the receiver is not started")
+        self._child.wait_ready(timeout)
 
     def stop(self) -> None:
         child, self._child = self._child, None

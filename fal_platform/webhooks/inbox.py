@@ -10,22 +10,36 @@ receiver only appends facts. Each delivery is keyed by fal's request id: a dupli
 counts itself (`deliveries + 1`), so fal's retries are idempotent, and an id no run knows
 stays in the inbox, recorded and harmless.
 
-Both sides use short connections from the same `ConnectionFactory` as the store: one batch
-per connection, so with DuckDB the receiver and the engine take turns on the file; on a
-server database any number of receivers and engines share the table. The SQL is portable
-(parameters, `INSERT ... ON CONFLICT`).
+With DuckDB the inbox is a file of its own beside the platform's (`inbox_path`): DuckDB lets
+one process write a file at a time, and a run at high concurrency keeps the platform file busy
+with its group commits, so a receiver sharing it waited seconds per delivery (fal would time
+out and retry). In its own file the receiver only ever waits for the run's inbox reads, a few
+milliseconds a few times a second; both sides still use short connections (one batch each). On
+a server database the table sits beside the others and any number of receivers and runs share
+it. Writes are one `INSERT ... SELECT ... ON CONFLICT` over an Arrow batch, as the store's
+upserts are; reads take `$n` parameters (DuckDB and psycopg both do). On another backend
+`record` is an upsert by `request_id` and `outcomes` a load by it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
-from fal_platform.batch.duckdb_io import ConnectionFactory
+from fal_platform.batch.duckdb_io import ConnectionFactory, duckdb_connection_factory, staged
 from fal_platform.batch.tables import WEBHOOK_INBOX, quote
 from fal_platform.webhooks.rows import WebhookRow
 
 _READ_CHUNK = 500
+INBOX_SUFFIX = ".webhook_inbox.duckdb"
+
+
+def inbox_path(platform_db: Path | str) -> Path:
+    """The DuckDB inbox file beside the platform's DuckDB file (`data/fal_platform.duckdb` ->
+    `data/fal_platform.webhook_inbox.duckdb`)."""
+    path = Path(platform_db)
+    return path.with_name(path.stem + INBOX_SUFFIX)
 
 
 def _params(row: WebhookRow) -> list[WebhookRow]:
@@ -42,6 +56,11 @@ class WebhookInbox:
         self._connect = connect
         self._schema_ready = False
 
+    @classmethod
+    def beside(cls, platform_db: Path | str) -> WebhookInbox:
+        """The inbox of the platform's DuckDB file `platform_db` (in its own file)."""
+        return cls(duckdb_connection_factory(inbox_path(platform_db)))
+
     def _table(self, conn: Any) -> str:
         database = str(conn.execute("SELECT current_database()").fetchall()[0][0])
         if not self._schema_ready:
@@ -57,16 +76,16 @@ class WebhookInbox:
         """
         if not rows:
             return 0
-        names = WEBHOOK_INBOX.column_names
-        columns = ", ".join(map(quote, names))
-        marks = ", ".join("?" for _ in names)
-        with self._connect() as conn:
-            table = self._table(conn)
-            conn.executemany(
-                f"INSERT INTO {table} ({columns}) VALUES ({marks}) "
+        columns = ", ".join(map(quote, WEBHOOK_INBOX.column_names))
+        table = WEBHOOK_INBOX.to_arrow(list(rows))
+        # One set-based statement over an Arrow batch, like the store's upserts: a statement
+        # per row (executemany) costs DuckDB ~60 ms each, which held the file for seconds.
+        with self._connect() as conn, staged(conn, table) as source:
+            target = self._table(conn)
+            conn.execute(
+                f"INSERT INTO {target} ({columns}) SELECT {columns} FROM {source} "
                 f'ON CONFLICT ("request_id") DO UPDATE SET '
-                f'"deliveries" = {table}."deliveries" + excluded."deliveries"',
-                [_params(row) for row in rows],
+                f'"deliveries" = {target}."deliveries" + excluded."deliveries"'
             )
         return len(rows)
 
@@ -79,7 +98,7 @@ class WebhookInbox:
             select = WEBHOOK_INBOX.select_sql(database)
             for start in range(0, len(request_ids), _READ_CHUNK):
                 chunk = list(request_ids[start : start + _READ_CHUNK])
-                marks = ", ".join("?" for _ in chunk)
+                marks = ", ".join(f"${n}" for n in range(1, len(chunk) + 1))
                 records = conn.execute(
                     f'{select} WHERE "request_id" IN ({marks})', chunk
                 ).fetchall()

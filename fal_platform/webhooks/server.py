@@ -1,8 +1,8 @@
 """`fal-platform webhooks --host --port [--db PATH] [--jwks-url URL]`: the receiver under uvicorn.
 
-The JWKS URL defaults to `FAL_PLATFORM_WEBHOOK_JWKS_URL`, else fal's published one; the store
-is the same DuckDB file the engine uses (`--db`, else `FAL_PLATFORM_DUCKDB`, else
-data/fal_platform.duckdb). Real fal must reach this process: put an ingress or a tunnel in
+The JWKS URL defaults to `FAL_PLATFORM_WEBHOOK_JWKS_URL`, else fal's published one; `--db` is
+the platform's DuckDB file the runs use (else `FAL_PLATFORM_DUCKDB`, else
+data/fal_platform.duckdb), and deliveries go to the inbox beside it (`inbox.py` says why). Real fal must reach this process: put an ingress or a tunnel in
 front of it and give the engine that public URL (README, "Webhooks").
 """
 
@@ -16,9 +16,8 @@ from pathlib import Path
 
 import uvicorn
 
-from fal_platform.batch.duckdb_io import duckdb_connection_factory
 from fal_platform.paths import DataPaths
-from fal_platform.webhooks.inbox import WebhookInbox
+from fal_platform.webhooks.inbox import WebhookInbox, inbox_path
 from fal_platform.webhooks.jwks import FAL_JWKS_URL
 from fal_platform.webhooks.receiver import WEBHOOK_PATH, Receiver, create_receiver_app
 
@@ -33,7 +32,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--db",
         type=Path,
         default=None,
-        help="DuckDB file (default: FAL_PLATFORM_DUCKDB, else data/fal_platform.duckdb).",
+        help="The platform's DuckDB file (default: FAL_PLATFORM_DUCKDB, else "
+        "data/fal_platform.duckdb); deliveries go to the inbox file beside it.",
     )
     parser.add_argument(
         "--jwks-url",
@@ -57,13 +57,13 @@ def run_from_args(args: argparse.Namespace) -> int:
     db = args.db or DataPaths.from_env(os.environ).duckdb
     jwks_url = jwks_url_from(os.environ, args.jwks_url)
     receiver = Receiver(
-        WebhookInbox(duckdb_connection_factory(db)),
+        WebhookInbox.beside(db),
         jwks_url,
         min_refetch_seconds=args.min_refetch_seconds,
     )
     print(
         f"fal webhook receiver on http://{args.host}:{args.port}{WEBHOOK_PATH} "
-        f"(store {db}, keys from {jwks_url})",
+        f"(inbox {inbox_path(db)}, keys from {jwks_url})",
         file=sys.stderr,
         flush=True,
     )
