@@ -21,6 +21,7 @@ import contextlib
 import logging
 import re
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 
 import httpx
 
@@ -45,11 +46,20 @@ logger = logging.getLogger("fal_platform.batch")
 
 MAX_FALLBACK_WAIT = 3600.0
 """The wait between fallback status checks doubles up to this (an hour-long video job)."""
+RECEIPT_OVERLAP = timedelta(seconds=2)
+"""Each turn re-reads this much before the previous one: receipts are stamped by the
+receivers' clocks, at their write (`WebhookInbox.record`)."""
 _STATUS_CODE = re.compile(r"\b([1-5]\d\d)\b")
 
 
 class InboxWatch:
-    """One reader of the inbox for all the items of a run that wait on a webhook."""
+    """One reader of the inbox for all the items of a run that wait on a webhook.
+
+    Each turn it looks up, by id, the items that started waiting since the last turn (their
+    delivery may be old: a rerun after a crash), and asks the inbox only for what was received
+    since the previous turn (ids and times, no payloads), so a turn stays small whatever the
+    number of items waiting. Payloads are read only for deliveries someone waits on.
+    """
 
     def __init__(self, inbox: WebhookInbox, interval: float) -> None:
         self._inbox = inbox
@@ -75,19 +85,33 @@ class InboxWatch:
                 del self._waiting[request_id]
 
     async def _run(self) -> None:
+        cursor: datetime | None = None
+        looked_up: set[str] = set()
         while self._waiting:
-            ids = list(self._waiting)
+            started = datetime.now(UTC)
+            waiting = set(self._waiting)
+            fresh = sorted(waiting - looked_up)
             try:
-                found = await asyncio.to_thread(self._inbox.outcomes, ids)
+                found = await asyncio.to_thread(self._read, fresh, waiting, cursor)
             except Exception as exc:  # a locked or unreachable store: try again next time
                 logger.warning("could not read the webhook inbox: %s", exc)
-                found = []
-            self.reads += 1
-            for row in found:
-                future = self._waiting.pop(row.request_id, None)
-                if future is not None and not future.done():
-                    future.set_result(row)
+            else:
+                self.reads += 1
+                looked_up = (looked_up | set(fresh)) & set(self._waiting)
+                cursor = started - RECEIPT_OVERLAP
+                for row in found:
+                    future = self._waiting.pop(row.request_id, None)
+                    if future is not None and not future.done():
+                        future.set_result(row)
             await asyncio.sleep(self._interval)
+
+    def _read(
+        self, fresh: list[str], waiting: set[str], cursor: datetime | None
+    ) -> list[WebhookRow]:
+        wanted = set(fresh)
+        if cursor is not None:
+            wanted |= {rid for rid, _ in self._inbox.received_since(cursor) if rid in waiting}
+        return self._inbox.outcomes(sorted(wanted)) if wanted else []
 
     async def close(self) -> None:
         if self._task is not None:

@@ -86,7 +86,9 @@ class WebhookDispatcher:
         config = self._config
         self.counts["scheduled"] += 1
         if self._http is None:  # made now, while the job runs, not when its delivery is due
-            self._http = httpx.AsyncClient(timeout=10.0, trust_env=False)
+            # No pool limit: fal's delivery is not queued behind 100 of our own connections.
+            limits = httpx.Limits(max_connections=None, max_keepalive_connections=100)
+            self._http = httpx.AsyncClient(timeout=10.0, trust_env=False, limits=limits)
         if self._random.random() < config.webhook_drop_rate:
             self.counts["dropped"] += 1
             return

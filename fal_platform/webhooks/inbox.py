@@ -24,6 +24,7 @@ upserts are; reads take `$n` parameters (DuckDB and psycopg both do). On another
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ from fal_platform.batch.tables import WEBHOOK_INBOX, quote
 from fal_platform.webhooks.rows import WebhookRow
 
 _READ_CHUNK = 500
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 INBOX_SUFFIX = ".webhook_inbox.duckdb"
 
 
@@ -76,18 +78,26 @@ class WebhookInbox:
         """
         if not rows:
             return 0
-        columns = ", ".join(map(quote, WEBHOOK_INBOX.column_names))
-        table = WEBHOOK_INBOX.to_arrow(list(rows))
         # One set-based statement over an Arrow batch, like the store's upserts: a statement
         # per row (executemany) costs DuckDB ~60 ms each, which held the file for seconds.
-        with self._connect() as conn, staged(conn, table) as source:
+        with self._connect() as conn:
+            # Stamped once the file is ours: readers look for new rows by this time
+            # (`received_since`), so it must not run ahead of the commit by a lock wait.
+            now = datetime.now(UTC)
+            for row in rows:
+                row.received_at = now
+            self._insert(conn, rows)
+        return len(rows)
+
+    def _insert(self, conn: Any, rows: Sequence[WebhookRow]) -> None:
+        columns = ", ".join(map(quote, WEBHOOK_INBOX.column_names))
+        with staged(conn, WEBHOOK_INBOX.to_arrow(list(rows))) as source:
             target = self._table(conn)
             conn.execute(
                 f"INSERT INTO {target} ({columns}) SELECT {columns} FROM {source} "
                 f'ON CONFLICT ("request_id") DO UPDATE SET '
                 f'"deliveries" = {target}."deliveries" + excluded."deliveries"'
             )
-        return len(rows)
 
     def outcomes(self, request_ids: Sequence[str]) -> list[WebhookRow]:
         """The recorded deliveries among `request_ids` (in no particular order)."""
@@ -104,6 +114,18 @@ class WebhookInbox:
                 ).fetchall()
                 found.extend(WEBHOOK_INBOX.from_records(records))
         return found
+
+    def received_since(self, since: datetime) -> list[tuple[str, datetime]]:
+        """(request id, first receipt) of the deliveries first received at or after `since`:
+        a cheap look for what is new, without the payloads."""
+        with self._connect() as conn:
+            table = self._table(conn)
+            records = conn.execute(
+                f'SELECT "request_id", epoch_us("received_at") FROM {table} '
+                'WHERE "received_at" >= $1',
+                [since],
+            ).fetchall()
+        return [(request_id, _EPOCH + timedelta(microseconds=us)) for request_id, us in records]
 
     def count(self) -> int:
         with self._connect() as conn:
