@@ -56,6 +56,7 @@ from fal_platform.target import (
     ENV_KEY,
     emulator_base_url,
 )
+from fal_platform.webhooks.server import DEFAULT_PORT as RECEIVER_PORT
 
 EMULATOR_STARTUP_TIMEOUT = 30.0
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -131,6 +132,8 @@ def start_receiver(
     trusts the emulator's key and, unless FAL_PLATFORM_WEBHOOK_URL says otherwise, runs are
     told to have webhooks delivered to it; with real fal, that variable must be the public URL
     of an ingress or tunnel in front of it (README, "Webhooks")."""
+    if port is None:
+        port = RECEIVER_PORT  # fixed, so a tunnel or ingress in front of it can stay put
     port = port or free_port(DEFAULT_EMULATOR_HOST)
     jwks = env[ENV_EMULATOR_URL] + JWKS_PATH if on_emulator else None
     receiver = children.enter_context(
@@ -258,7 +261,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
         default=None,
         metavar="PORT",
         help=f"also start the webhook receiver on PORT (0 = any free one) and run batches in "
-        f"webhook mode; also started when {ENV_WEBHOOK_URL} is set",
+        f"webhook mode; also started (on {RECEIVER_PORT}) when {ENV_WEBHOOK_URL} is set",
     )
     return parser
 
