@@ -189,7 +189,7 @@ def markdown(runs: list[WebhookRun]) -> str:
         "requests = submit + status + status stream + result (emulator counters).",
         "",
         "| mode | c | items | completed | requests/item | engine CPU ms/item | "
-        "receiver CPU ms/item | peak connections | p50 seen / job | p95 seen / job | "
+        "receiver CPU ms/item | peak sockets | p50 seen / job | p95 seen / job | "
         "p50 written / job | wall s |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
