@@ -17,6 +17,7 @@ from assets.catalog import definitions as catalog
 from assets.generation import definitions as generation
 from assets.media import definitions as media
 from assets.reports import definitions as reports
+from fal_platform.devstack.webhooks_process import ENV_WEBHOOK_URL
 from fal_platform.target import ENV_KEY
 from resources.database import PlatformDatabase
 from resources.fal import FalResource
@@ -40,7 +41,10 @@ def fal_from_env(environ: Mapping[str, str]) -> FalResource:
 
     Without a key the emulator is the target, and EnvVar would fail on the unset variable.
     """
-    return FalResource(api_key=dg.EnvVar(ENV_KEY) if environ.get(ENV_KEY) else None)
+    return FalResource(
+        api_key=dg.EnvVar(ENV_KEY) if environ.get(ENV_KEY) else None,
+        webhook_url=environ.get(ENV_WEBHOOK_URL) or None,  # set by `fal-platform dev --webhooks`
+    )
 
 
 def build_defs(

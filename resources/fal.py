@@ -81,6 +81,13 @@ class FalResource(dg.ConfigurableResource):
         default=DEFAULTS.priority, description="Sent as X-Fal-Queue-Priority."
     )
 
+    webhook_url: str | None = Field(
+        default=DEFAULTS.webhook_url,
+        description="Completion by webhook: the public URL fal POSTs outcomes to (the receiver "
+        "`fal-platform webhooks`, its /fal/webhook route, writing to the same store). Unset: "
+        "follow status over SSE or polling.",
+    )
+
     def target(self) -> FalTarget:
         return resolve_target(
             has_key=bool(self.api_key),
@@ -102,6 +109,7 @@ class FalResource(dg.ConfigurableResource):
             "start_timeout": self.start_timeout,
             "max_attempts": self.max_attempts,
             "priority": self.priority,
+            "webhook_url": self.webhook_url,
         }
         values.update(overrides)
         return replace(DEFAULTS, **values)

@@ -21,6 +21,7 @@ from fal_platform.client import ClientSettings, FalClient, Price, RetryPolicy
 from fal_platform.devstack.emulator_process import EmulatorProcess
 from fal_platform.devstack.processes import isolated_env
 from fal_platform.emulator.stats import input_hash
+from fal_platform.webhooks.inbox import WebhookInbox
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 IMAGE_ENDPOINT = "fal-ai/flux/schnell"
@@ -85,6 +86,7 @@ def run_engine(
     with_prices: bool = True,
     stop_when: Callable[[], bool] | None = None,
     on_progress: OnProgress | None = None,
+    inbox: WebhookInbox | None = None,
 ) -> BatchReport:
     """Run the engine once; `stop_when` is polled (in a thread) and sets the stop event."""
 
@@ -110,6 +112,7 @@ def run_engine(
                     prices=prices,
                     stop=stop,
                     on_progress=on_progress,
+                    inbox=inbox,
                 )
             finally:
                 if watcher is not None:

@@ -50,7 +50,8 @@ from fal_platform.batch.run import (
 from fal_platform.batch.settings import DEFAULT_BUDGET_USD
 from fal_platform.batch.tables import REQUESTS
 from fal_platform.store.backend import TableBackend
-from resources.database import platform_tables
+from fal_platform.webhooks.inbox import WebhookInbox
+from resources.database import platform_tables, store_target
 from resources.fal import FalResource
 from resources.paths import PlatformPaths
 
@@ -68,6 +69,11 @@ class GenerationConfig(dg.Config):
         default=None,
         description="Accepted submits per item (a failed job is resubmitted until then); "
         "default: the fal resource's max_attempts.",
+    )
+    webhook_url: str | None = Field(
+        default=None,
+        description="Completion by webhook for this run: the public URL of the webhook "
+        "receiver; default: the fal resource's webhook_url (unset: follow status).",
     )
 
 
@@ -121,6 +127,7 @@ def generation_requests(
         max_attempts=config.max_attempts or fal.max_attempts,
         force=config.force,
         max_cost_usd=config.max_cost_usd,
+        webhook_url=config.webhook_url or fal.webhook_url,
     )
     tables = platform_tables(duckdb)
     try:
@@ -138,6 +145,9 @@ def generation_requests(
             tables=tables,
             lookup=catalog_from_tables,
             on_progress=lambda snapshot: context.log.info(snapshot.describe()),
+            inbox=WebhookInbox.beside(store_target(duckdb).duckdb_path)
+            if settings.webhook_url
+            else None,
         )
     except PromptSetError as exc:
         context.log.error(str(exc))

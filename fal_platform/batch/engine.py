@@ -42,6 +42,7 @@ from fal_platform.batch.settings import DEFAULTS, BatchSettings
 from fal_platform.batch.stopping import unless_stopped
 from fal_platform.batch.writer import RowWriter
 from fal_platform.client import FalAuthenticationError, FalClient, FalError, Price
+from fal_platform.webhooks.inbox import WebhookInbox
 
 __all__ = ["BatchAbortedError", "RequestStore", "run_batch"]
 
@@ -75,12 +76,16 @@ async def run_batch(
     prices: Mapping[str, Price] | Iterable[Price] = (),
     stop: asyncio.Event | None = None,
     on_progress: OnProgress | None = None,
+    inbox: WebhookInbox | None = None,
 ) -> BatchReport:
     """Run `prompt_set` to completion (or until `stop` is set) and report what happened.
 
     Raises `BudgetExceededError` before any submit when the estimate is over
-    `settings.max_cost_usd`, and `FalAuthenticationError` when fal refuses the key.
+    `settings.max_cost_usd`, and `FalAuthenticationError` when fal refuses the key. Webhook
+    mode (`settings.webhook_url`) needs the `inbox` the receiver writes to (`await_webhook.py`).
     """
+    if settings.webhook_url and inbox is None:
+        raise ValueError("webhook mode (webhook_url) needs the webhook inbox of the store")
     run = _BatchRun(
         client,
         store,
@@ -89,6 +94,7 @@ async def run_batch(
         prices=price_map(prices),
         stop=stop or asyncio.Event(),
         on_progress=on_progress,
+        inbox=inbox if settings.webhook_url else None,
     )
     return await run.run()
 
@@ -115,6 +121,7 @@ class _BatchRun:
         prices: dict[str, Price],
         stop: asyncio.Event,
         on_progress: OnProgress | None,
+        inbox: WebhookInbox | None = None,
     ) -> None:
         self._store = store
         self._set = prompt_set
@@ -139,6 +146,7 @@ class _BatchRun:
                 reconciler=self._reconciler,
                 ledger=self._ledger,
                 stop=stop,
+                inbox=inbox,
             )
         )
 

@@ -16,6 +16,7 @@ from datetime import datetime
 
 from fal_platform.batch import poll_schedule as ps
 from fal_platform.batch import transitions as t
+from fal_platform.batch.await_webhook import WebhookAwaiter
 from fal_platform.batch.failures import failure_from_error, is_job_failure, retryable_fal_error
 from fal_platform.batch.pacing import Backoff
 from fal_platform.batch.recorder import Recorder, utc_now
@@ -32,6 +33,7 @@ from fal_platform.client import (
     QueueStatus,
     RequestHandle,
 )
+from fal_platform.webhooks.rows import WebhookRow
 
 logger = logging.getLogger("fal_platform.batch")
 
@@ -90,6 +92,8 @@ class Follower:
         self._stream_probing = False
         self._times = ps.TimesLearner()
         self._aim_known: dict[str, asyncio.Event] = {}
+        self.webhooks = WebhookAwaiter(rec, rec.inbox) if rec.inbox is not None else None
+        """Webhook mode (`await_webhook.py`): outcomes come from the inbox, not from fal."""
 
     def learn_history(self, rows: Iterable[RequestRow]) -> None:
         """Earlier runs' completed rows seed each endpoint's running time and poll aim."""
@@ -111,6 +115,9 @@ class Follower:
         tracked = _Tracked(row)
         waiter = await unless_stopped(self._wait_completed(tracked, handle), self._stop)
         if waiter.cancelled():
+            if self.webhooks is not None:  # webhook mode: no status seen yet, ask before cancel
+                with contextlib.suppress(FalError):
+                    self._on_status(tracked, await self._client.queue.status(handle))
             return await self._stop_item(tracked, handle)
         try:
             completed = waiter.result()
@@ -129,9 +136,23 @@ class Follower:
                 exc,
             )
             return tracked.row
+        if isinstance(completed, WebhookRow):
+            assert self.webhooks is not None
+            return self.webhooks.record(tracked.row, completed)
         return await self._fetch_result(tracked, handle, completed)
 
-    async def _wait_completed(self, tracked: _Tracked, handle: RequestHandle) -> Completed:
+    async def _status_check(self, tracked: _Tracked, handle: RequestHandle) -> QueueStatus:
+        status = await self._client.queue.status(handle)
+        self._on_status(tracked, status)
+        return status
+
+    async def _wait_completed(
+        self, tracked: _Tracked, handle: RequestHandle
+    ) -> Completed | WebhookRow:
+        if self.webhooks is not None:
+            return await self.webhooks.wait(
+                tracked.row, lambda: self._status_check(tracked, handle)
+            )
         origin = _submit_origin(tracked.row)
         if not await self._stream_wanted():
             return await self._poll_completed(tracked, handle, origin, at_once=False)

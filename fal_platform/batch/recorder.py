@@ -19,6 +19,7 @@ from fal_platform.batch.rows import RequestRow
 from fal_platform.batch.settings import BatchSettings
 from fal_platform.batch.writer import RowWriter
 from fal_platform.client import FalClient
+from fal_platform.webhooks.inbox import WebhookInbox
 
 logger = logging.getLogger("fal_platform.batch")
 
@@ -39,6 +40,7 @@ class Recorder:
         reconciler: Reconciler,
         ledger: Ledger,
         stop: asyncio.Event,
+        inbox: WebhookInbox | None = None,
     ) -> None:
         self.client = client
         self.settings = settings
@@ -47,6 +49,8 @@ class Recorder:
         self.stop = stop
         self._writer = writer
         self.ledger = ledger
+        self.inbox = inbox
+        """Webhook mode's inbox (`await_webhook.py`); None when following status."""
 
     def put(self, row: RequestRow) -> RequestRow:
         self.ledger.record(row)

@@ -37,6 +37,7 @@ from fal_platform.catalog.lookup import (
 )
 from fal_platform.client import ClientSettings, FalClient, Price
 from fal_platform.store.backend import TableBackend
+from fal_platform.webhooks.inbox import WebhookInbox
 
 
 class CatalogMissingError(RuntimeError):
@@ -120,6 +121,7 @@ def run_prompt_set(
     tables: TableBackend,
     lookup: CatalogLookup = catalog_from_tables_or_api,
     on_progress: Callable[[ProgressSnapshot], None] | None = None,
+    inbox: WebhookInbox | None = None,
 ) -> PromptSetRun:
     """Run one prompt set to completion or until interrupted; blocks the calling thread.
 
@@ -130,7 +132,8 @@ def run_prompt_set(
     `FalError` (fal refused, e.g. a bad key) and `BatchAbortedError`, all before anything is
     paid for except the last. An interrupt (Ctrl-C, SIGTERM, Dagster terminate) stops the run
     gracefully and comes back in `PromptSetRun.interrupt`. `tables` is where the rows live
-    (`StoreTarget.backend()`: a DuckDB file or Postgres).
+    (`StoreTarget.backend()`: a DuckDB file or Postgres). Webhook mode (`settings.webhook_url`)
+    waits on `inbox`, where the receiver records deliveries (`batch/await_webhook.py`).
     """
     prompt_set = source if isinstance(source, PromptSet) else read_prompt_set(source)
     store = BatchStore(tables)
@@ -161,6 +164,7 @@ def run_prompt_set(
                     prices=catalog.prices,
                     stop=stop,
                     on_progress=progress,
+                    inbox=inbox,
                 )
 
     outcome = run_interruptibly(main, on_progress=on_progress)

@@ -42,6 +42,15 @@ class BatchSettings:
     """Resubmit COMPLETED items (and retryable FAILED ones regardless of their attempts)."""
     use_stream: bool = True
     """Follow status over SSE, falling back to polling when a stream breaks."""
+    webhook_url: str | None = None
+    """Completion by webhook: each submit asks fal to POST its outcome to this public URL (the
+    receiver, `fal-platform webhooks`) and the run waits on the inbox instead of asking fal
+    (`await_webhook.py`). None (the default) follows status over SSE or polling."""
+    webhook_fallback_after: float = 300.0
+    """Webhook mode: seconds without a delivery before one status check asks fal directly
+    (the wait doubles after each check that finds the job unfinished)."""
+    webhook_check_interval: float = 0.25
+    """Webhook mode: seconds between reads of the inbox for the items still waiting."""
     max_cost_usd: float | None = DEFAULT_BUDGET_USD
     """Refuse to start when the estimated cost of this run's submits is higher (None: no guard)."""
     request_timeout: float = 60.0
@@ -85,6 +94,8 @@ class BatchSettings:
             raise ValueError("max_attempts must be >= 1")
         if self.request_timeout <= 0:
             raise ValueError("request_timeout must be positive")
+        if self.webhook_fallback_after <= 0 or self.webhook_check_interval <= 0:
+            raise ValueError("webhook_fallback_after and webhook_check_interval must be positive")
 
     @property
     def poll_ceiling(self) -> float:

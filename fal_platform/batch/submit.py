@@ -68,7 +68,9 @@ class Submitter:
             intent = await self._rec.put_durable(t.intent(row, utc_now()))
             self._report.submit_attempts += 1
             try:
-                handle = await self._client.queue.submit(row.endpoint_id, row.input)
+                handle = await self._client.queue.submit(
+                    row.endpoint_id, row.input, webhook_url=self._opt.webhook_url
+                )
             except FalAuthenticationError:
                 raise
             except FalError as exc:

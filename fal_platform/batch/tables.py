@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 from fal_platform.batch.rows import MediaRow, RequestRow, TimingRow
 from fal_platform.batch.table_spec import HUGEINT_LIMIT, TableSpec, quote
 from fal_platform.batch.upload_row import UploadRow
+from fal_platform.webhooks.rows import WebhookRow
 
 __all__ = [
     "ALL_TABLES",
@@ -19,6 +20,7 @@ __all__ = [
     "MEDIA_TIMINGS",
     "REQUESTS",
     "UPLOADS",
+    "WEBHOOK_INBOX",
     "RowT",
     "TableSpec",
     "quote",
@@ -39,3 +41,7 @@ UPLOADS = TableSpec("generation.uploads", UploadRow, key=("sha256",))
 `batch/uploads.py` rather than with the tables below: a set without local files leaves none."""
 
 ALL_TABLES: tuple[TableSpec[Any], ...] = (REQUESTS, MEDIA_FILES, MEDIA_TIMINGS)
+
+WEBHOOK_INBOX = TableSpec("generation.webhook_inbox", WebhookRow, key=("request_id",))
+"""Verified webhook deliveries, drained by runs in webhook mode. Not one of the store's
+`ALL_TABLES`: only webhook mode uses it, and `fal_platform/webhooks/inbox.py` creates it."""

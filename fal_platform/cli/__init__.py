@@ -13,6 +13,8 @@ from fal_platform.devstack.dev import add_arguments as add_dev_arguments
 from fal_platform.devstack.dev import run_from_args as dev_from_args
 from fal_platform.emulator.__main__ import add_arguments as add_emulator_arguments
 from fal_platform.emulator.__main__ import run_from_args as emulator_from_args
+from fal_platform.webhooks.server import add_arguments as add_webhooks_arguments
+from fal_platform.webhooks.server import run_from_args as webhooks_from_args
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -44,6 +46,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_run_batch_arguments(run_batch)
     dev = sub.add_parser("dev", help="Start the fal emulator and the Dagster UI (dg dev).")
     add_dev_arguments(dev)
+    webhooks = sub.add_parser(
+        "webhooks", help="Receive fal's webhooks (signature-checked) into the batch store."
+    )
+    add_webhooks_arguments(webhooks)
     return parser
 
 
@@ -59,6 +65,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_batch_from_args(args)
     if args.command == "dev":
         return dev_from_args(args)
+    if args.command == "webhooks":
+        return webhooks_from_args(args)
     raise AssertionError(f"unhandled command {args.command}")
 
 

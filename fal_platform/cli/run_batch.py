@@ -88,6 +88,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--no-stream", action="store_true", help="Poll status instead of using the SSE stream."
     )
+    parser.add_argument(
+        "--webhook-url",
+        default=DEFAULTS.webhook_url,
+        help="Completion by webhook: the public URL of `fal-platform webhooks` (its "
+        "/fal/webhook route) writing to the same --db; the run waits on its deliveries.",
+    )
+    parser.add_argument(
+        "--webhook-fallback-after",
+        type=float,
+        default=DEFAULTS.webhook_fallback_after,
+        help="Webhook mode: seconds without a delivery before a status check asks fal.",
+    )
     parser.add_argument("--no-progress", action="store_true", help="No progress bar.")
     parser.add_argument(
         "--emulator-url",
@@ -130,6 +142,8 @@ def run_from_args(args: argparse.Namespace) -> int:
         max_cost_usd=max_cost,
         force=args.force,
         use_stream=not args.no_stream,
+        webhook_url=args.webhook_url,
+        webhook_fallback_after=args.webhook_fallback_after,
         progress_interval=PROGRESS_SECONDS,
     )
     target = _store_target(args.db, sys.stderr)
@@ -172,6 +186,7 @@ def run_batch_cli(
     from fal_platform.batch.run import catalog_from_tables_or_api, run_prompt_set
     from fal_platform.client import FalError
     from fal_platform.store.postgres_backend import DatabaseUnavailableError
+    from fal_platform.webhooks.inbox import WebhookInbox
 
     out = out or sys.stdout
     err = err or sys.stderr
@@ -196,6 +211,7 @@ def run_batch_cli(
             tables=store.backend(),
             lookup=catalog_from_tables_or_api,
             on_progress=bar.update,
+            inbox=WebhookInbox.beside(store.duckdb_path) if settings.webhook_url else None,
         )
     except (PromptSetError, BudgetExceededError, PartitionBusyError) as exc:
         print(str(exc), file=err)

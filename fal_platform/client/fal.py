@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator, Mapping
 from types import TracebackType
+from typing import Any
 
 import httpx
 
@@ -12,6 +14,7 @@ from fal_platform.client.platform import PlatformClient
 from fal_platform.client.queue import QueueClient
 from fal_platform.client.settings import ClientSettings
 from fal_platform.client.storage import StorageClient
+from fal_platform.client.stream import stream_run
 
 
 class FalClient:
@@ -65,6 +68,19 @@ class FalClient:
         self.queue = QueueClient(self._transport, self.settings)
         self.platform = PlatformClient(self._transport, self.settings)
         self.storage = StorageClient(self.settings, on_retry=on_retry)
+
+    def stream(
+        self,
+        endpoint_id: str,
+        input: Mapping[str, Any],
+        *,
+        path: str = "/stream",
+        timeout: float | None = None,
+    ) -> AsyncGenerator[dict[str, Any], None]:
+        """fal.run's stream: partial outputs as they come, the final result last (`stream.py`)."""
+        return stream_run(
+            self._transport, self.settings, endpoint_id, input, path=path, timeout=timeout
+        )
 
     async def aclose(self) -> None:
         await self._http.aclose()

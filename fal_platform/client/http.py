@@ -151,17 +151,22 @@ class HttpTransport:
         operation: str,
         params: QueryParams | None = None,
         timeout: httpx.Timeout | None = None,
+        method: str = "GET",
+        json: Any = None,
+        kind: RequestKind = RequestKind.IDEMPOTENT,
     ) -> AsyncGenerator[httpx_sse.ServerSentEvent, None]:
-        """Yield server-sent events from an idempotent GET.
+        """Yield server-sent events from a GET (or, for fal.run's stream, a POST of `json`).
 
-        Opening the stream is retried like any idempotent request. Once an event has been
-        delivered, a failure is raised instead: the caller has already acted on part of the
-        stream and knows better (e.g. fall back to polling) than a blind reconnect.
+        Opening the stream is retried by `kind`'s rules (a POST that runs a job is
+        NOT_IDEMPOTENT). Once an event has been delivered, a failure is raised instead: the
+        caller has already acted on part of the stream and knows better (e.g. fall back to
+        polling) than a blind reconnect.
         """
         extra: dict[str, Any] = {}
         if timeout is not None:
             extra["timeout"] = timeout
-        kind = RequestKind.IDEMPOTENT
+        if json is not None:
+            extra["json"] = json
         attempt = 0
         while True:
             attempt += 1
@@ -169,7 +174,7 @@ class HttpTransport:
             error: FalError | None = None
             try:
                 async with httpx_sse.aconnect_sse(
-                    self._streams, "GET", url, params=params, **extra
+                    self._streams, method, url, params=params, **extra
                 ) as source:
                     response = source.response
                     if not response.is_success:

@@ -46,6 +46,8 @@ from fal_platform.devstack.processes import (
     free_port,
     port_is_free,
 )
+from fal_platform.devstack.webhooks_process import ENV_WEBHOOK_URL, receiver_child, receiver_url
+from fal_platform.emulator.webhooks import JWKS_PATH
 from fal_platform.paths import DataPaths
 from fal_platform.target import (
     DEFAULT_EMULATOR_HOST,
@@ -54,6 +56,7 @@ from fal_platform.target import (
     ENV_KEY,
     emulator_base_url,
 )
+from fal_platform.webhooks.server import DEFAULT_PORT as RECEIVER_PORT
 
 EMULATOR_STARTUP_TIMEOUT = 30.0
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -122,6 +125,32 @@ def start_emulator(
     return emulator
 
 
+def start_receiver(
+    children: ExitStack, port: int | None, env: dict[str, str], on_emulator: bool
+) -> ManagedProcess:
+    """Webhook mode: the receiver, writing to the platform's DuckDB file. On the emulator it
+    trusts the emulator's key and, unless FAL_PLATFORM_WEBHOOK_URL says otherwise, runs are
+    told to have webhooks delivered to it; with real fal, that variable must be the public URL
+    of an ingress or tunnel in front of it (README, "Webhooks")."""
+    if port is None:
+        port = RECEIVER_PORT  # fixed, so a tunnel or ingress in front of it can stay put
+    port = port or free_port(DEFAULT_EMULATOR_HOST)
+    jwks = env[ENV_EMULATOR_URL] + JWKS_PATH if on_emulator else None
+    receiver = children.enter_context(
+        receiver_child(
+            port=port,
+            db=DataPaths.from_env(env).duckdb.resolve(),
+            jwks_url=jwks,
+            env=env,
+            log_path=logs_dir() / "webhooks.log",
+        )
+    )
+    receiver.wait_ready(EMULATOR_STARTUP_TIMEOUT)
+    env.setdefault(ENV_WEBHOOK_URL, receiver_url(port))
+    _say(f"webhook receiver on port {port}, runs use {env[ENV_WEBHOOK_URL]}")
+    return receiver
+
+
 def _say(message: str) -> None:
     print(f"[fal-platform dev] {message}", flush=True)
 
@@ -132,6 +161,7 @@ def run_dev(
     host: str = "127.0.0.1",
     *,
     dagster_home: Path | None = None,
+    webhooks_port: int | None = None,
 ) -> int:
     """Serve until a stop signal; 0 after a requested stop, 1 if a child fails, 2 on bad setup.
 
@@ -146,7 +176,7 @@ def run_dev(
     env = {**os.environ, **NO_TELEMETRY_ENV}
     with stop_on_signals() as stop_requested, ExitStack() as children:
         try:
-            stack = DevStack(root, home, host, port, emulator_port)
+            stack = DevStack(root, home, host, port, emulator_port, webhooks_port)
             return _serve(stack, env, children, stop_requested)
         except (PortInUseError, ProcessStartError) as exc:
             print(f"fal-platform dev: {exc}", file=sys.stderr)
@@ -167,6 +197,8 @@ class DevStack:
     host: str
     port: int
     emulator_port: int | None
+    webhooks_port: int | None = None
+    """Start the webhook receiver on this port (0: any free one); see `start_receiver`."""
 
 
 def _serve(
@@ -183,6 +215,8 @@ def _serve(
         emulator = start_emulator(children, emulator_port, env, stop_requested)
         if emulator is None:
             return 0
+    if stack.webhooks_port is not None or env.get(ENV_WEBHOOK_URL):
+        start_receiver(children, stack.webhooks_port, env, emulator is not None)
     _say(f"starting dg dev with DAGSTER_HOME={stack.home} ...")
     dagster = children.enter_context(
         dagster_dev_process(
@@ -221,6 +255,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
         default=None,
         help="Dagster instance directory [$DAGSTER_HOME, else <repo>/.dagster_home]",
     )
+    parser.add_argument(
+        "--webhooks",
+        type=int,
+        default=None,
+        metavar="PORT",
+        help=f"also start the webhook receiver on PORT (0 = any free one) and run batches in "
+        f"webhook mode; also started (on {RECEIVER_PORT}) when {ENV_WEBHOOK_URL} is set",
+    )
     return parser
 
 
@@ -230,4 +272,5 @@ def run_from_args(args: argparse.Namespace) -> int:
         emulator_port=args.emulator_port,
         host=args.host,
         dagster_home=args.dagster_home,
+        webhooks_port=args.webhooks,
     )

@@ -11,17 +11,23 @@ from collections.abc import Callable
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from fal_platform.emulator import routes_admin as admin
-from fal_platform.emulator import routes_media, routes_platform, routes_queue
+from fal_platform.emulator import routes_media, routes_platform, routes_queue, routes_stream
 from fal_platform.emulator import routes_storage as storage
 from fal_platform.emulator.config import EmulatorConfig
 from fal_platform.emulator.routing import Handler, InstrumentedEndpoint
 from fal_platform.emulator.state import EmulatorState
+from fal_platform.emulator.webhooks import JWKS_PATH
 
 APP_REQUEST = "/{app_path:path}/requests/{request_id}"
+
+
+async def webhook_keys(request: Request, state: EmulatorState) -> Response:
+    """The public key of the emulator's webhook signatures (point the receiver here)."""
+    return JSONResponse(state.webhooks.jwks())
 
 
 def create_app(config: EmulatorConfig, clock: Callable[[], float] = time.time) -> Starlette:
@@ -56,6 +62,8 @@ def create_app(config: EmulatorConfig, clock: Callable[[], float] = time.time) -
         ),
         counted("/media/{request_id}/{name}", "media", routes_media.media_file, "GET"),
         *_storage_routes(counted),
+        plain(JWKS_PATH, webhook_keys, "GET"),
+        counted("/run/{endpoint_id:path}/stream", "run_stream", routes_stream.run_stream, "POST"),
         counted("/run/{endpoint_id:path}", "run", routes_queue.run, "POST"),
         counted(APP_REQUEST + "/status/stream", "status_stream", routes_queue.status_stream, "GET"),
         counted(APP_REQUEST + "/status", "status", routes_queue.status, "GET"),

@@ -33,10 +33,11 @@ ROUTE_NAMES: tuple[str, ...] = (
     "cdn_upload",
     "cdn_multipart",
     "cdn_file",
+    "run_stream",
 )
 # Routes that talk to the queue gateway; the token-bucket rate limit only covers these.
 QUEUE_ROUTES: frozenset[str] = frozenset(
-    {"submit", "status", "status_stream", "result", "cancel", "run"}
+    {"submit", "status", "status_stream", "result", "cancel", "run", "run_stream"}
 )
 # Media downloads are left out by default so that a flaky API does not also break file fetches.
 DEFAULT_FAULT_ROUTES: frozenset[str] = frozenset(ROUTE_NAMES) - {"media", "cdn_file"}
@@ -209,6 +210,43 @@ class EmulatorConfig(BaseModel):
         description="Image-to-X and speech-to-text jobs also GET external http(s) input URLs "
         "and fail with 422 when that fails (off: only file: paths and this emulator's own "
         "file URLs are checked, so tests stay offline).",
+    )
+
+    # --- webhooks (submits with ?fal_webhook=, emulator/webhooks.py) ---------------------------
+    webhook_attempts: int = Field(
+        default=10, ge=1, description="Delivery attempts per webhook (fal: 10 in 2 hours)."
+    )
+    webhook_retry_delay: float = Field(
+        default=1.0, ge=0.0, description="Wait before re-delivering a failed webhook; doubles."
+    )
+    webhook_retry_max_delay: float = Field(
+        default=60.0, ge=0.0, description="Ceiling of the webhook re-delivery wait, seconds."
+    )
+    webhook_delay: float = Field(
+        default=0.0, ge=0.0, description="Extra seconds between a job's end and its webhook."
+    )
+    webhook_shuffle: float = Field(
+        default=0.0,
+        ge=0.0,
+        description="Random extra delay per delivery, up to this many seconds (out of order).",
+    )
+    webhook_duplicate_rate: Share = Field(
+        default=0.0, description="Share of webhooks delivered twice."
+    )
+    webhook_drop_rate: Share = Field(
+        default=0.0, description="Share of webhooks never sent (lost deliveries)."
+    )
+    webhook_bad_signature_rate: Share = Field(
+        default=0.0, description="Share of deliveries signed with a key the JWKS does not list."
+    )
+    webhook_down_seconds: float = Field(
+        default=0.0,
+        ge=0.0,
+        description="For this many seconds after start (or a config change), every delivery "
+        "attempt fails as if the receiver were down; retries land afterwards.",
+    )
+    webhook_user_id: str = Field(
+        default="emulator-user", description="X-Fal-Webhook-User-Id of deliveries."
     )
 
     # --- platform API limits -------------------------------------------------------------------

@@ -47,11 +47,14 @@ async def health(request: Request, state: EmulatorState) -> Response:
 
 
 async def get_stats(request: Request, state: EmulatorState) -> Response:
-    return json_response(state.stats.snapshot(state.jobs.state_counts(state.clock())))
+    snapshot = state.stats.snapshot(state.jobs.state_counts(state.clock()))
+    snapshot["webhooks"] = dict(state.webhooks.counts)
+    return json_response(snapshot)
 
 
 async def reset_stats(request: Request, state: EmulatorState) -> Response:
     state.stats.reset()
+    state.webhooks.counts.clear()
     return json_response({"status": "ok"})
 
 

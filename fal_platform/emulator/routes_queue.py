@@ -46,7 +46,7 @@ def request_urls(base: str, app_path: str, request_id: str) -> dict[str, str]:
     }
 
 
-def _model_or_404(state: EmulatorState, endpoint_id: str) -> Model:
+def model_or_404(state: EmulatorState, endpoint_id: str) -> Model:
     model = state.catalog.get(endpoint_id)
     if model is None:
         raise ApiError(queue_error(404, f"Application '{endpoint_id}' not found"))
@@ -141,7 +141,7 @@ def result_response(state: EmulatorState, job: Job, base: str) -> Response:
 
 
 async def submit(request: Request, state: EmulatorState) -> Response:
-    model = _model_or_404(state, request.path_params["endpoint_id"])
+    model = model_or_404(state, request.path_params["endpoint_id"])
     payload = await read_json_object(request)
     now = state.clock()
     max_queue = request.query_params.get("fal_max_queue_length")
@@ -168,9 +168,13 @@ async def submit(request: Request, state: EmulatorState) -> Response:
         start_timeout=start_timeout,
     )
     state.stats.accepted_submit(model.endpoint_id, digest)
+    base = base_url(request)
+    webhook = request.query_params.get("fal_webhook")
+    if webhook:  # deliver the outcome when the job ends (emulator/webhooks.py)
+        state.webhooks.schedule(job, webhook, lambda: job_output(state, job, base))
     body = {
         "request_id": job.request_id,
-        **request_urls(base_url(request), model.app_path, job.request_id),
+        **request_urls(base, model.app_path, job.request_id),
         "queue_position": state.jobs.queue_position(job, now),
         "status": IN_QUEUE,
     }
@@ -249,24 +253,31 @@ async def cancel(request: Request, state: EmulatorState) -> Response:
     return json_response({"status": "ALREADY_COMPLETED"}, 400, headers)
 
 
-async def run(request: Request, state: EmulatorState) -> Response:
-    """fal.run: no queue; the response is the output once the inference time has passed."""
-    model = _model_or_404(state, request.path_params["endpoint_id"])
-    payload = await read_json_object(request)
-    now = state.clock()
+async def start_sync_job(
+    state: EmulatorState, model: Model, payload: dict[str, Any], base: str
+) -> Job:
+    """A fal.run job (plain or streamed): no queue, it starts at once; an input URL the model
+    cannot fetch fails it as at fal (`input_files.py`)."""
     problems = schemas.validate_input(model.category, payload)
-    problems += await unfetchable_inputs(state, model.category, payload, base_url(request))
+    problems += await unfetchable_inputs(state, model.category, payload, base)
     plan = state.planner.plan(state.config, problems, queued=False)
     job = state.jobs.add(
         model,
         payload,
         input_hash(payload),
-        now=now,
+        now=state.clock(),
         wait=0.0,
         inference=plan.inference,
         error=plan.error,
         queued=False,
     )
     state.stats.runs += 1
+    return job
+
+
+async def run(request: Request, state: EmulatorState) -> Response:
+    """fal.run: no queue; the response is the output once the inference time has passed."""
+    model = model_or_404(state, request.path_params["endpoint_id"])
+    job = await start_sync_job(state, model, await read_json_object(request), base_url(request))
     await asyncio.sleep(max(0.0, job.ended_at - state.clock()))
     return result_response(state, job, base_url(request))

@@ -16,6 +16,7 @@ from fal_platform.emulator.jobs import JobStore
 from fal_platform.emulator.planner import Planner
 from fal_platform.emulator.stats import Stats
 from fal_platform.emulator.storage import FileStore
+from fal_platform.emulator.webhooks import WebhookDispatcher
 
 
 @dataclass
@@ -26,6 +27,7 @@ class EmulatorState:
     planner: Planner
     faults: FaultInjector
     stats: Stats
+    webhooks: WebhookDispatcher
     clock: Callable[[], float]
     storage: FileStore
 
@@ -40,6 +42,7 @@ class EmulatorState:
             planner=Planner(config.seed),
             faults=FaultInjector(config, clock()),
             stats=Stats(),
+            webhooks=WebhookDispatcher(config, clock),
             clock=clock,
             storage=FileStore(),
         )
@@ -47,3 +50,4 @@ class EmulatorState:
     def reconfigure(self, config: EmulatorConfig) -> None:
         self.config = config
         self.faults.reconfigure(config, self.clock())
+        self.webhooks.reconfigure(config)
