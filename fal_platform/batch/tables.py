@@ -10,10 +10,12 @@ from typing import Any, TypeVar
 
 from fal_platform.batch.rows import MediaRow, RequestRow, TimingRow
 from fal_platform.batch.table_spec import HUGEINT_LIMIT, TableSpec, quote
+from fal_platform.media.archive_table import MEDIA_ARCHIVE
 
 __all__ = [
     "ALL_TABLES",
     "HUGEINT_LIMIT",
+    "MEDIA_ARCHIVE",
     "MEDIA_FILES",
     "MEDIA_TIMINGS",
     "REQUESTS",
@@ -33,7 +35,7 @@ MEDIA_TIMINGS = TableSpec(
     "media.timings", TimingRow, key=("prompt_set", "item_key"), declare_key=False
 )
 
-ALL_TABLES: tuple[TableSpec[Any], ...] = (REQUESTS, MEDIA_FILES, MEDIA_TIMINGS)
+ALL_TABLES: tuple[TableSpec[Any], ...] = (REQUESTS, MEDIA_FILES, MEDIA_TIMINGS, MEDIA_ARCHIVE)
 
 
 def schema_statements(database: str) -> list[str]:

@@ -1,0 +1,63 @@
+"""Helpers for the media archive tests: media rows pointing at a real emulator's files."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from fal_platform.batch.duckdb_io import duckdb_connection_factory
+from fal_platform.batch.rows import MediaRow
+from fal_platform.emulator import media
+from fal_platform.media.archive_table import ArchiveTable
+
+VIDEO_BPS = 2 * 1024 * 1024
+"""Emulator video rate for these tests: a 3 s video is 6 MiB."""
+
+
+def image_row(base: str, prompt_set: str, index: int, side: int = 64) -> MediaRow:
+    colour = media.PALETTE[index % len(media.PALETTE)]
+    return MediaRow(
+        prompt_set=prompt_set,
+        request_id=f"req-{prompt_set}-{index}",
+        endpoint_id="fal-ai/flux/schnell",
+        item_key=f"item-{index}",
+        position=0,
+        media_kind="image",
+        url=f"{base}/media/req-{prompt_set}-{index}/0.png?w={side}&h={side + index}&c={colour}",
+        content_type="image/png",
+        width=side,
+        height=side + index,
+        file_size=len(media.png_bytes(side, side + index, colour)),
+    )
+
+
+def video_row(base: str, prompt_set: str, index: int, seconds: int = 3) -> MediaRow:
+    ms = seconds * 1000 + index  # distinct content per video
+    return MediaRow(
+        prompt_set=prompt_set,
+        request_id=f"vid-{prompt_set}-{index}",
+        endpoint_id="fal-ai/kling-video/v2/master/text-to-video",
+        item_key=f"video-{index}",
+        position=0,
+        media_kind="video",
+        url=f"{base}/media/vid-{prompt_set}-{index}/0.mp4?ms={ms}&bps={VIDEO_BPS}",
+        content_type="video/mp4",
+        file_size=media.mp4_size(ms, VIDEO_BPS),
+    )
+
+
+def table_at(db: Path) -> ArchiveTable:
+    return ArchiveTable(duckdb_connection_factory(db))
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as source:
+        while chunk := source.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def stored_files(root: Path) -> list[Path]:
+    """Every object under a final name (partials live in `.partial/` and are not counted)."""
+    return sorted(p for p in root.glob("??/*") if p.is_file())
