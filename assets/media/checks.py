@@ -1,18 +1,22 @@
 """Checks on the media tables; the rules themselves live in `fal_platform.media.quality`."""
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 import dagster as dg
 import duckdb as duckdb_lib
 from dagster_duckdb import DuckDBResource
 
-from assets.keys import DUCKDB_POOL, MEDIA_FILES_KEY, MEDIA_TIMINGS_KEY
+from assets.keys import DUCKDB_POOL, MEDIA_ARCHIVE_KEY, MEDIA_FILES_KEY, MEDIA_TIMINGS_KEY
+from fal_platform.media.archive_quality import damaged_objects, lost_files, stale_unarchived
+from fal_platform.media.archive_table import ArchiveRow, ArchiveTable
 from fal_platform.media.quality import (
     RuleOutcome,
     completed_without_media,
     inconsistent_timings,
     malformed_urls,
 )
+from resources.media_archive import MediaArchiveResource
 
 Rule = Callable[[duckdb_lib.DuckDBPyConnection, str | None], RuleOutcome]
 
@@ -31,14 +35,18 @@ def rule_check(
             outcome = rule(conn, prompt_set)
         return dg.AssetCheckResult(
             passed=outcome.passed,
-            metadata={
-                "prompt_set": prompt_set or "all",
-                "violations": outcome.violations,
-                "examples": dg.MetadataValue.json(outcome.examples),
-            },
+            metadata=_outcome_metadata(prompt_set, outcome),
         )
 
     return check
+
+
+def _outcome_metadata(prompt_set: str | None, outcome: RuleOutcome) -> dict[str, object]:
+    return {
+        "prompt_set": prompt_set or "all",
+        "violations": outcome.violations,
+        "examples": dg.MetadataValue.json(outcome.examples),
+    }
 
 
 media_checks = [
@@ -61,3 +69,79 @@ media_checks = [
         inconsistent_timings,
     ),
 ]
+
+
+def _archive_rows(
+    context: dg.AssetCheckExecutionContext, duckdb: DuckDBResource
+) -> list[ArchiveRow]:
+    prompt_set = context.partition_key if context.has_partition_key else None
+    return ArchiveTable(duckdb.get_connection).load_partition(prompt_set)
+
+
+@dg.asset_check(
+    asset=MEDIA_ARCHIVE_KEY,
+    name="completed_media_archived_in_time",
+    pool=DUCKDB_POOL,
+    description="No file of a request completed more than 6 days ago is still unarchived "
+    "(fal keeps files for at least 7 days).",
+)
+def stale_media_check(
+    context: dg.AssetCheckExecutionContext, duckdb: DuckDBResource
+) -> dg.AssetCheckResult:
+    prompt_set = context.partition_key if context.has_partition_key else None
+    with duckdb.get_connection() as conn:
+        outcome = stale_unarchived(conn, prompt_set, datetime.now(UTC))
+    return dg.AssetCheckResult(
+        passed=outcome.passed,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata=_outcome_metadata(prompt_set, outcome),
+    )
+
+
+@dg.asset_check(
+    asset=MEDIA_ARCHIVE_KEY,
+    name="no_lost_media",
+    pool=DUCKDB_POOL,
+    description="No file was lost: fal answered 404/410 before it was archived.",
+)
+def lost_media_check(
+    context: dg.AssetCheckExecutionContext, duckdb: DuckDBResource
+) -> dg.AssetCheckResult:
+    outcome = lost_files(_archive_rows(context, duckdb))
+    return dg.AssetCheckResult(
+        passed=outcome.passed,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={
+            **_outcome_metadata(
+                context.partition_key if context.has_partition_key else None, outcome
+            ),
+            "lost": outcome.violations,
+        },
+    )
+
+
+@dg.asset_check(
+    asset=MEDIA_ARCHIVE_KEY,
+    name="stored_objects_intact",
+    pool=DUCKDB_POOL,
+    description="Every archived file's stored object exists with the recorded size.",
+)
+def stored_objects_check(
+    context: dg.AssetCheckExecutionContext,
+    duckdb: DuckDBResource,
+    media_archive: MediaArchiveResource,
+) -> dg.AssetCheckResult:
+    root = media_archive.open_root()
+    outcome = damaged_objects(
+        _archive_rows(context, duckdb), lambda uri: root.size(root.path_of(uri))
+    )
+    return dg.AssetCheckResult(
+        passed=outcome.passed,
+        severity=dg.AssetCheckSeverity.ERROR,
+        metadata=_outcome_metadata(
+            context.partition_key if context.has_partition_key else None, outcome
+        ),
+    )
+
+
+archive_checks = [stale_media_check, lost_media_check, stored_objects_check]

@@ -67,9 +67,7 @@ class ArchiveReport:
 
     @property
     def type_mismatches(self) -> int:
-        return sum(
-            1 for row in self.rows if row.error and row.error.startswith(TYPE_MISMATCH)
-        )
+        return sum(1 for row in self.rows if row.error and row.error.startswith(TYPE_MISMATCH))
 
 
 TYPE_MISMATCH = "content type"
@@ -114,7 +112,7 @@ def same_media_type(claimed: str | None, sniffed: str | None) -> bool:
     def norm(value: str) -> str:
         major, _, minor = value.split(";", 1)[0].strip().lower().partition("/")
         minor = minor.removeprefix("x-").removeprefix("vnd.")
-        return f"{major}/{ {'wave': 'wav', 'jpg': 'jpeg', 'mp3': 'mpeg'}.get(minor, minor)}"
+        return f"{major}/{ {'wave': 'wav', 'jpg': 'jpeg', 'mp3': 'mpeg'}.get(minor, minor) }"
 
     return norm(claimed) == norm(sniffed)
 

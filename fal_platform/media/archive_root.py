@@ -60,7 +60,9 @@ class MediaRoot:
         """Parse `root` (fails with `MediaRootError` naming it); touches nothing yet."""
         shown = display_root(root)
         if not root.strip():
-            raise MediaRootError("media root is empty: set FAL_PLATFORM_MEDIA_ROOT to a folder or URL")
+            raise MediaRootError(
+                "media root is empty: set FAL_PLATFORM_MEDIA_ROOT to a folder or URL"
+            )
         if _SCHEME_WITHOUT_SLASHES.match(root):
             raise MediaRootError(f"media root {shown!r} is malformed: a URL needs '://'")
         try:
@@ -153,4 +155,3 @@ class MediaRoot:
             except FileNotFoundError:
                 continue
         return removed
-

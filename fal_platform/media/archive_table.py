@@ -68,19 +68,19 @@ class ArchiveTable:
             database = _database(conn)
             self._ensure(conn, database)
             records = conn.execute(
-                f"{MEDIA_ARCHIVE.select_sql(database)} WHERE url IN "
-                "(SELECT unnest(?::VARCHAR[]))",
+                f"{MEDIA_ARCHIVE.select_sql(database)} WHERE url IN (SELECT unnest(?::VARCHAR[]))",
                 [list(urls)],
             ).fetchall()
         return {row.url: row for row in MEDIA_ARCHIVE.from_records(records)}
 
-    def load_partition(self, prompt_set: str) -> list[ArchiveRow]:
+    def load_partition(self, prompt_set: str | None) -> list[ArchiveRow]:
+        """One prompt set's rows (every row with None), by URL."""
+        where, params = ("prompt_set = ?", [prompt_set]) if prompt_set is not None else ("TRUE", [])
         with self._connect() as conn:
             database = _database(conn)
             self._ensure(conn, database)
             records = conn.execute(
-                f"{MEDIA_ARCHIVE.select_sql(database)} WHERE prompt_set = ? ORDER BY url",
-                [prompt_set],
+                f"{MEDIA_ARCHIVE.select_sql(database)} WHERE {where} ORDER BY url", params
             ).fetchall()
         return MEDIA_ARCHIVE.from_records(records)
 

@@ -15,7 +15,7 @@ import duckdb
 from fal_platform.batch.cost import units_per_request
 from fal_platform.batch.rows import RequestState
 from fal_platform.batch.table_spec import TableSpec, sql_column
-from fal_platform.batch.tables import MEDIA_FILES, REQUESTS
+from fal_platform.batch.tables import MEDIA_ARCHIVE, MEDIA_FILES, REQUESTS
 from fal_platform.catalog.lookup import PRICING_TABLE, table_exists
 from fal_platform.media.latency import REQUEST_SECONDS_SQL, p50_p95_sql
 
@@ -37,6 +37,10 @@ class EndpointStats:
     cost_basis: str
     """`billed`, `estimated`, `mixed` (some of each) or `unpriced`."""
     total_cost_usd: float | None
+    archived_bytes: int = field(default=0, metadata=sql_column("BIGINT"))
+    """Bytes of this endpoint's files kept in the platform's archive (`media.archive`)."""
+    lost_files: int = field(default=0, metadata=sql_column("BIGINT"))
+    """Files fal deleted before they were archived."""
 
 
 ENDPOINT_STATS = TableSpec(
@@ -60,6 +64,7 @@ def compute_endpoint_stats(conn: duckdb.DuckDBPyConnection) -> list[EndpointStat
         """
     ).fetchall()
     media_counts = _media_counts(conn)
+    archive = _archive_totals(conn)
     prices = _prices(conn)
     spent, bases = _item_costs(conn, prices)
     stats = []
@@ -81,6 +86,8 @@ def compute_endpoint_stats(conn: duckdb.DuckDBPyConnection) -> list[EndpointStat
                 cost_per_item_usd=sum(item_costs) / len(item_costs) if item_costs else None,
                 cost_basis=basis,
                 total_cost_usd=sum(item_costs) if item_costs else None,
+                archived_bytes=archive.get(endpoint, (0, 0))[0],
+                lost_files=archive.get(endpoint, (0, 0))[1],
             )
         )
     return stats
@@ -94,6 +101,22 @@ def _media_counts(conn: duckdb.DuckDBPyConnection) -> dict[str, int]:
             f"SELECT endpoint_id, count(*) FROM {MEDIA_FILES.name} GROUP BY endpoint_id"
         ).fetchall()
     )
+
+
+def _archive_totals(conn: duckdb.DuckDBPyConnection) -> dict[str, tuple[int, int]]:
+    """(archived bytes, lost files) per endpoint, through `media.files` (joined by URL)."""
+    if not table_exists(conn, *MEDIA_ARCHIVE.name.split(".")):
+        return {}
+    records = conn.execute(
+        f"""
+        SELECT f.endpoint_id,
+               coalesce(sum(CASE WHEN a.status = 'archived' THEN a.bytes END), 0),
+               count(CASE WHEN a.status = 'lost' THEN 1 END)
+        FROM {MEDIA_ARCHIVE.name} a JOIN {MEDIA_FILES.name} f ON f.url = a.url
+        GROUP BY f.endpoint_id
+        """
+    ).fetchall()
+    return {endpoint: (int(size), int(lost)) for endpoint, size, lost in records}
 
 
 def _prices(conn: duckdb.DuckDBPyConnection) -> dict[str, tuple[float, str | None]]:
