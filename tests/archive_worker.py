@@ -13,12 +13,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from archive_support import image_row, table_at, video_row  # noqa: E402
+from archive_support import image_row, table_at, video_row
 
-from fal_platform.media.archive import ArchiveSettings, archive_partition  # noqa: E402
-from fal_platform.media.archive_download import DownloadSettings  # noqa: E402
-from fal_platform.media.archive_root import MediaRoot  # noqa: E402
-from fal_platform.media.archive_table import ArchiveStatus  # noqa: E402
+from fal_platform.media.archive import ArchiveSettings, archive_partition
+from fal_platform.media.archive_download import DownloadSettings
+from fal_platform.media.archive_root import MediaRoot
+from fal_platform.media.archive_table import ArchiveStatus
 
 
 def main(argv: list[str]) -> None:

@@ -87,7 +87,8 @@ class MediaRoot:
         the run at once instead of failing every file."""
         probe = f"{self.base}/{PARTIAL_DIR}/probe-{uuid.uuid4().hex}"
         try:
-            self.fs.makedirs(f"{self.base}/{PARTIAL_DIR}", exist_ok=True)
+            if self.is_local:  # an object store has no folders; a missing bucket must fail
+                self.fs.makedirs(f"{self.base}/{PARTIAL_DIR}", exist_ok=True)
             self.fs.pipe_file(probe, b"fal-platform")
             if self.fs.cat_file(probe) != b"fal-platform":
                 raise OSError("the probe object read back different bytes")
