@@ -4,16 +4,20 @@ started here on loopback; s3fs talks to it as to S3) and a real, tiny tmpfs that
 from __future__ import annotations
 
 import hashlib
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from archive_support import image_row, stored_files, table_at, video_row
+from archive_support import (
+    aws_environment,
+    image_row,
+    moto_server,
+    stored_files,
+    table_at,
+    video_row,
+)
 
 from fal_platform.devstack.emulator_process import EmulatorProcess
 from fal_platform.media.archive import ArchiveSettings, archive_partition
@@ -31,41 +35,13 @@ def emu() -> Iterator[EmulatorProcess]:
         yield process
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def s3_endpoint() -> Iterator[str]:
-    """moto's S3 server on a free loopback port, with the AWS variables pointing at it."""
-    port = _free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                httpx.get(url + "/moto-api/", timeout=2).raise_for_status()
-                break
-            except httpx.HTTPError:
-                assert server.poll() is None, "moto server exited"
-                assert time.monotonic() < deadline, "moto server did not start"
-                time.sleep(0.2)
-        with pytest.MonkeyPatch.context() as env:
-            env.setenv("AWS_ACCESS_KEY_ID", "moto-key")
-            env.setenv("AWS_SECRET_ACCESS_KEY", SECRET)
-            env.setenv("AWS_ENDPOINT_URL", url)
-            env.setenv("AWS_DEFAULT_REGION", "us-east-1")
-            yield url
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
+    """moto's S3 server on loopback, with the AWS variables pointing at it."""
+    with moto_server() as url, pytest.MonkeyPatch.context() as env:
+        for name, value in aws_environment(url, SECRET).items():
+            env.setenv(name, value)
+        yield url
 
 
 def test_archives_into_s3_then_reruns_download_nothing(

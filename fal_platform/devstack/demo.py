@@ -201,7 +201,12 @@ def _prompt_set(
     result = run_assets(
         defs,
         instance,
-        [["generation", "requests"], ["media", "files"], ["media", "timings"]],
+        [
+            ["generation", "requests"],
+            ["media", "files"],
+            ["media", "timings"],
+            ["media", "archive"],
+        ],
         partition_key=name,
     )
     meta = _materialization_metadata(result, ["generation", "requests"])

@@ -124,7 +124,8 @@ class MediaRoot:
             folder = Path(self.base) / PARTIAL_DIR
         else:
             folder = Path(tempfile.gettempdir()) / "fal-platform-media"
-        folder.mkdir(parents=True, exist_ok=True)
+        if not folder.is_dir():
+            folder.mkdir(parents=True, exist_ok=True)
         return folder / name
 
     def commit(self, partial: Path, path: str, size: int) -> None:
