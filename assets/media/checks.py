@@ -30,23 +30,32 @@ def rule_check(
     def check(
         context: dg.AssetCheckExecutionContext, duckdb: DuckDBResource
     ) -> dg.AssetCheckResult:
-        prompt_set = context.partition_key if context.has_partition_key else None
         with duckdb.get_connection() as conn:
-            outcome = rule(conn, prompt_set)
-        return dg.AssetCheckResult(
-            passed=outcome.passed,
-            metadata=_outcome_metadata(prompt_set, outcome),
-        )
+            outcome = rule(conn, _prompt_set(context))
+        return check_result(context, outcome)
 
     return check
 
 
-def _outcome_metadata(prompt_set: str | None, outcome: RuleOutcome) -> dict[str, object]:
-    return {
-        "prompt_set": prompt_set or "all",
-        "violations": outcome.violations,
-        "examples": dg.MetadataValue.json(outcome.examples),
-    }
+def _prompt_set(context: dg.AssetCheckExecutionContext) -> str | None:
+    return context.partition_key if context.has_partition_key else None
+
+
+def check_result(
+    context: dg.AssetCheckExecutionContext,
+    outcome: RuleOutcome,
+    severity: dg.AssetCheckSeverity = dg.AssetCheckSeverity.ERROR,
+) -> dg.AssetCheckResult:
+    """The check's result for one rule's outcome on the checked partition (or every row)."""
+    return dg.AssetCheckResult(
+        passed=outcome.passed,
+        severity=severity,
+        metadata={
+            "prompt_set": _prompt_set(context) or "all",
+            "violations": outcome.violations,
+            "examples": dg.MetadataValue.json(outcome.examples),
+        },
+    )
 
 
 media_checks = [
@@ -74,8 +83,7 @@ media_checks = [
 def _archive_rows(
     context: dg.AssetCheckExecutionContext, duckdb: DuckDBResource
 ) -> list[ArchiveRow]:
-    prompt_set = context.partition_key if context.has_partition_key else None
-    return ArchiveTable(duckdb.get_connection).load_partition(prompt_set)
+    return ArchiveTable(duckdb.get_connection).load_partition(_prompt_set(context))
 
 
 @dg.asset_check(
@@ -88,36 +96,23 @@ def _archive_rows(
 def stale_media_check(
     context: dg.AssetCheckExecutionContext, duckdb: DuckDBResource
 ) -> dg.AssetCheckResult:
-    prompt_set = context.partition_key if context.has_partition_key else None
     with duckdb.get_connection() as conn:
-        outcome = stale_unarchived(conn, prompt_set, datetime.now(UTC))
-    return dg.AssetCheckResult(
-        passed=outcome.passed,
-        severity=dg.AssetCheckSeverity.WARN,
-        metadata=_outcome_metadata(prompt_set, outcome),
-    )
+        outcome = stale_unarchived(conn, _prompt_set(context), datetime.now(UTC))
+    return check_result(context, outcome, dg.AssetCheckSeverity.WARN)
 
 
 @dg.asset_check(
     asset=MEDIA_ARCHIVE_KEY,
     name="no_lost_media",
     pool=DUCKDB_POOL,
-    description="No file was lost: fal answered 404/410 before it was archived.",
+    description="No file was lost: fal answered 404/410 before it was archived (violations: "
+    "how many).",
 )
 def lost_media_check(
     context: dg.AssetCheckExecutionContext, duckdb: DuckDBResource
 ) -> dg.AssetCheckResult:
     outcome = lost_files(_archive_rows(context, duckdb))
-    return dg.AssetCheckResult(
-        passed=outcome.passed,
-        severity=dg.AssetCheckSeverity.WARN,
-        metadata={
-            **_outcome_metadata(
-                context.partition_key if context.has_partition_key else None, outcome
-            ),
-            "lost": outcome.violations,
-        },
-    )
+    return check_result(context, outcome, dg.AssetCheckSeverity.WARN)
 
 
 @dg.asset_check(
@@ -132,16 +127,10 @@ def stored_objects_check(
     media_archive: MediaArchiveResource,
 ) -> dg.AssetCheckResult:
     root = media_archive.open_root()
-    outcome = damaged_objects(
-        _archive_rows(context, duckdb), lambda uri: root.size(root.path_of(uri))
-    )
-    return dg.AssetCheckResult(
-        passed=outcome.passed,
-        severity=dg.AssetCheckSeverity.ERROR,
-        metadata=_outcome_metadata(
-            context.partition_key if context.has_partition_key else None, outcome
-        ),
-    )
+    rows = _archive_rows(context, duckdb)
+    outcome = damaged_objects(rows, lambda uri: root.size(root.path_of(uri)))
+    return check_result(context, outcome)
 
 
 archive_checks = [stale_media_check, lost_media_check, stored_objects_check]
+"""`media/archive`'s checks; the rules live in `fal_platform/media/archive_quality.py`."""
