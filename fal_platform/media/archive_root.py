@@ -26,6 +26,8 @@ from fsspec.core import url_to_fs
 from fsspec.implementations.local import LocalFileSystem
 
 PARTIAL_DIR = ".partial"
+UPLOAD_PART_BYTES = 5 * 1024 * 1024
+"""S3's smallest multipart part."""
 STALE_PARTIAL_SECONDS = 24 * 3600.0
 """Partial files older than this were left by a killed run (no live download is that slow)."""
 _EXTENSION = re.compile(r"^[a-z0-9]{1,8}$")
@@ -81,6 +83,16 @@ class MediaRoot:
     @property
     def is_local(self) -> bool:
         return isinstance(self.fs, LocalFileSystem)
+
+    @property
+    def _put_options(self) -> dict[str, int]:
+        """s3fs reads a file below two parts whole, and a larger one 10 parts of 50 MiB at a
+        time; one 5 MiB part at a time keeps an upload's memory flat in file size (files
+        upload in parallel with each other instead)."""
+        protocols = self.fs.protocol if isinstance(self.fs.protocol, tuple) else (self.fs.protocol,)
+        if "s3" not in protocols:
+            return {}
+        return {"chunksize": UPLOAD_PART_BYTES, "max_concurrency": 1}
 
     def check_writable(self) -> None:
         """Write, read back and delete a probe object; before any download, so a bad root fails
@@ -138,7 +150,7 @@ class MediaRoot:
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
                 os.replace(partial, path)
             else:
-                self.fs.put_file(str(partial), path)
+                self.fs.put_file(str(partial), path, **self._put_options)
         finally:
             partial.unlink(missing_ok=True)
 
