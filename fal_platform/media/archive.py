@@ -185,6 +185,7 @@ async def _download_all(
     timeout = httpx.Timeout(settings.timeout_seconds)
     done: list[ArchiveRow] = []
     pending: list[ArchiveRow] = []
+    writing = asyncio.Lock()  # one table write at a time
 
     async def one(file: MediaRow) -> None:
         async with gate:
@@ -194,7 +195,8 @@ async def _download_all(
         if len(pending) >= WRITE_EVERY:
             batch = pending[:]
             pending.clear()
-            await asyncio.to_thread(write, batch)
+            async with writing:
+                await asyncio.to_thread(write, batch)
 
     async with httpx.AsyncClient(limits=limits, timeout=timeout, follow_redirects=True) as client:
         await asyncio.gather(*(one(file) for file in files))

@@ -147,6 +147,8 @@ async def _fetch(
         raise _RetryableError(f"timed out: {type(error).__name__}") from None
     except httpx.TransportError as error:
         raise _RetryableError(f"connection failed: {type(error).__name__}: {error}") from None
+    except (httpx.HTTPError, httpx.InvalidURL) as error:
+        raise DownloadError(f"{type(error).__name__}: {error}") from None
     _check_size(size, declared, expected_size)
     kind = filetype.guess(bytes(head))
     return Downloaded(
