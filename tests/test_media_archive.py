@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -232,3 +233,17 @@ def test_content_types_and_retry_after() -> None:
     assert same_media_type(None, "video/mp4")
     assert retry_after_seconds("7") == 7.0 and retry_after_seconds("soon") is None
     assert retry_after_seconds("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0
+
+
+def test_a_size_other_than_fals_fails_the_file_and_stores_nothing(
+    fresh: EmulatorProcess, tmp_path: Path
+) -> None:
+    good, wrong = rows_for(fresh, "sizes", images=2, videos=0)
+    wrong = replace(wrong, file_size=(wrong.file_size or 0) + 1)
+    report = archive_partition(
+        [good, wrong], table_at(tmp_path / "db.duckdb"), MediaRoot.open(str(tmp_path / "m")), FAST
+    )
+    failed = [r for r in report.rows if r.status == ArchiveStatus.FAILED]
+    assert [r.url for r in failed] == [wrong.url]
+    assert "differs from fal's file_size" in (failed[0].error or "")
+    assert len(assert_content_addressed(tmp_path / "m")) == 1
