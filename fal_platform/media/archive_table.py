@@ -1,10 +1,11 @@
 """`media.archive`: one row per media URL, saying where its bytes are kept and whether fal still
 had them.
 
-The row type is the table's one declaration (`batch/table_spec.py` derives the DDL); it is
-registered in `batch/tables.py` with the other batch tables. Reads and writes are here, in
-portable SQL (`INSERT ... ON CONFLICT`), through any `ConnectionFactory`, and never hold a
-connection while files download.
+The row type is the table's one declaration (`batch/table_spec.py` derives the DDL); the spec
+is exported by `batch/tables.py` next to the other batch tables. Reads and writes are here
+(`ArchiveTable`, which also creates the table), in portable SQL (`INSERT ... ON CONFLICT`),
+through any `ConnectionFactory`, one short connection per call: never one held while files
+download.
 """
 
 from __future__ import annotations
