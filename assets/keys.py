@@ -22,6 +22,7 @@ PRICING_KEY = dg.AssetKey([DATASET_NAME, PRICING_TABLE])
 REQUESTS_KEY = dg.AssetKey(["generation", "requests"])
 MEDIA_FILES_KEY = dg.AssetKey(["media", "files"])
 MEDIA_TIMINGS_KEY = dg.AssetKey(["media", "timings"])
+MEDIA_ARCHIVE_KEY = dg.AssetKey(["media", "archive"])
 ENDPOINT_STATS_KEY = dg.AssetKey(["reports", "endpoint_stats"])
 
 PROMPT_SET_HASH = "prompt_set_hash"

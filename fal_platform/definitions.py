@@ -18,9 +18,11 @@ from assets.generation import definitions as generation
 from assets.media import definitions as media
 from assets.reports import definitions as reports
 from fal_platform.devstack.webhooks_process import ENV_WEBHOOK_URL
+from fal_platform.paths import default_media_root
 from fal_platform.target import ENV_KEY
 from resources.database import PlatformDatabase
 from resources.fal import FalResource
+from resources.media_archive import MediaArchiveResource
 from resources.paths import PlatformPaths
 
 FORKSERVER = dg.multiprocess_executor.configured(
@@ -48,8 +50,13 @@ def fal_from_env(environ: Mapping[str, str]) -> FalResource:
 
 
 def build_defs(
-    paths: PlatformPaths, fal: FalResource, *, executor: dg.ExecutorDefinition = EXECUTOR
+    paths: PlatformPaths,
+    fal: FalResource,
+    *,
+    executor: dg.ExecutorDefinition = EXECUTOR,
+    media_archive: MediaArchiveResource | None = None,
 ) -> dg.Definitions:
+    """`media_archive` defaults to the folder `<data_dir>/media`."""
     return dg.Definitions.merge(
         catalog.defs(),
         generation.defs(),
@@ -64,9 +71,15 @@ def build_defs(
                 "duckdb": PlatformDatabase(
                     database=paths.duckdb_path, postgres_url=paths.database_url
                 ),
+                "media_archive": media_archive
+                or MediaArchiveResource(root=default_media_root(paths.data_dir)),
             },
         ),
     )
 
 
-defs = build_defs(PlatformPaths.from_env(os.environ), fal_from_env(os.environ))
+defs = build_defs(
+    PlatformPaths.from_env(os.environ),
+    fal_from_env(os.environ),
+    media_archive=MediaArchiveResource.from_env(os.environ),
+)

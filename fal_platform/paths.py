@@ -20,11 +20,19 @@ ENV_PROMPTS_DIR = "FAL_PLATFORM_PROMPTS_DIR"
 ENV_DATABASE_URL = "FAL_PLATFORM_DATABASE_URL"
 """Unset: every table in the DuckDB file. `postgresql://user:password@host:port/db`: every
 table (and the catalog dlt loads) in that database instead; no DuckDB file is created."""
+ENV_MEDIA_ROOT = "FAL_PLATFORM_MEDIA_ROOT"
+"""Where archived media is kept: a folder or any fsspec URL (`s3://bucket/prefix`)."""
 
 DEFAULT_DATA_DIR = Path("data")
 DEFAULT_PROMPTS_DIR = Path("prompts")
 DUCKDB_FILE_NAME = "fal_platform.duckdb"
 DLT_DIR_NAME = "dlt"
+MEDIA_DIR_NAME = "media"
+
+
+def default_media_root(data_dir: Path | str) -> str:
+    """The media archive's folder when `FAL_PLATFORM_MEDIA_ROOT` is unset: `<data>/media`."""
+    return str(Path(data_dir) / MEDIA_DIR_NAME)
 
 
 @dataclass(frozen=True)

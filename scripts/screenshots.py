@@ -21,6 +21,7 @@ from pathlib import Path
 
 from fal_platform.devstack.dagster_home import find_repo_root
 from tests.support.dagster_stack import (
+    MEDIA_ARCHIVE,
     MEDIA_FILES,
     MEDIA_TIMINGS,
     REQUESTS,
@@ -56,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         partition = materialize_prompt_set(
             live,
             root / "prompts" / f"{PROMPT_SET}.jsonl",
-            [REQUESTS, MEDIA_FILES, MEDIA_TIMINGS],
+            [REQUESTS, MEDIA_FILES, MEDIA_TIMINGS, MEDIA_ARCHIVE],
             report=True,
         )
         report = capture(live.ui.base_url, partition, out_dir=out, chromium=args.chromium)

@@ -1,8 +1,9 @@
 """The Dagster UI as a user sees it: headless Chromium on a real `dagster dev` (issue 10).
 
-One prompt set is materialized against the emulator (catalog, then `generation/requests` and
-`media/files` for its partition), then tests/browser/capture.cjs opens the asset graph and both
-materializations' metadata in Debian's chromium and reports what it rendered. The previews must
+One prompt set is materialized against the emulator (catalog, then `generation/requests`,
+`media/files` and `media/archive` for its partition), the emulator is stopped (as fal's URLs
+die after their retention, issue 13), then tests/browser/capture.cjs opens the asset graph and
+the three materializations' metadata in Debian's chromium and reports what it rendered. The previews must
 show real pictures (naturalWidth > 0) that fit a 1600 x 1000 window, and no page may log an
 error. Needs `make browser` (part of `make test`). The pictures land in the test's tmp dir;
 scripts/screenshots.py runs the same capture into docs/.
@@ -13,7 +14,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from support.dagster_stack import MEDIA_FILES, REQUESTS, live_ui, materialize_prompt_set
+from support.dagster_stack import (
+    MEDIA_ARCHIVE,
+    MEDIA_FILES,
+    REQUESTS,
+    live_ui,
+    materialize_prompt_set,
+)
 from support.ui_browser import CaptureReport, PageReport, RenderedImage, capture
 
 from fal_platform.devstack.dagster_home import find_repo_root
@@ -24,14 +31,18 @@ pytestmark = [pytest.mark.ui, pytest.mark.timeout(900)]
 
 REPO_ROOT = find_repo_root(Path(__file__).resolve().parents[1])
 PROMPT_FILE = REPO_ROOT / "prompts" / "product-shots.jsonl"
-PREVIEW_PAGES = ("requests-materialization", "media-materialization")
+PREVIEW_PAGES = ("requests-materialization", "media-materialization", "archive-materialization")
 
 
 @pytest.fixture(scope="module")
 def report(tmp_path_factory: pytest.TempPathFactory) -> CaptureReport:
     scratch = tmp_path_factory.mktemp("ui-browser")
     with live_ui(scratch, repo_root=REPO_ROOT, emulator_models=60) as live:
-        partition = materialize_prompt_set(live, PROMPT_FILE, [REQUESTS, MEDIA_FILES])
+        partition = materialize_prompt_set(
+            live, PROMPT_FILE, [REQUESTS, MEDIA_FILES, MEDIA_ARCHIVE]
+        )
+        # Every picture must come from the platform: nothing answers at fal's URLs any more.
+        live.emulator.stop()
         return capture(live.ui.base_url, partition, out_dir=scratch / "screenshots")
 
 
@@ -53,8 +64,9 @@ def test_every_page_renders_without_console_errors(report: CaptureReport) -> Non
     assert [p.name for p in report.pages] == ["asset-graph", *PREVIEW_PAGES]
     for page in report.pages:
         _page(report, page.name)
-        # No filter: the emulator serves every image the previews link to, and chromium's own
-        # calls to Google hosts are switched off by its flags (tests/browser/capture.cjs).
+        # No filter: every preview image is an embedded thumbnail (the emulator is stopped, and
+        # links are not fetched), and chromium's own calls to Google hosts are switched off by
+        # its flags (tests/browser/capture.cjs).
         assert page.consoleErrors == [], f"{page.name} logged errors: {page.consoleErrors}"
 
 

@@ -6,6 +6,7 @@ from dagster_duckdb import DuckDBResource
 from assets.keys import (
     DUCKDB_POOL,
     ENDPOINT_STATS_KEY,
+    MEDIA_ARCHIVE_KEY,
     MEDIA_FILES_KEY,
     MEDIA_TIMINGS_KEY,
     OWNERS,
@@ -50,28 +51,30 @@ def stats_markdown(stats: list[EndpointStats]) -> str:
         return "-" if value is None else f"{value:.{digits}f}"
 
     lines = [
-        "| endpoint | requests | failure rate | p50 s | p95 s | media | cost/item USD | basis |",
-        "|---|---|---|---|---|---|---|---|",
+        "| endpoint | requests | failure rate | p50 s | p95 s | media | cost/item USD | basis "
+        "| archived MiB | lost |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for s in sorted(stats, key=lambda s: -s.requests)[:PREVIEW_ROWS]:
         lines.append(
             f"| {s.endpoint_id} | {s.requests} | {s.failure_rate:.1%} | {fmt(s.p50_seconds)} "
             f"| {fmt(s.p95_seconds)} | {s.media_count} | {fmt(s.cost_per_item_usd, 4)} "
-            f"| {s.cost_basis} |"
+            f"| {s.cost_basis} | {s.archived_bytes / 2**20:.1f} | {s.lost_files} |"
         )
     return "\n".join(lines)
 
 
 @dg.asset(
     key=ENDPOINT_STATS_KEY,
-    deps=[MEDIA_FILES_KEY, MEDIA_TIMINGS_KEY, PRICING_KEY],
+    deps=[MEDIA_FILES_KEY, MEDIA_TIMINGS_KEY, MEDIA_ARCHIVE_KEY, PRICING_KEY],
     group_name=REPORTS_GROUP,
     kinds={"duckdb"},
     owners=OWNERS,
     pool=DUCKDB_POOL,
     automation_condition=AFTER_ANY_DEP_UPDATE,
     description="Per endpoint across every prompt set: requests, failure rate, p50/p95 total "
-    "latency, media count and cost per item (billed where fal reported units, else estimated).",
+    "latency, media count, cost per item (billed where fal reported units, else estimated), "
+    "archived bytes and lost files.",
 )
 def endpoint_stats(duckdb: DuckDBResource) -> dg.MaterializeResult:
     tables = platform_tables(duckdb)

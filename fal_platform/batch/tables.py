@@ -11,11 +11,13 @@ from typing import Any, TypeVar
 from fal_platform.batch.rows import MediaRow, RequestRow, TimingRow
 from fal_platform.batch.table_spec import HUGEINT_LIMIT, TableSpec, quote
 from fal_platform.batch.upload_row import UploadRow
+from fal_platform.media.archive_table import MEDIA_ARCHIVE
 from fal_platform.webhooks.rows import WebhookRow
 
 __all__ = [
     "ALL_TABLES",
     "HUGEINT_LIMIT",
+    "MEDIA_ARCHIVE",
     "MEDIA_FILES",
     "MEDIA_TIMINGS",
     "REQUESTS",
@@ -41,6 +43,9 @@ UPLOADS = TableSpec("generation.uploads", UploadRow, key=("sha256",))
 `batch/uploads.py` rather than with the tables below: a set without local files leaves none."""
 
 ALL_TABLES: tuple[TableSpec[Any], ...] = (REQUESTS, MEDIA_FILES, MEDIA_TIMINGS)
+"""The tables `BatchStore` creates. `MEDIA_ARCHIVE` (declared in `media/archive_table.py`) is
+created and written by its own store there, `ArchiveTable`, so the batch store's schema stays
+as it was; a store serving every table (another database) lists both."""
 
 WEBHOOK_INBOX = TableSpec("generation.webhook_inbox", WebhookRow, key=("request_id",))
 """Verified webhook deliveries, drained by runs in webhook mode. Not one of the store's

@@ -32,7 +32,7 @@ from fal_platform.devstack.dagster_home import WORKSPACE_FILE, find_repo_root, r
 from fal_platform.devstack.emulator_process import EmulatorProcess
 from fal_platform.devstack.location_runs import LocationJob
 from fal_platform.media.latency import p50_p95_sql
-from fal_platform.paths import DataPaths
+from fal_platform.paths import ENV_MEDIA_ROOT, DataPaths, default_media_root
 from fal_platform.store.target import StoreTarget
 from fal_platform.target import DEFAULT_EMULATOR_PORT, emulator_urls
 
@@ -57,6 +57,9 @@ class DemoSettings:
     paths: DataPaths
     dagster_home: Path
     workspace: Path
+    media_root_from_env: bool
+    """FAL_PLATFORM_MEDIA_ROOT is set: the location's own resource reads it (it may carry
+    credentials, so it never goes into run config); otherwise `<data>/media`."""
 
     @classmethod
     def resolve(
@@ -80,6 +83,7 @@ class DemoSettings:
             dagster_home=resolve_dagster_home(root, dagster_home, environ),
             # The runs are the code location's, loaded as `dg dev` loads it.
             workspace=root / WORKSPACE_FILE,
+            media_root_from_env=bool(environ.get(ENV_MEDIA_ROOT)),
         )
 
 
@@ -135,7 +139,7 @@ def run_demo(
         demo = DemoRuns(
             LocationJob.from_workspace(settings.workspace),
             open_instance(settings.dagster_home),
-            demo_run_config(paths, emulator.url),
+            demo_run_config(settings, emulator.url),
         )
         instance = demo.instance
         try:
@@ -173,7 +177,7 @@ class DemoRuns:
         return self.location.materialize(self.instance, keys, self.run_config, partition_key)
 
 
-def demo_run_config(paths: DataPaths, emulator_url: str) -> dict[str, Any]:
+def demo_run_config(settings: DemoSettings, emulator_url: str) -> dict[str, Any]:
     """The demo's data, prompts and emulator, as run config over the location's own resources.
 
     Every fal URL is explicit and the key is unset, so neither FAL_KEY nor a FAL_PLATFORM_*_URL
@@ -184,13 +188,16 @@ def demo_run_config(paths: DataPaths, emulator_url: str) -> dict[str, Any]:
     from resources.fal import FalResource
     from resources.paths import PlatformPaths
 
+    paths = settings.paths
     api_url, queue_url, run_url = emulator_urls(emulator_url)
     fal = FalResource(api_key=None, api_url=api_url, queue_url=queue_url, run_url=run_url)
-    resources = {
+    resources: dict[str, dict[str, Any]] = {
         "fal": fal.model_dump(exclude_unset=True),
         "paths": PlatformPaths.of(paths).model_dump(exclude_unset=True),
         "duckdb": {"database": str(paths.duckdb)},
     }
+    if not settings.media_root_from_env:
+        resources["media_archive"] = {"root": default_media_root(paths.data_dir)}
     return {
         "resources": {name: {"config": config} for name, config in resources.items()},
         # Our own one-line-per-step output is the demo's story; Dagster's event log stays in
@@ -211,7 +218,12 @@ def _catalog(demo: DemoRuns) -> list[str]:
 
 def _prompt_set(demo: DemoRuns, name: str, totals: dict[str, int]) -> list[str]:
     result = demo.materialize(
-        [["generation", "requests"], ["media", "files"], ["media", "timings"]],
+        [
+            ["generation", "requests"],
+            ["media", "files"],
+            ["media", "timings"],
+            ["media", "archive"],
+        ],
         partition_key=name,
     )
     meta = _materialization_metadata(result, ["generation", "requests"])

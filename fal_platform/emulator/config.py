@@ -249,6 +249,21 @@ class EmulatorConfig(BaseModel):
         default="emulator-user", description="X-Fal-Webhook-User-Id of deliveries."
     )
 
+    # --- media files -------------------------------------------------------------------------
+    video_bytes_per_second: int = Field(
+        default=8_000,
+        ge=1,
+        le=64 * 1024 * 1024,
+        description="Size of a generated video per second of its duration (4194304: a 5 s "
+        "video is 20 MiB). Videos are streamed, never held whole in memory.",
+    )
+    media_expire_rate: Share = Field(
+        default=0.0,
+        description="Share of media files that answer 404, as fal does for a file deleted after "
+        "its retention; chosen per file from the seed, so 1 expires every file. Settable at "
+        "runtime, which expires files already handed out.",
+    )
+
     # --- platform API limits -------------------------------------------------------------------
     models_default_limit: int = Field(
         default=50, ge=1, description="/v1/models page size without limit."

@@ -1,8 +1,9 @@
 """Real media bytes for the URLs the emulator hands out: PNG, WAV and a stand-in MP4.
 
-Everything a file needs is in its URL (size, colour, duration), so the media route is
-stateless and a restart does not break old URLs. Files are deterministic, and the builders are
-cached because a benchmark asks for the same few sizes over and over.
+Everything a file needs is in its URL (size, colour, duration, video bytes per second), so the
+media route is stateless and a restart does not break old URLs. Files are deterministic; the
+image and audio builders are cached because a benchmark asks for the same few sizes over and
+over, and videos (up to many MiB) are streamed in chunks instead.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import math
 import struct
 import wave
 import zlib
+from collections.abc import Iterator
 from functools import lru_cache
 
 PALETTE: tuple[str, ...] = (
@@ -34,7 +36,8 @@ PALETTE: tuple[str, ...] = (
 )
 SAMPLE_RATE = 16_000
 TONE_HZ = 400  # divides the sample rate, so one period tiles the whole file
-MP4_BYTES_PER_MS = 8
+MP4_BYTES_PER_SECOND = 8_000
+MP4_CHUNK_BYTES = 256 * 1024  # a multiple of the 256-byte filler pattern
 
 
 def parse_colour(text: str) -> tuple[int, int, int]:
@@ -108,17 +111,33 @@ def wav_bytes(duration_ms: int) -> bytes:
     return buffer.getvalue()
 
 
-def mp4_size(duration_ms: int) -> int:
-    return len(_FTYP) + 8 + duration_ms * MP4_BYTES_PER_MS
+def mp4_payload_size(duration_ms: int, bytes_per_second: int = MP4_BYTES_PER_SECOND) -> int:
+    return duration_ms * bytes_per_second // 1000
+
+
+def mp4_size(duration_ms: int, bytes_per_second: int = MP4_BYTES_PER_SECOND) -> int:
+    return len(_FTYP) + 8 + mp4_payload_size(duration_ms, bytes_per_second)
 
 
 _FTYP = struct.pack(">I", 24) + b"ftypisom" + struct.pack(">I", 512) + b"isomiso2"
+_FILLER = bytes(range(256)) * (MP4_CHUNK_BYTES // 256)
 
 
-@lru_cache(maxsize=32)
-def mp4_bytes(duration_ms: int) -> bytes:
-    """An ISO-BMFF file (ftyp + mdat of filler). It is not playable: a stand-in whose size
-    scales with the duration, so downloads and file_size checks behave like the real thing."""
-    payload = bytes(range(256)) * (duration_ms * MP4_BYTES_PER_MS // 256 + 1)
-    payload = payload[: duration_ms * MP4_BYTES_PER_MS]
-    return _FTYP + struct.pack(">I", 8 + len(payload)) + b"mdat" + payload
+def mp4_chunks(duration_ms: int, bytes_per_second: int = MP4_BYTES_PER_SECOND) -> Iterator[bytes]:
+    """An ISO-BMFF file (ftyp + mdat of filler) in chunks, never whole in memory: a video of
+    many MiB costs one chunk. It is not playable: a stand-in whose size scales with the
+    duration, so downloads and file_size checks behave like the real thing."""
+    payload = mp4_payload_size(duration_ms, bytes_per_second)
+    if 8 + payload > 0xFFFFFFFF:
+        raise ValueError("mdat too large for a 32-bit box size")
+    yield _FTYP + struct.pack(">I", 8 + payload) + b"mdat"
+    full, rest = divmod(payload, MP4_CHUNK_BYTES)
+    for _ in range(full):
+        yield _FILLER
+    if rest:
+        yield _FILLER[:rest]
+
+
+def mp4_bytes(duration_ms: int, bytes_per_second: int = MP4_BYTES_PER_SECOND) -> bytes:
+    """The whole of `mp4_chunks` (small files and tests)."""
+    return b"".join(mp4_chunks(duration_ms, bytes_per_second))

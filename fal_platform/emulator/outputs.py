@@ -35,13 +35,14 @@ def build_output(
     request_id: str,
     inference_time: float,
     base_url: str,
+    video_bytes_per_second: int = media.MP4_BYTES_PER_SECOND,
 ) -> dict[str, Any]:
     rng = random.Random(f"{seed}:output:{request_id}")
     media_base = f"{base_url}/media/{request_id}"
     if model.category in c.IMAGE_CATEGORIES:
         return _images(model, payload, rng, media_base, request_id, inference_time)
     if model.category in c.VIDEO_CATEGORIES:
-        return _video(payload, rng, media_base, request_id)
+        return _video(payload, rng, media_base, request_id, video_bytes_per_second)
     if model.category == c.TEXT_TO_SPEECH:
         return _speech(model, payload, media_base, request_id)
     return _transcript(payload, rng)
@@ -86,15 +87,21 @@ def _images(
 
 
 def _video(
-    payload: dict[str, Any], rng: random.Random, media_base: str, request_id: str
+    payload: dict[str, Any],
+    rng: random.Random,
+    media_base: str,
+    request_id: str,
+    bytes_per_second: int,
 ) -> dict[str, Any]:
     duration_ms = video_seconds(payload) * 1000
+    # The rate rides in the URL only when it is not the default, so default URLs never change.
+    rate = "" if bytes_per_second == media.MP4_BYTES_PER_SECOND else f"&bps={bytes_per_second}"
     return {
         "video": {
-            "url": f"{media_base}/0.mp4?ms={duration_ms}",
+            "url": f"{media_base}/0.mp4?ms={duration_ms}{rate}",
             "content_type": "video/mp4",
             "file_name": f"{request_id[:8]}_output.mp4",
-            "file_size": media.mp4_size(duration_ms),
+            "file_size": media.mp4_size(duration_ms, bytes_per_second),
         },
         "seed": _output_seed(payload, rng),
     }

@@ -22,6 +22,7 @@ def job_output(state: EmulatorState, job: Job, base: str) -> dict[str, Any]:
         request_id=job.request_id,
         inference_time=job.inference_time,
         base_url=base,
+        video_bytes_per_second=state.config.video_bytes_per_second,
     )
 
 

@@ -7,11 +7,12 @@ count. An image whose thumbnail could not be made is linked, never shown at full
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from fal_platform.batch.rows import MediaRow
-from fal_platform.media.thumbnails import load_thumbnails
+from fal_platform.media.archive_table import ArchiveRow, ArchiveStatus
+from fal_platform.media.thumbnails import MAX_SOURCE_BYTES, load_thumbnails, thumbnails_of
 
 PREVIEW_IMAGES = 8
 PREVIEW_LINKS = 12
@@ -87,4 +88,31 @@ def files_preview(rows: Sequence[MediaRow]) -> str:
     thumbnails = thumbnails_for(items)
     images = sum(item.media_kind == "image" for item in items)
     header = f"{len(thumbnails)} of {images} images shown, {len(items)} files"
+    return f"{header}\n\n{gallery_markdown(items, thumbnails)}"
+
+
+def archive_preview(
+    files: Sequence[MediaRow],
+    archived: Sequence[ArchiveRow],
+    read: Callable[[str], bytes | None],
+) -> str:
+    """The `media/archive` preview: thumbnails made from the archived copies (`read` gets a
+    stored URI's bytes), so it shows the same after fal has deleted the files. Items are
+    named by the stored URI, which is no web link: nothing on the page points at fal."""
+    stored = {
+        row.url: row
+        for row in archived
+        if row.status == ArchiveStatus.ARCHIVED and row.stored_uri is not None
+    }
+    items = [
+        GalleryItem(file.file_name or file.item_key, uri, file.media_kind)
+        for file in files
+        if file.url in stored and (uri := stored[file.url].stored_uri)
+    ]
+    if not items:
+        return "_Nothing archived in this prompt set._"
+    small = {row.stored_uri for row in stored.values() if (row.bytes or 0) <= MAX_SOURCE_BYTES}
+    images = [item.url for item in items if item.media_kind == "image"]
+    thumbnails = thumbnails_of([uri for uri in images if uri in small][:PREVIEW_IMAGES], read)
+    header = f"{len(thumbnails)} of {len(images)} archived images shown, {len(items)} files"
     return f"{header}\n\n{gallery_markdown(items, thumbnails)}"

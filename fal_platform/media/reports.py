@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from fal_platform.batch.cost import units_per_request
 from fal_platform.batch.rows import RequestState
 from fal_platform.batch.table_spec import TableSpec, sql_column
-from fal_platform.batch.tables import MEDIA_FILES, REQUESTS
+from fal_platform.batch.tables import MEDIA_ARCHIVE, MEDIA_FILES, REQUESTS
 from fal_platform.catalog.lookup import PRICING_TABLE, table_exists
 from fal_platform.media.latency import REQUEST_SECONDS_SQL, p50_p95_sql
 from fal_platform.store.backend import SqlReader, TableBackend
@@ -37,6 +37,10 @@ class EndpointStats:
     cost_basis: str
     """`billed`, `estimated`, `mixed` (some of each) or `unpriced`."""
     total_cost_usd: float | None
+    archived_bytes: int = field(default=0, metadata=sql_column("BIGINT"))
+    """Bytes of this endpoint's files kept in the platform's archive (`media.archive`)."""
+    lost_files: int = field(default=0, metadata=sql_column("BIGINT"))
+    """Files fal deleted before they were archived."""
 
 
 ENDPOINT_STATS = TableSpec(
@@ -61,6 +65,7 @@ def compute_endpoint_stats(conn: Queryable) -> list[EndpointStats]:
         """
     )
     media_counts = _media_counts(reader)
+    archive = _archive_totals(reader)
     prices = _prices(reader)
     spent, bases = _item_costs(reader, prices)
     stats = []
@@ -82,6 +87,8 @@ def compute_endpoint_stats(conn: Queryable) -> list[EndpointStats]:
                 cost_per_item_usd=sum(item_costs) / len(item_costs) if item_costs else None,
                 cost_basis=basis,
                 total_cost_usd=sum(item_costs) if item_costs else None,
+                archived_bytes=archive.get(endpoint, (0, 0))[0],
+                lost_files=archive.get(endpoint, (0, 0))[1],
             )
         )
     return stats
@@ -93,6 +100,22 @@ def _media_counts(reader: SqlReader) -> dict[str, int]:
     return dict(
         reader.rows(f"SELECT endpoint_id, count(*) FROM {MEDIA_FILES.name} GROUP BY endpoint_id")
     )
+
+
+def _archive_totals(reader: SqlReader) -> dict[str, tuple[int, int]]:
+    """(archived bytes, lost files) per endpoint, through `media.files` (joined by URL)."""
+    if not reader.table_exists(*MEDIA_ARCHIVE.name.split(".")):
+        return {}
+    records = reader.rows(
+        f"""
+        SELECT f.endpoint_id,
+               coalesce(sum(CASE WHEN a.status = 'archived' THEN a.bytes END), 0),
+               count(CASE WHEN a.status = 'lost' THEN 1 END)
+        FROM {MEDIA_ARCHIVE.name} a JOIN {MEDIA_FILES.name} f ON f.url = a.url
+        GROUP BY f.endpoint_id
+        """
+    )
+    return {endpoint: (int(size), int(lost)) for endpoint, size, lost in records}
 
 
 def _prices(reader: SqlReader) -> dict[str, tuple[float, str | None]]:

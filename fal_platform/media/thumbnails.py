@@ -1,5 +1,8 @@
 """Small inline thumbnails of generated images, for materialization previews.
 
+They are made from fal's URL right after generation (`load_thumbnails`) or from the platform's
+own copy (`thumbnails_of` with a reader of the archive, `media/gallery.py`'s `archive_preview`).
+
 Dagster's UI renders metadata markdown without raw HTML (no `<img width=...>`), so an image
 shows at its natural size: a few 1024 px results fill the page. A thumbnail small enough to
 embed as a `data:` URI (which the UI's sanitizer allows) keeps the preview small, and keeps
@@ -13,7 +16,7 @@ import binascii
 import io
 import re
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import httpx
 from PIL import Image, UnidentifiedImageError
@@ -67,6 +70,20 @@ def _read(client: httpx.Client, url: str) -> bytes | None:
         return None
 
 
+def thumbnails_of(
+    sources: Iterable[str], read: Callable[[str], bytes | None], *, size: int = THUMBNAIL_PX
+) -> dict[str, str]:
+    """Thumbnail `data:` URIs by source, `read` giving each source's bytes (None: unreadable);
+    a source that cannot be read or decoded is left out."""
+    thumbnails: dict[str, str] = {}
+    for source in dict.fromkeys(sources):
+        image = read(source)
+        thumbnail = thumbnail_data_uri(image, size) if image is not None else None
+        if thumbnail is not None:
+            thumbnails[source] = thumbnail
+    return thumbnails
+
+
 def load_thumbnails(
     urls: Iterable[str], *, size: int = THUMBNAIL_PX, timeout: float = FETCH_TIMEOUT_SECONDS
 ) -> dict[str, str]:
@@ -75,14 +92,10 @@ def load_thumbnails(
     A preview is a convenience: an unreachable file never fails the materialization, it is
     shown as a link instead.
     """
-    thumbnails: dict[str, str] = {}
     deadline = time.monotonic() + FETCH_BUDGET_SECONDS
     with httpx.Client(timeout=timeout, follow_redirects=True) as client:
-        for url in dict.fromkeys(urls):
-            if time.monotonic() > deadline:
-                break
-            image = _read(client, url)
-            thumbnail = thumbnail_data_uri(image, size) if image is not None else None
-            if thumbnail is not None:
-                thumbnails[url] = thumbnail
-    return thumbnails
+
+        def read(url: str) -> bytes | None:
+            return _read(client, url) if time.monotonic() <= deadline else None
+
+        return thumbnails_of(urls, read, size=size)

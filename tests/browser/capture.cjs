@@ -3,8 +3,8 @@
 //   node tests/browser/capture.cjs --base-url http://127.0.0.1:3000 --partition product-shots \
 //       [--out DIR] [--chromium /usr/bin/chromium]
 //
-// Opens the asset graph, then the latest materialization of `generation/requests` and of
-// `media/files` for one partition (asset page, Events tab, its metadata, the `preview` markdown),
+// Opens the asset graph, then the latest materialization of `generation/requests`, `media/files`
+// and `media/archive` for one partition (asset page, Events tab, its metadata, the `preview` markdown),
 // saves PNGs into --out (or $CAPTURE_OUT_DIR; none if neither is given): <page>.png, and
 // <page>-preview.png where the preview opens in a dialog. Prints one JSON document on stdout: per page its URL, window size, console errors and every preview
 // <img> with its natural and rendered size. tests/test_ui_browser.py asserts on that report;
@@ -57,6 +57,13 @@ function pages(partition) {
       name: 'media-materialization',
       url: events('media/files'),
       waitForText: ['dagster/table_name', 'media_by_kind', 'preview'],
+      preview: true,
+    },
+    {
+      // Thumbnails made from the platform's own copies: the test stops the emulator first.
+      name: 'archive-materialization',
+      url: events('media/archive'),
+      waitForText: ['dagster/table_name', 'archived_bytes', 'preview'],
       preview: true,
     },
   ];

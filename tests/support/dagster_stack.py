@@ -35,6 +35,7 @@ RUN_TIMEOUT = 180.0
 REQUESTS = ["generation", "requests"]
 MEDIA_FILES = ["media", "files"]
 MEDIA_TIMINGS = ["media", "timings"]
+MEDIA_ARCHIVE = ["media", "archive"]
 REPORT = ["reports", "endpoint_stats"]
 
 SENSORS = """
@@ -87,6 +88,8 @@ class LiveUI:
     ui: DagsterUI
     prompts: Path
     """FAL_PLATFORM_PROMPTS_DIR of the running Dagster: empty until a prompt set is added."""
+    emulator: EmulatorProcess
+    """The fal stand-in; a test may stop it to show what the UI keeps without fal."""
 
 
 @contextmanager
@@ -106,7 +109,7 @@ def live_ui(scratch: Path, *, repo_root: Path, emulator_models: int = 120) -> It
         with server.process, DagsterUI(server.url, location=LOCATION) as ui:
             server.process.wait_ready(STARTUP_TIMEOUT)
             stop_sensors(ui)
-            yield LiveUI(ui, prompts)
+            yield LiveUI(ui, prompts, emulator)
 
 
 def stop_sensor(ui: DagsterUI, sensor_id: str) -> dict[str, Any]:
