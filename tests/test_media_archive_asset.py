@@ -9,9 +9,9 @@ from typing import Any
 import dagster as dg
 import duckdb
 from generation_support import FAST, write_jsonl
+from support.asset_runs import run_assets
 
 from fal_platform.definitions import build_defs
-from fal_platform.devstack.demo import run_assets
 from fal_platform.devstack.emulator_process import EmulatorProcess
 from fal_platform.paths import DataPaths
 from resources.fal import FalResource

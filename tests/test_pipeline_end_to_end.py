@@ -16,6 +16,7 @@ import dagster as dg
 import duckdb
 import pytest
 from generation_support import FAST, write_jsonl
+from support.asset_runs import run_assets
 
 from fal_platform.definitions import build_defs
 from fal_platform.devstack.emulator_process import EmulatorProcess
@@ -23,23 +24,6 @@ from fal_platform.media.extract import extract_media, extract_seed
 from fal_platform.paths import DataPaths
 from resources.fal import FalResource
 from resources.paths import PlatformPaths
-
-
-def run_assets(
-    defs: dg.Definitions,
-    instance: dg.DagsterInstance,
-    keys: list[list[str]],
-    partition_key: str | None = None,
-) -> dg.ExecuteInProcessResult:
-    """The implicit asset job of `defs`, on `keys`, in this process (these defs are the test's
-    own, not a code location's, so `execute_in_process` fits)."""
-    asset_keys = [dg.AssetKey(path) for path in keys]
-    job = defs.resolve_implicit_job_def_def_for_assets(asset_keys)
-    assert job is not None, keys
-    return job.execute_in_process(
-        instance=instance, partition_key=partition_key, asset_selection=asset_keys
-    )
-
 
 MEDIA_KEYS = [["generation", "requests"], ["media", "files"], ["media", "timings"]]
 CATALOG_KEYS = [["fal_catalog", "models"], ["fal_catalog", "pricing"]]
