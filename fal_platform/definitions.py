@@ -18,6 +18,12 @@ from assets.catalog import definitions as catalog
 from assets.generation import definitions as generation
 from assets.media import definitions as media
 from assets.reports import definitions as reports
+from fal_platform.executor_choice import (
+    ExecutorChoice,
+    celery_executor_config,
+    celery_yaml_path,
+    executor_choice,
+)
 from fal_platform.target import ENV_KEY
 from resources.fal import FalResource
 from resources.paths import PlatformPaths
@@ -33,6 +39,16 @@ EXECUTOR = IN_PROCESS
 whatever the executor; in process they skip a process start each (about 1 s on 2 cores) and
 a run that reuses everything ends seconds after it starts (`benchmarks/launch.py`, figures in
 benchmarks/README.md). A step interrupted by a terminated run behaves as under `materialize()`."""
+
+
+def executor_from_env(environ: Mapping[str, str]) -> dg.ExecutorDefinition:
+    """`FAL_PLATFORM_EXECUTOR`: in process (default), multiprocess, or celery (deploy/)."""
+    choice = executor_choice(environ)
+    if choice is ExecutorChoice.CELERY:
+        from dagster_celery import celery_executor
+
+        return celery_executor.configured(celery_executor_config(celery_yaml_path(environ)))
+    return FORKSERVER if choice is ExecutorChoice.MULTIPROCESS else IN_PROCESS
 
 
 def fal_from_env(environ: Mapping[str, str]) -> FalResource:
@@ -63,4 +79,8 @@ def build_defs(
     )
 
 
-defs = build_defs(PlatformPaths.from_env(os.environ), fal_from_env(os.environ))
+defs = build_defs(
+    PlatformPaths.from_env(os.environ),
+    fal_from_env(os.environ),
+    executor=executor_from_env(os.environ),
+)
