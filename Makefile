@@ -5,7 +5,7 @@
 UV := python3 -m uv
 RUN := $(UV) run --frozen
 
-.PHONY: setup demo test lint dev emulator bench browser
+.PHONY: setup demo test lint dev emulator bench browser postgres
 
 setup:
 	python3 -m pip install --quiet --disable-pip-version-check "uv==0.13.8"
@@ -14,7 +14,7 @@ setup:
 demo: setup
 	$(RUN) fal-platform demo
 
-test: setup lint browser
+test: setup lint browser postgres
 	$(RUN) pytest
 
 lint:
@@ -53,3 +53,11 @@ $(BROWSER_DIR)/node_modules/.package-lock.json: $(BROWSER_DIR)/package.json $(BR
 	  $(SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq nodejs npm >/dev/null; }
 	cd $(BROWSER_DIR) && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+
+# The Postgres tests (tests/support/postgres_server.py) start a throw-away cluster from Debian's
+# server binaries (fal_platform/devstack/postgres.py); installed with apt only when missing.
+postgres:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+	  echo "installing Debian's postgresql (apt-get)"; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq postgresql >/dev/null; }

@@ -8,8 +8,11 @@ from typing import Any
 
 import pytest
 from catalog_support import CatalogStack, CatalogStackFactory, emulator_fal, isolate
+from support.postgres_server import postgres_database, postgres_server
 
 from fal_platform.devstack.emulator_process import EmulatorProcess
+
+__all__ = ["postgres_database", "postgres_server"]  # fixtures for every test module
 
 
 def pytest_configure(config: pytest.Config) -> None:
