@@ -55,7 +55,9 @@ def celery_executor_config(path: Path) -> dict[str, Any]:
         document = yaml.safe_load(path.read_text())
     except (OSError, yaml.YAMLError) as exc:
         raise ExecutorConfigError(f"{path}: cannot read the Celery settings: {exc}") from None
-    config = (document or {}).get("execution", {}).get("config") if isinstance(document, dict) else None
+    config = (
+        (document or {}).get("execution", {}).get("config") if isinstance(document, dict) else None
+    )
     if not isinstance(config, dict):
         raise ExecutorConfigError(f"{path}: expected a mapping at execution.config")
     return config
