@@ -136,6 +136,8 @@ class LocalStack:
     host: str = "127.0.0.1"
     port: int = 0
     celery_yaml: Path | None = None
+    stop_grace: float | None = None
+    """Seconds each process gets to stop before SIGKILL (None: its own default; tests use 2)."""
     worker_processes: list[ManagedProcess] = field(default_factory=list)
     dagster: ManagedProcess | None = None
     postgres: PostgresCluster | None = None
@@ -176,6 +178,11 @@ class LocalStack:
     def __exit__(self, *exc_info: object) -> None:
         self._exit.close()
 
+    def _enter(self, process: ManagedProcess) -> ManagedProcess:
+        if self.stop_grace is not None:
+            process.stop_grace = self.stop_grace
+        return self._exit.enter_context(process)
+
     def _start(self) -> None:
         self.postgres = self._exit.enter_context(PostgresCluster())
         self.postgres.create_database(DAGSTER_DATABASE)
@@ -183,7 +190,7 @@ class LocalStack:
         install_dagster_home(self.home)
         env = self.process_env
         self.port = self.port or free_port(self.host)
-        self.dagster = self._exit.enter_context(
+        self.dagster = self._enter(
             dagster_dev_process(
                 repo_root=self.repo_root,
                 dagster_home=self.home,
@@ -200,6 +207,6 @@ class LocalStack:
                 env=env,
                 log_path=self.logs / f"w{number}.log",
             )
-            self.worker_processes.append(self._exit.enter_context(worker))
+            self.worker_processes.append(self._enter(worker))
         wait_for_workers(self.worker_processes, WORKER_STARTUP_TIMEOUT)
         self.dagster.wait_ready(STARTUP_TIMEOUT)
