@@ -45,6 +45,10 @@ DAGSTER_DATABASE = "dagster"
 WORKER_READY_MARKER = " ready."
 """Celery logs `celery@<name> ready.` once it consumes from the broker."""
 WORKER_STARTUP_TIMEOUT = 120.0
+GRPC_TIMEOUT_ENV = {"DAGSTER_GRPC_TIMEOUT_SECONDS": "300"}
+"""The daemon waits on the code server while it starts each run worker (an import of the whole
+code location); with 4 runs starting at once on a busy 2-core machine that took more than
+Dagster's default 60 s, and the runs failed to launch."""
 
 
 def dagster_instance_env(login: PostgresLogin) -> dict[str, str]:
@@ -58,10 +62,15 @@ def dagster_instance_env(login: PostgresLogin) -> dict[str, str]:
     }
 
 
-def celery_env(redis_url: str, celery_yaml: Path | None = None) -> dict[str, str]:
-    """Steps on Celery: the executor choice, the broker and backend, and (optionally) the yaml."""
+def celery_env(
+    redis_url: str,
+    celery_yaml: Path | None = None,
+    executor: ExecutorChoice = ExecutorChoice.CELERY,
+) -> dict[str, str]:
+    """The executor choice (Celery, or another one for comparison), the broker and backend,
+    and (optionally) the yaml."""
     env = {
-        ENV_EXECUTOR: ExecutorChoice.CELERY.value,
+        ENV_EXECUTOR: executor.value,
         ENV_CELERY_BROKER_URL: redis_url,
         ENV_CELERY_BACKEND_URL: redis_url,
     }
@@ -136,6 +145,8 @@ class LocalStack:
     host: str = "127.0.0.1"
     port: int = 0
     celery_yaml: Path | None = None
+    executor: ExecutorChoice = ExecutorChoice.CELERY
+    """Anything but Celery is for comparisons (benchmarks/scaleout.py): then start no workers."""
     stop_grace: float | None = None
     """Seconds each process gets to stop before SIGKILL (None: its own default; tests use 2)."""
     worker_processes: list[ManagedProcess] = field(default_factory=list)
@@ -163,8 +174,9 @@ class LocalStack:
         return {
             **self.env,
             **dagster_instance_env(self.postgres.login.with_database(DAGSTER_DATABASE)),
-            **celery_env(self.redis.url, self.celery_yaml),
+            **celery_env(self.redis.url, self.celery_yaml, self.executor),
             "DAGSTER_HOME": str(self.home),
+            **GRPC_TIMEOUT_ENV,
         }
 
     def __enter__(self) -> LocalStack:
