@@ -10,6 +10,7 @@ back in seconds rather than an hour.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import time
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
+import psutil
 import pytest
 import yaml
 from catalog_support import emulator_fal, materialize_catalog
@@ -28,7 +30,7 @@ from support.ui_graphql import ASSET_JOB, LAUNCH_RUN, DagsterUI
 from fal_platform.batch.prompts import load_prompt_set
 from fal_platform.devstack.dagster_home import find_repo_root
 from fal_platform.devstack.emulator_process import EmulatorProcess
-from fal_platform.devstack.processes import ManagedProcess, isolated_env
+from fal_platform.devstack.processes import ManagedProcess, group_members, isolated_env
 from fal_platform.devstack.stack import LocalStack
 from fal_platform.executor_choice import DEFAULT_CELERY_YAML
 from fal_platform.target import ENV_EMULATOR_URL
@@ -161,6 +163,22 @@ def test_four_partitions_launched_at_once_run_on_both_workers(deployment: Deploy
     assert deployment.instance.get_run_by_id(run_ids[0]) is not None  # read back from Postgres
     logs = deployment.stack.home / "logs"
     assert not logs.exists() or not any(logs.rglob("*")), sorted(logs.rglob("*"))
+    _no_password_in_argv_or_logs(deployment.stack)
+
+
+def _no_password_in_argv_or_logs(stack: LocalStack) -> None:
+    """The Postgres password reaches every process through its environment only: no command
+    line (the daemon's and webserver's carry the instance ref, with `env:` names), no log."""
+    assert stack.postgres is not None
+    password = stack.postgres.login.password
+    for child in [stack.dagster, *stack.worker_processes]:
+        assert child is not None and child.pid is not None
+        for pid in group_members(child.pid):
+            with contextlib.suppress(psutil.Error):
+                argv = " ".join(psutil.Process(pid).cmdline())
+                assert password not in argv, f"{child.name}: password in argv of pid {pid}"
+    for log in stack.logs.glob("*.log"):
+        assert password not in log.read_text(errors="replace"), log
 
 
 def _wait_for_step_on_a_worker(deployment: Deployment, run_id: str, step: str) -> str:
