@@ -132,8 +132,7 @@ def render(result: ScaleoutResult) -> str:
         lines += ["", f"Ratio celery / multiprocess (wall): {celery.wall_s / local.wall_s:.2f}"]
     lines += [
         "",
-        f"Machine: {result.machine.describe()}; load average at start "
-        f"{result.machine.load_average_at_start}.",
+        result.machine.footer(),
     ]
     return "\n".join(lines)
 
