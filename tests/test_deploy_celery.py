@@ -70,7 +70,6 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
     data, prompts = scratch / "data", scratch / "prompts"
     prompts.mkdir()
     with EmulatorProcess(models=40, **FAST) as emulator:
-        materialize_catalog(emulator_fal(emulator), data / "fal_platform.duckdb")
         env = isolated_env(
             **{
                 ENV_EMULATOR_URL: emulator.url,
@@ -81,7 +80,14 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
         celery_yaml = _test_celery_yaml(scratch / "celery.yaml")
         with (
             LocalStack(
-                scratch, repo_root=ROOT, env=env, celery_yaml=celery_yaml, stop_grace=2.0
+                scratch,
+                repo_root=ROOT,
+                env=env,
+                celery_yaml=celery_yaml,
+                stop_grace=2.0,
+                while_starting=lambda: materialize_catalog(
+                    emulator_fal(emulator), data / "fal_platform.duckdb"
+                ),
             ) as stack,
             DagsterUI(stack.ui_url, location="fal_platform") as ui,
             pytest.MonkeyPatch.context() as monkeypatch,

@@ -15,7 +15,7 @@ from __future__ import annotations
 import shutil
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -149,6 +149,8 @@ class LocalStack:
     """Anything but Celery is for comparisons (benchmarks/scaleout.py): then start no workers."""
     stop_grace: float | None = None
     """Seconds each process gets to stop before SIGKILL (None: its own default; tests use 2)."""
+    while_starting: Callable[[], object] | None = None
+    """Work to do while the servers start up (the tests load the catalog meanwhile)."""
     worker_processes: list[ManagedProcess] = field(default_factory=list)
     dagster: ManagedProcess | None = None
     postgres: PostgresCluster | None = None
@@ -220,5 +222,7 @@ class LocalStack:
                 log_path=self.logs / f"w{number}.log",
             )
             self.worker_processes.append(self._enter(worker))
+        if self.while_starting is not None:
+            self.while_starting()
         wait_for_workers(self.worker_processes, WORKER_STARTUP_TIMEOUT)
         self.dagster.wait_ready(STARTUP_TIMEOUT)
