@@ -27,6 +27,7 @@ from fal_platform.devstack.emulator_process import EmulatorProcess
 from fal_platform.devstack.processes import isolated_env
 from fal_platform.devstack.stack import LocalStack
 from fal_platform.executor_choice import ExecutorChoice
+from tests.support.dagster_stack import stop_sensors
 from tests.support.ui_graphql import DagsterUI
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,6 +36,7 @@ PARTITIONS = 4
 RUN_ASSETS = [["generation", "requests"], ["media", "files"], ["media", "timings"]]
 CATALOG_JOB = "fal_catalog_refresh"
 RUN_TIMEOUT = 900.0
+STARTUP_TIMEOUT = 900.0
 EMULATOR = {"models": 40, "queue_wait": 0.3, "inference_time": 1.0}
 VARIANTS = {
     "celery, 2 workers": (ExecutorChoice.CELERY, 2),
@@ -71,21 +73,23 @@ def measure(name: str, items: int, workdir: Path, emulator_url: str) -> VariantR
     scratch = workdir / executor.value
     prompts = scratch / "prompts"
     prompts.mkdir(parents=True)
-    for n in range(PARTITIONS):
-        lines = [
-            {"endpoint_id": "fal-ai/flux/schnell", "input": {"prompt": f"set {n} tile {i}"}}
-            for i in range(items)
-        ]
-        (prompts / f"set-{n}.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
     env = isolated_env(
         FAL_PLATFORM_DATA_DIR=str(scratch / "data"),
         FAL_PLATFORM_PROMPTS_DIR=str(prompts),
         FAL_PLATFORM_EMULATOR_URL=emulator_url,
     )
     stack = LocalStack(
-        scratch, repo_root=ROOT, env=env, workers=workers, executor=executor, stop_grace=2.0
+        scratch,
+        repo_root=ROOT,
+        env=env,
+        workers=workers,
+        executor=executor,
+        stop_grace=2.0,
+        startup_timeout=STARTUP_TIMEOUT,
     )
     with stack, DagsterUI(stack.ui_url, location="fal_platform") as ui:
+        stop_sensors(ui)  # only the measured runs: no sensor launches its own
+        _write_prompt_sets(prompts, items)
         _wait(ui, ui.launch(job_name=CATALOG_JOB))  # the warm-up
         for n in range(PARTITIONS):
             ui.add_dynamic_partition("prompt_sets", f"set-{n}")
@@ -99,6 +103,15 @@ def measure(name: str, items: int, workdir: Path, emulator_url: str) -> VariantR
         [round(end - created, 2) for created, end in times],
         statuses,
     )
+
+
+def _write_prompt_sets(prompts: Path, items: int) -> None:
+    for n in range(PARTITIONS):
+        lines = [
+            {"endpoint_id": "fal-ai/flux/schnell", "input": {"prompt": f"set {n} tile {i}"}}
+            for i in range(items)
+        ]
+        (prompts / f"set-{n}.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
 
 
 RUN_TIMES = """

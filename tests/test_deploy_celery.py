@@ -39,6 +39,8 @@ pytestmark = [pytest.mark.ui, pytest.mark.timeout(600)]
 
 ROOT = find_repo_root(Path(__file__).resolve().parents[1])
 RUN_TIMEOUT = 240.0
+STARTUP = 600.0
+"""Loading the code location in `dg dev` took up to 3 minutes at load average 20 on 2 cores."""
 VISIBILITY_TIMEOUT = 20
 """Longer than any step here takes, even on a loaded machine (a longer step would be handed out
 twice); the killed worker's step is redelivered this long after its delivery."""
@@ -85,6 +87,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
                 env=env,
                 celery_yaml=celery_yaml,
                 stop_grace=2.0,
+                startup_timeout=STARTUP,
                 while_starting=lambda: materialize_catalog(
                     emulator_fal(emulator), data / "fal_platform.duckdb"
                 ),

@@ -149,6 +149,8 @@ class LocalStack:
     """Anything but Celery is for comparisons (benchmarks/scaleout.py): then start no workers."""
     stop_grace: float | None = None
     """Seconds each process gets to stop before SIGKILL (None: its own default; tests use 2)."""
+    startup_timeout: float = STARTUP_TIMEOUT
+    """For `dg dev` to answer; a test on a loaded 2-core machine needs several times the default."""
     while_starting: Callable[[], object] | None = None
     """Work to do while the servers start up (the tests load the catalog meanwhile)."""
     worker_processes: list[ManagedProcess] = field(default_factory=list)
@@ -225,4 +227,4 @@ class LocalStack:
         if self.while_starting is not None:
             self.while_starting()
         wait_for_workers(self.worker_processes, WORKER_STARTUP_TIMEOUT)
-        self.dagster.wait_ready(STARTUP_TIMEOUT)
+        self.dagster.wait_ready(self.startup_timeout)
