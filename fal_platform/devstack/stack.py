@@ -44,7 +44,6 @@ CELERY_APP = "deploy.celery_app"
 DAGSTER_DATABASE = "dagster"
 WORKER_READY_MARKER = " ready."
 """Celery logs `celery@<name> ready.` once it consumes from the broker."""
-WORKER_STARTUP_TIMEOUT = 120.0
 GRPC_TIMEOUT_ENV = {"DAGSTER_GRPC_TIMEOUT_SECONDS": "300"}
 """The daemon waits on the code server while it starts each run worker (an import of the whole
 code location); with 4 runs starting at once on a busy 2-core machine that took more than
@@ -146,11 +145,11 @@ class LocalStack:
     port: int = 0
     celery_yaml: Path | None = None
     executor: ExecutorChoice = ExecutorChoice.CELERY
-    """Anything but Celery is for comparisons (benchmarks/scaleout.py): then start no workers."""
+    """Anything but Celery is for comparisons (benchmarks/scaleout.py runs it with workers=0)."""
     stop_grace: float | None = None
     """Seconds each process gets to stop before SIGKILL (None: its own default; tests use 2)."""
     startup_timeout: float = STARTUP_TIMEOUT
-    """For `dg dev` to answer; a test on a loaded 2-core machine needs several times the default."""
+    """For the workers and `dg dev` to be ready; a loaded 2-core machine needs several times this."""
     while_starting: Callable[[], object] | None = None
     """Work to do while the servers start up (the tests load the catalog meanwhile)."""
     worker_processes: list[ManagedProcess] = field(default_factory=list)
@@ -226,5 +225,5 @@ class LocalStack:
             self.worker_processes.append(self._enter(worker))
         if self.while_starting is not None:
             self.while_starting()
-        wait_for_workers(self.worker_processes, WORKER_STARTUP_TIMEOUT)
+        wait_for_workers(self.worker_processes, self.startup_timeout)
         self.dagster.wait_ready(self.startup_timeout)
