@@ -22,8 +22,8 @@ import dagster as dg
 import psutil
 import pytest
 import yaml
-from dagster_postgres import PostgresRunStorage
 from catalog_support import emulator_fal, materialize_catalog
+from dagster_postgres import PostgresRunStorage
 from generation_support import FAST, accepted_by_item, distinct_items, write_jsonl
 from support.dagster_stack import MEDIA_FILES, MEDIA_TIMINGS, PROMPT_SETS, REQUESTS, stop_sensors
 from support.ui_graphql import ASSET_JOB, LAUNCH_RUN, DagsterUI
