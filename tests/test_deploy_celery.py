@@ -36,7 +36,7 @@ from fal_platform.devstack.stack import LocalStack
 from fal_platform.executor_choice import DEFAULT_CELERY_YAML
 from fal_platform.target import ENV_EMULATOR_URL
 
-pytestmark = [pytest.mark.ui, pytest.mark.timeout(600)]
+pytestmark = [pytest.mark.ui, pytest.mark.timeout(900)]
 
 ROOT = find_repo_root(Path(__file__).resolve().parents[1])
 RUN_TIMEOUT = 240.0
