@@ -39,7 +39,7 @@ from fal_platform.target import ENV_EMULATOR_URL
 pytestmark = [pytest.mark.ui, pytest.mark.timeout(900)]
 
 ROOT = find_repo_root(Path(__file__).resolve().parents[1])
-RUN_TIMEOUT = 240.0
+RUN_TIMEOUT = 600.0
 STARTUP = 600.0
 """Loading the code location in `dg dev` took up to 3 minutes at load average 20 on 2 cores."""
 VISIBILITY_TIMEOUT = 20
