@@ -5,7 +5,7 @@
 UV := python3 -m uv
 RUN := $(UV) run --frozen
 
-.PHONY: setup demo test lint dev emulator bench browser postgres
+.PHONY: setup demo test lint dev emulator bench browser postgres redis
 
 setup:
 	python3 -m pip install --quiet --disable-pip-version-check "uv==0.13.8"
@@ -14,7 +14,7 @@ setup:
 demo: setup
 	$(RUN) fal-platform demo
 
-test: setup lint browser postgres
+test: setup lint browser postgres redis
 	$(RUN) pytest
 
 lint:
@@ -61,3 +61,11 @@ postgres:
 	  echo "installing Debian's postgresql (apt-get)"; \
 	  $(SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq postgresql >/dev/null; }
+
+# The Celery tests (tests/test_deploy_celery.py) and `fal-platform dev --stack` start a throw-away
+# Redis as the broker (fal_platform/devstack/redis.py); Debian's redis-server, only when missing.
+redis:
+	@command -v redis-server >/dev/null || { \
+	  echo "installing Debian's redis-server (apt-get)"; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq redis-server >/dev/null; }

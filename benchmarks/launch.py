@@ -198,8 +198,7 @@ def render_launch(result: LaunchResult) -> str:
         )
     lines += [
         "",
-        f"Machine: {result.machine.describe()}; load average at start "
-        f"{result.machine.load_average_at_start}.",
+        result.machine.footer(),
     ]
     return "\n".join(lines)
 

@@ -42,6 +42,10 @@ class Machine:
     def shared(self) -> bool:
         return self.load_average_at_start > SHARED_LOAD
 
+    def footer(self) -> str:
+        """The closing line of a benchmark's markdown: the machine and how busy it was."""
+        return f"Machine: {self.describe()}; load average at start {self.load_average_at_start}."
+
     def describe(self) -> str:
         packages = ", ".join(f"{name} {version}" for name, version in self.packages.items())
         return (

@@ -18,6 +18,12 @@ from assets.generation import definitions as generation
 from assets.media import definitions as media
 from assets.reports import definitions as reports
 from fal_platform.devstack.webhooks_process import ENV_WEBHOOK_URL
+from fal_platform.executor_choice import (
+    ExecutorChoice,
+    celery_executor_config,
+    celery_yaml_path,
+    executor_choice,
+)
 from fal_platform.paths import default_media_root
 from fal_platform.target import ENV_KEY
 from resources.database import PlatformDatabase
@@ -38,6 +44,16 @@ a run that reuses everything ends seconds after it starts (`benchmarks/launch.py
 benchmarks/README.md). A step interrupted by a terminated run behaves as under `materialize()`."""
 
 
+def executor_from_env(environ: Mapping[str, str]) -> dg.ExecutorDefinition:
+    """`FAL_PLATFORM_EXECUTOR`: in process (default), multiprocess, or celery (deploy/)."""
+    choice = executor_choice(environ)
+    if choice is ExecutorChoice.CELERY:
+        from dagster_celery import celery_executor
+
+        return celery_executor.configured(celery_executor_config(celery_yaml_path(environ)))
+    return FORKSERVER if choice is ExecutorChoice.MULTIPROCESS else IN_PROCESS
+
+
 def fal_from_env(environ: Mapping[str, str]) -> FalResource:
     """Read the key through EnvVar so the UI shows `FAL_KEY`, never the value.
 
@@ -45,7 +61,9 @@ def fal_from_env(environ: Mapping[str, str]) -> FalResource:
     """
     return FalResource(
         api_key=dg.EnvVar(ENV_KEY) if environ.get(ENV_KEY) else None,
-        webhook_url=environ.get(ENV_WEBHOOK_URL) or None,  # set by `fal-platform dev --webhooks`
+        # set by `fal-platform dev --webhooks`; an EnvVar, so the job's snapshot is the same
+        # whatever the URL (fal_platform/devstack/location_runs.py)
+        webhook_url=dg.EnvVar(ENV_WEBHOOK_URL) if environ.get(ENV_WEBHOOK_URL) else None,
     )
 
 
@@ -82,4 +100,5 @@ defs = build_defs(
     PlatformPaths.from_env(os.environ),
     fal_from_env(os.environ),
     media_archive=MediaArchiveResource.from_env(os.environ),
+    executor=executor_from_env(os.environ),
 )

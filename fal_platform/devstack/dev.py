@@ -46,6 +46,7 @@ from fal_platform.devstack.processes import (
     free_port,
     port_is_free,
 )
+from fal_platform.devstack.stack import LocalStack
 from fal_platform.devstack.webhooks_process import ENV_WEBHOOK_URL, receiver_child, receiver_url
 from fal_platform.emulator.webhooks import JWKS_PATH
 from fal_platform.paths import DataPaths
@@ -162,6 +163,7 @@ def run_dev(
     *,
     dagster_home: Path | None = None,
     webhooks_port: int | None = None,
+    full_stack: bool = False,
 ) -> int:
     """Serve until a stop signal; 0 after a requested stop, 1 if a child fails, 2 on bad setup.
 
@@ -176,7 +178,7 @@ def run_dev(
     env = {**os.environ, **NO_TELEMETRY_ENV}
     with stop_on_signals() as stop_requested, ExitStack() as children:
         try:
-            stack = DevStack(root, home, host, port, emulator_port, webhooks_port)
+            stack = DevStack(root, home, host, port, emulator_port, webhooks_port, full_stack)
             return _serve(stack, env, children, stop_requested)
         except (PortInUseError, ProcessStartError) as exc:
             print(f"fal-platform dev: {exc}", file=sys.stderr)
@@ -199,6 +201,8 @@ class DevStack:
     emulator_port: int | None
     webhooks_port: int | None = None
     """Start the webhook receiver on this port (0: any free one); see `start_receiver`."""
+    full: bool = False
+    """`--stack`: Postgres, Redis and two Celery workers under the UI (fal_platform/devstack/stack.py)."""
 
 
 def _serve(
@@ -217,24 +221,41 @@ def _serve(
             return 0
     if stack.webhooks_port is not None or env.get(ENV_WEBHOOK_URL):
         start_receiver(children, stack.webhooks_port, env, emulator is not None)
-    _say(f"starting dg dev with DAGSTER_HOME={stack.home} ...")
-    dagster = children.enter_context(
-        dagster_dev_process(
-            repo_root=stack.root, dagster_home=stack.home, host=host, port=port, env=env
+    watched: list[ManagedProcess | None] = [emulator]
+    if stack.full:
+        local = _start_local_stack(stack, env, children, port)
+        watched += [local.dagster, *local.worker_processes]
+    else:
+        _say(f"starting dg dev with DAGSTER_HOME={stack.home} ...")
+        dagster = children.enter_context(
+            dagster_dev_process(
+                repo_root=stack.root, dagster_home=stack.home, host=host, port=port, env=env
+            )
         )
-    )
-    if not dagster.wait_ready(STARTUP_TIMEOUT, should_stop=stop_requested):
-        _say("stopping before the UI came up")
-        return 0
+        watched.append(dagster)
+        if not dagster.wait_ready(STARTUP_TIMEOUT, should_stop=stop_requested):
+            _say("stopping before the UI came up")
+            return 0
     _say(f"Dagster UI: http://{browser_host(host)}:{port}  (Ctrl-C stops everything)")
     while not stop_requested():
-        for child in (dagster, emulator):
+        for child in watched:
             if child is not None and child.exit_code() is not None:
                 _say(f"{child.name} exited with code {child.exit_code()}; stopping")
                 return 1
         time.sleep(0.2)
     _say("stopping Dagster and the emulator ...")
     return 0
+
+
+def _start_local_stack(
+    stack: DevStack, env: dict[str, str], children: ExitStack, port: int
+) -> LocalStack:
+    """deploy/ on this machine: a fresh instance in Postgres each time, its logs beside ours."""
+    scratch = logs_dir().parent / "stack"
+    _say(f"starting Postgres, Redis, 2 Celery workers and dg dev (logs: {scratch / 'logs'}) ...")
+    return children.enter_context(
+        LocalStack(scratch, repo_root=stack.root, env=env, host=stack.host, port=port)
+    )
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -263,6 +284,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
         help=f"also start the webhook receiver on PORT (0 = any free one) and run batches in "
         f"webhook mode; also started (on {RECEIVER_PORT}) when {ENV_WEBHOOK_URL} is set",
     )
+    parser.add_argument(
+        "--stack",
+        action="store_true",
+        help="the deploy/ set-up on this machine: a throw-away Postgres instance, Redis, two "
+        "Celery workers, the daemon and the webserver (ignores --dagster-home)",
+    )
     return parser
 
 
@@ -273,4 +300,5 @@ def run_from_args(args: argparse.Namespace) -> int:
         host=args.host,
         dagster_home=args.dagster_home,
         webhooks_port=args.webhooks,
+        full_stack=args.stack,
     )
