@@ -29,6 +29,7 @@ _RESULT_MARKER = "BENCHMARK-RESULT "
 
 WORKLOADS: dict[str, str] = {
     "engine": "benchmarks.clients:engine_batch",
+    "engine_cli": "benchmarks.clients:engine_cli",
     "fal_async": "benchmarks.clients:fal_client_async",
     "fal_sync": "benchmarks.clients:fal_client_sync",
     "memory_diagnosis": "benchmarks.memory_diagnosis:diagnose",
