@@ -6,7 +6,7 @@ from types import TracebackType
 
 import httpx
 
-from fal_platform.client.aiohttp_transport import pooled_transport
+from fal_platform.client.aiohttp_transport import CookielessClient, pooled_transport
 from fal_platform.client.http import HttpTransport, OnRetry
 from fal_platform.client.platform import PlatformClient
 from fal_platform.client.queue import QueueClient
@@ -41,7 +41,7 @@ class FalClient:
         )
 
         def pool(connections: int) -> httpx.AsyncClient:
-            return httpx.AsyncClient(
+            return CookielessClient(
                 headers=headers,
                 timeout=timeout,
                 limits=httpx.Limits(
