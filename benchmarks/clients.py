@@ -160,9 +160,10 @@ def engine_cli(raw: dict[str, Any], section: Section) -> ClientOutcome:
 
 def _engine_outcome(db_path: str, prompt_set: str) -> ClientOutcome:
     """Counts and latencies of one prompt set, from the store the run wrote."""
-    import duckdb
+    from fal_platform.batch.duckdb_io import connect_duckdb
 
-    with duckdb.connect(db_path, read_only=True) as conn:
+    # Waits for the lock if the engine's last store thread is still closing its connection.
+    with connect_duckdb(db_path, timeout=60.0) as conn:
         records = conn.execute(
             "SELECT state, submitted_at, completed_at FROM generation.requests "
             "WHERE prompt_set = ?",
@@ -254,10 +255,11 @@ def fal_client_sync(raw: dict[str, Any], section: Section) -> ClientOutcome:
         futures = [pool.submit(one, e, a) for e, a in batch]
         _, not_done = wait_futures(futures, timeout=params.max_seconds)
         outcome.interrupted = bool(not_done)
-        pool.shutdown(wait=True, cancel_futures=True)
+        # At the cap, count what is done; the worker exits without joining the rest.
+        pool.shutdown(wait=False, cancel_futures=True)
     latencies = []
     for future in futures:
-        if future.cancelled():
+        if not future.done() or future.cancelled():
             continue
         error = future.exception()
         if error is None:

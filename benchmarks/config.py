@@ -89,7 +89,7 @@ FULL = BenchConfig(
         running=0.7,
         rounds=4,
         items=2000,
-        max_seconds=25.0,
+        max_seconds=20.0,
     ),
     memory=MemoryConfig(
         sizes=(10_000, 50_000, 100_000),

@@ -160,7 +160,7 @@ def _run_one(
         submit_rate=ENGINE_SUBMIT_RATE,
         use_stream=mode == "stream",
     )
-    run = run_on_emulator(emulator, WORKLOADS[client], params, timeout=config.max_seconds + 120.0)
+    run = run_on_emulator(emulator, WORKLOADS[client], params, timeout=config.max_seconds + 60.0)
     return _row(client, mode, concurrency, config, run)
 
 

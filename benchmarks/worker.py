@@ -149,7 +149,9 @@ def main(argv: list[str]) -> int:
     }
     sys.stdout.write(_RESULT_MARKER + json.dumps(payload) + "\n")
     sys.stdout.flush()
-    return 0
+    sys.stderr.flush()
+    # A capped client may leave threads running (fal-client's thread pool): do not join them.
+    os._exit(0)
 
 
 if __name__ == "__main__":
