@@ -1,7 +1,8 @@
 """The three ways to run a batch that the throughput benchmark compares (run inside a worker).
 
-- `engine_batch`: our engine (`run_batch`) with a DuckDB store in a temp file, as the CLI and the
-  Dagster asset run it.
+- `engine_cli`: `fal-platform run-batch` (`fal_platform.cli.main`) on a DuckDB file in a temp
+  dir, as a user runs it; `engine_batch`: the engine (`run_batch`) called directly, for the
+  memory benchmark.
 - `fal_client_async`: the official `fal_client.subscribe_async` under an `asyncio.Semaphore`.
 - `fal_client_sync`: the official `fal_client.subscribe` in a `ThreadPoolExecutor`.
 
@@ -14,6 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import wait as wait_futures
@@ -21,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmarks.items import read_prompt_file
+from benchmarks.items import read_prompt_file, write_prompt_file
 from benchmarks.measure import Section, current_rss_mb
 
 
@@ -39,6 +42,8 @@ class ClientParams:
     """Engine only: submits per second (set high so pacing is not the bottleneck)."""
     sample_interval: float = 1.0
     """Engine only: how often to record (items done, RSS) while the batch runs."""
+    use_stream: bool = True
+    """`engine_cli` only: follow status over SSE (False: `--no-stream`, poll)."""
 
 
 @dataclass
@@ -54,6 +59,21 @@ class ClientOutcome:
     """RSS once the inputs (the prompt set) are in memory, before any request."""
     samples: list[tuple[float, int, float]] = field(default_factory=list)
     """(seconds since start, items done, RSS MiB) while the batch ran (engine only)."""
+    latency_p50: float | None = None
+    latency_p95: float | None = None
+    """Item latency in seconds: submit answered -> completion seen. The engine's from its rows
+    (`completed_at - submitted_at`, as its report measures it); fal-client's from `on_enqueue`
+    to `subscribe` returning, which also holds the result fetch (one round trip, ~ms)."""
+
+    def set_latencies(self, seconds: list[float]) -> None:
+        if seconds:
+            ordered = sorted(seconds)
+            self.latency_p50 = round(_quantile(ordered, 0.5), 4)
+            self.latency_p95 = round(_quantile(ordered, 0.95), 4)
+
+
+def _quantile(ordered: list[float], q: float) -> float:
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 def engine_batch(raw: dict[str, Any], section: Section) -> ClientOutcome:
@@ -108,6 +128,56 @@ def engine_batch(raw: dict[str, Any], section: Section) -> ClientOutcome:
     return outcome
 
 
+def engine_cli(raw: dict[str, Any], section: Section) -> ClientOutcome:
+    """`fal-platform run-batch` in this process, after a 1-item warm-up run (untimed).
+
+    The warm-up pays the CLI's first-use imports and the DuckDB schema, so the measured CPU is
+    the batch's; the emulator's counters are reset after it. The cap sends this process a
+    SIGTERM, which the CLI turns into its graceful stop.
+    """
+    import httpx
+
+    from fal_platform.cli import main as cli_main
+
+    params = ClientParams(**raw)
+    prompt_file = Path(params.prompt_file)
+    warm_up = write_prompt_file(prompt_file.parent, "warmup", 1)
+    common = ["--db", params.db_path, "--emulator-url", params.url, "--no-progress"]
+    common += ["--max-concurrency", str(params.concurrency), "--max-cost-usd", "-1"]
+    common += ["--submit-rate", str(params.submit_rate)]
+    common += [] if params.use_stream else ["--no-stream"]
+    cli_main(["run-batch", str(warm_up), *common])
+    httpx.post(f"{params.url.rstrip('/')}/_emulator/stats/reset").raise_for_status()
+    cap = threading.Timer(params.max_seconds, os.kill, (os.getpid(), signal.SIGTERM))
+    with section:
+        cap.start()
+        code = cli_main(["run-batch", str(prompt_file), *common])
+        cap.cancel()
+    outcome = _engine_outcome(params.db_path, prompt_file.stem)
+    outcome.interrupted = code != 0
+    return outcome
+
+
+def _engine_outcome(db_path: str, prompt_set: str) -> ClientOutcome:
+    """Counts and latencies of one prompt set, from the store the run wrote."""
+    from fal_platform.batch.duckdb_io import connect_duckdb
+
+    # Waits for the lock if the engine's last store thread is still closing its connection.
+    with connect_duckdb(db_path, timeout=60.0) as conn:
+        records = conn.execute(
+            "SELECT state, submitted_at, completed_at FROM generation.requests "
+            "WHERE prompt_set = ?",
+            [prompt_set],
+        ).fetchall()
+    outcome = ClientOutcome(items=len(records))
+    outcome.completed = sum(1 for state, _, _ in records if state == "COMPLETED")
+    outcome.failed = sum(1 for state, _, _ in records if state == "FAILED")
+    outcome.set_latencies(
+        [(done - sent).total_seconds() for state, sent, done in records if state == "COMPLETED"]
+    )
+    return outcome
+
+
 def _point_fal_client_at(url: str) -> None:
     """fal_protocol.md 6.6 option B: plain HTTP by patching the URL formats; any key works."""
     os.environ["FAL_KEY"] = "benchmark-not-a-real-key"
@@ -134,18 +204,26 @@ def fal_client_async(raw: dict[str, Any], section: Section) -> ClientOutcome:
     params, outcome, batch = _fal_client_batch(raw)
     import fal_client
 
+    latencies: list[float] = []
+
     async def main() -> None:
         slots = asyncio.Semaphore(params.concurrency)
 
         async def one(endpoint_id: str, arguments: dict[str, Any]) -> None:
             async with slots:
+                enqueued: list[float] = []
                 try:
-                    await fal_client.subscribe_async(endpoint_id, arguments)
+                    await fal_client.subscribe_async(
+                        endpoint_id,
+                        arguments,
+                        on_enqueue=lambda _: enqueued.append(time.perf_counter()),
+                    )
                 except Exception as exc:
                     outcome.failed += 1
                     outcome.first_error = outcome.first_error or repr(exc)[:300]
                 else:
                     outcome.completed += 1
+                    latencies.append(time.perf_counter() - enqueued[0])
 
         try:
             await asyncio.wait_for(
@@ -156,6 +234,7 @@ def fal_client_async(raw: dict[str, Any], section: Section) -> ClientOutcome:
 
     with section:
         asyncio.run(main())
+    outcome.set_latencies(latencies)
     return outcome
 
 
@@ -163,19 +242,31 @@ def fal_client_sync(raw: dict[str, Any], section: Section) -> ClientOutcome:
     params, outcome, batch = _fal_client_batch(raw)
     import fal_client
 
+    def one(endpoint_id: str, arguments: dict[str, Any]) -> float:
+        """The item's latency (list.append is atomic, so threads may share `enqueued`)."""
+        enqueued: list[float] = []
+        fal_client.subscribe(
+            endpoint_id, arguments, on_enqueue=lambda _: enqueued.append(time.perf_counter())
+        )
+        return time.perf_counter() - enqueued[0]
+
     with section:
         pool = ThreadPoolExecutor(max_workers=params.concurrency)
-        futures = [pool.submit(fal_client.subscribe, e, a) for e, a in batch]
+        futures = [pool.submit(one, e, a) for e, a in batch]
         _, not_done = wait_futures(futures, timeout=params.max_seconds)
         outcome.interrupted = bool(not_done)
-        pool.shutdown(wait=True, cancel_futures=True)
+        # At the cap, count what is done; the worker exits without joining the rest.
+        pool.shutdown(wait=False, cancel_futures=True)
+    latencies = []
     for future in futures:
-        if future.cancelled():
+        if not future.done() or future.cancelled():
             continue
         error = future.exception()
         if error is None:
             outcome.completed += 1
+            latencies.append(future.result())
         else:
             outcome.failed += 1
             outcome.first_error = outcome.first_error or repr(error)[:300]
+    outcome.set_latencies(latencies)
     return outcome

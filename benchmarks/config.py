@@ -11,18 +11,28 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class ThroughputConfig:
-    items: int
     concurrencies: tuple[int, ...]
-    latency: float
-    """Emulator inference time per job (seconds, no jitter); queue wait is 0."""
-    parallel_up_to: int
-    """At or below this concurrency the three clients run at the same time, each against its
-    own emulator: they are latency-bound there (a few % of a core each), and running them one
-    after another would cost minutes of pure waiting."""
-    cap_factor: float
-    min_cap_seconds: float
-    """Each run is capped at max(cap_factor x items / ideal throughput, min_cap_seconds) + 15 s.
-    A capped run still measures a steady-state rate (items done / time), only over fewer items."""
+    queue_wait: float
+    running: float
+    """Emulator queue wait and inference time per job (seconds, no jitter): job time is their
+    sum, and the ideal throughput concurrency / job time."""
+    rounds: int
+    items: int
+    """Items per run = rounds x concurrency, at most `items`: every slot runs `rounds` jobs
+    (fewer at the largest c, to keep the budget), so the ramp-up is a small share of the run."""
+    max_seconds: float
+    """Cap per run, a guard for the budget: a capped run still measures a rate (items done /
+    time) over fewer items, and is marked as capped."""
+    modes: tuple[str, ...] = ("stream", "polling")
+    """"stream": the emulator serves the SSE status stream; "polling": its stream route answers
+    404, as a fal-compatible server without SSE does, so the engine polls."""
+
+    def items_at(self, concurrency: int) -> int:
+        return min(self.rounds * concurrency, self.items)
+
+    @property
+    def job_seconds(self) -> float:
+        return self.queue_wait + self.running
 
 
 @dataclass(frozen=True)
@@ -74,12 +84,12 @@ class BenchConfig:
 FULL = BenchConfig(
     name="full",
     throughput=ThroughputConfig(
+        concurrencies=(16, 64, 256, 1000),
+        queue_wait=0.3,
+        running=0.7,
+        rounds=4,
         items=2000,
-        concurrencies=(16, 64, 256),
-        latency=1.0,
-        parallel_up_to=16,
-        cap_factor=1.3,
-        min_cap_seconds=45.0,
+        max_seconds=20.0,
     ),
     memory=MemoryConfig(
         sizes=(10_000, 50_000, 100_000),
@@ -103,12 +113,12 @@ FULL = BenchConfig(
 TINY = BenchConfig(
     name="tiny",
     throughput=ThroughputConfig(
-        items=24,
         concurrencies=(4,),
-        latency=0.05,
-        parallel_up_to=4,
-        cap_factor=20.0,
-        min_cap_seconds=20.0,
+        queue_wait=0.02,
+        running=0.05,
+        rounds=6,
+        items=24,
+        max_seconds=20.0,
     ),
     memory=MemoryConfig(
         sizes=(30, 60),

@@ -72,18 +72,25 @@ def run_against_emulator(
     `prepare(emulator)` runs first, untimed and uncounted (e.g. loading the catalog).
     """
     with EmulatorProcess(models=models, **emulator_options) as emulator:
-        assert emulator.pid is not None
         if prepare is not None:
             prepare(emulator)
-        emulator.reset_stats()
-        before = load_average()
-        with CpuMonitor(emulator.pid) as monitor:
-            worker = run_worker(workload, make_params(emulator.url), timeout=timeout)
-        try:
-            stats = emulator.stats()
-            alive = True
-        except (httpx.HTTPError, RuntimeError):
-            stats, alive = {"requests": {}}, False
+        return run_on_emulator(emulator, workload, make_params(emulator.url), timeout=timeout)
+
+
+def run_on_emulator(
+    emulator: EmulatorProcess, workload: str, params: Any, *, timeout: float
+) -> EmulatedRun:
+    """Run `workload` in a worker against a running emulator, its counters reset first."""
+    assert emulator.pid is not None
+    emulator.reset_stats()
+    before = load_average()
+    with CpuMonitor(emulator.pid) as monitor:
+        worker = run_worker(workload, params, timeout=timeout)
+    try:
+        stats = emulator.stats()
+        alive = True
+    except (httpx.HTTPError, RuntimeError):
+        stats, alive = {"requests": {}}, False
     by_route = {name: int(n) for name, n in stats["requests"].items() if n}
     usage = monitor.usage
     share = usage.cpu_seconds / worker.wall_seconds if worker.wall_seconds > 0 else 0.0

@@ -11,7 +11,7 @@ from benchmarks.memory_diagnosis import Growth
 from benchmarks.store import StoreResult
 from benchmarks.suite import BenchResults
 from benchmarks.targets import comparisons, evaluate
-from benchmarks.throughput import CLIENTS, ENGINE_SUBMIT_RATE, ThroughputResult
+from benchmarks.throughput import CLIENTS, ENGINE_SUBMIT_RATE, ThroughputResult, ThroughputRow
 
 
 def table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
@@ -29,68 +29,85 @@ def _targets(results: BenchResults) -> str:
     return "## Targets\n\n" + table(("target", "goal", "measured", "result"), rows)
 
 
+def _over_job(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+def _throughput_notes(row: ThroughputRow) -> str:
+    notes = []
+    if row.capped:
+        notes.append(f"capped: {row.completed}/{row.items} done")
+    if row.failed:
+        notes.append(f"{row.failed} failed")
+    if row.emulator_saturated:
+        notes.append("emulator saturated")
+    if row.error:
+        notes.append(row.error.replace("|", "/").replace("\n", " ")[:120])
+    return "; ".join(notes)
+
+
 def _throughput(result: ThroughputResult) -> str:
-    rows = []
-    for row in result.rows:
-        notes = []
-        if row.parallel:
-            notes.append("clients ran at the same time")
-        if row.capped:
-            notes.append(f"capped: {row.completed}/{row.items} done")
-        if row.failed:
-            notes.append(f"{row.failed} failed")
-        if row.error:
-            notes.append(row.error.replace("|", "/").replace("\n", " ")[:120])
-        rows.append(
-            (
-                row.concurrency,
-                row.client,
-                f"{row.items_per_second:.1f}",
-                f"{row.ideal_items_per_second:.0f}",
-                f"{row.ratio_to_ideal:.2f}",
-                f"{row.requests_per_item:.2f}",
-                f"{row.cpu_seconds_per_1k_items:.1f}",
-                f"{row.peak_rss_mb:.0f}",
-                f"{row.emulator_core_share:.2f} / {row.emulator_peak_core_share:.2f}",
-                _yes(row.emulator_saturated),
-                "; ".join(notes),
-            )
+    rows = [
+        (
+            row.mode,
+            row.concurrency,
+            row.client,
+            f"{row.items:,}",
+            f"{row.items_per_second:.1f}",
+            f"{row.ratio_to_ideal:.2f}",
+            f"{row.requests_per_item:.2f}",
+            f"{row.cpu_seconds_per_1k_items:.1f}",
+            _over_job(row.p50_over_job),
+            _over_job(row.p95_over_job),
+            f"{row.peak_rss_mb:.0f}",
+            f"{row.emulator_core_share:.2f} / {row.emulator_peak_core_share:.2f}",
+            f"{row.load_average:.1f}",
+            _throughput_notes(row),
         )
+        for row in result.rows
+    ]
     header = (
+        "status",
         "c",
         "client",
+        "items",
         "items/s",
-        "ideal",
         "ratio to ideal",
         "HTTP req/item",
-        "client CPU s / 1k items",
+        "client CPU ms/item",
+        "p50 latency / job",
+        "p95 latency / job",
         "peak RSS MiB",
         "emulator CPU (mean / peak core)",
-        "emulator saturated",
+        "load avg",
         "notes",
     )
-    compared = comparisons(result)
     ratio_rows = [
         (
+            c.mode,
             c.concurrency,
             c.variant,
             f"{c.requests_ratio:.2f}",
             f"{c.cpu_ratio:.2f}",
             f"{c.throughput_ratio:.2f}",
         )
-        for c in compared
+        for c in comparisons(result)
     ]
     legend = "; ".join(f"`{name}` = {text}" for name, text in CLIENTS.items())
     return (
-        f"## 1. Batch throughput ({result.items:,} items, inference {result.latency_seconds:g} s, "
-        "no queue wait)\n\n"
-        f"{legend}. Engine submit_rate {ENGINE_SUBMIT_RATE:,.0f}/s (never the limit). "
-        "Requests per item from the emulator's counters; CPU is the client process's own "
-        "(user + system, all threads) over the batch.\n\n"
+        f"## 1. Batch throughput (job {result.job_seconds:g} s = {result.queue_wait:g} s queue "
+        f"+ {result.running:g} s running)\n\n"
+        f"{legend}. Status `stream`: the emulator serves the SSE status stream; `polling`: its "
+        "stream route answers 404, so the engine polls (fal-client polls in both). The clients "
+        "ran one after another on one emulator per status mode and c. Engine submit_rate "
+        f"{ENGINE_SUBMIT_RATE:,.0f}/s (never the limit). Requests per item (submit, status, "
+        "status stream, result) from the emulator's counters; CPU is the client process's own "
+        "(user + system, all threads) over the batch; latency = submit answered -> completion "
+        "seen.\n\n"
         + table(header, rows)
         + "\n\nEngine / fal-client ratios (requests and CPU: lower is better; throughput: "
         ">= 1 is equal or better):\n\n"
-        + table(("c", "fal-client", "requests/item", "CPU/item", "items/s"), ratio_rows)
+        + table(("status", "c", "fal-client", "requests/item", "CPU/item", "items/s"), ratio_rows)
     )
 
 

@@ -29,6 +29,7 @@ _RESULT_MARKER = "BENCHMARK-RESULT "
 
 WORKLOADS: dict[str, str] = {
     "engine": "benchmarks.clients:engine_batch",
+    "engine_cli": "benchmarks.clients:engine_cli",
     "fal_async": "benchmarks.clients:fal_client_async",
     "fal_sync": "benchmarks.clients:fal_client_sync",
     "memory_diagnosis": "benchmarks.memory_diagnosis:diagnose",
@@ -148,7 +149,9 @@ def main(argv: list[str]) -> int:
     }
     sys.stdout.write(_RESULT_MARKER + json.dumps(payload) + "\n")
     sys.stdout.flush()
-    return 0
+    sys.stderr.flush()
+    # A capped client may leave threads running (fal-client's thread pool): do not join them.
+    os._exit(0)
 
 
 if __name__ == "__main__":

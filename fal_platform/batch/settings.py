@@ -77,9 +77,10 @@ class BatchSettings:
     max_consecutive_submit_failures: int = 25
     """Failed submits in a row (any item) that abort the run: fal is down or refusing us, and
     going on would only turn every item into a failure."""
-    hold_connection_seconds: float = 0.5
+    hold_connection_seconds: float = 2.0
     """While rows keep coming, the writer reuses one DuckDB connection for up to this long
-    (then hands the file over to other processes); 0 opens one per write."""
+    (then hands the file over to other processes); 0 opens one per write. Opening and closing
+    the file costs ~25 ms of CPU, as much as three writes (benchmarks/README.md section 8)."""
     failure_sample: int = 50
     """Failed items listed in the report (all of them are counted)."""
     upload_expires_in: int | None = None

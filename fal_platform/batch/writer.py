@@ -15,6 +15,12 @@ are written after at most `coalesce_interval` seconds, or at the end. A crash th
 progress, never a request id: the next run re-attaches to the request and fetches its result
 again, at no cost.
 
+Group commit: one write costs ~5 ms of CPU whatever its size (up to tens of rows), so writes
+start at most every `commit_interval` seconds; durable rows that arrive within it share the next
+write. At 16 items in flight that halves the writes per item, for a wait of half the interval
+on average before a submit leaves (a job of 1 s loses ~2.5% of its throughput; the SUBMITTED
+write overlaps the job itself).
+
 Rows are immutable from the engine's point of view (it builds a new row per change), and the
 writer drops each row once written, so a finished item's output leaves memory right after
 it reaches DuckDB.
@@ -50,12 +56,16 @@ class RowWriter:
         retry_delay: float = 0.5,
         lazy_delay: float = 0.25,
         coalesce_interval: float = 2.0,
+        commit_interval: float = 0.05,
         on_idle: Callable[[], object] | None = None,
     ) -> None:
         self._write = write
         self._on_idle = on_idle
         self._lazy_delay = lazy_delay
         self._coalesce_interval = coalesce_interval
+        self._commit_interval = commit_interval
+        self._last_write = float("-inf")
+        """Event-loop time the last write started."""
         self._wanted = False
         """A row that wakes the writer (or the coalescing interval) is waiting to be written."""
         self._urgent = asyncio.Event()
@@ -138,6 +148,7 @@ class RowWriter:
                 # Nothing waits on these rows: let more changes join this write.
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._urgent.wait(), self._lazy_delay)
+            await self._group_commit_wait()
             self._urgent.clear()
             self._wanted = False
             rows = list(self._dirty.values())
@@ -159,6 +170,14 @@ class RowWriter:
             for waiter in waiters:
                 if not waiter.done():
                     waiter.set_result(None)
+
+    async def _group_commit_wait(self) -> None:
+        """Start writes at most every `commit_interval`: rows arriving meanwhile join this one."""
+        loop = asyncio.get_running_loop()
+        wait = self._last_write + self._commit_interval - loop.time()
+        if wait > 0 and not self._closing:
+            await asyncio.sleep(wait)
+        self._last_write = loop.time()
 
     async def _idle(self) -> None:
         """Wait for work; if none comes within `IDLE_GRACE`, let go of the store first.

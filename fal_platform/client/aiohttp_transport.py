@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import aiohttp
 import httpx
@@ -66,7 +67,16 @@ class _MappedStream(httpx.AsyncByteStream):
 
 
 class FalAiohttpTransport(AiohttpTransport):
-    """`AiohttpTransport` with `httpx_error`'s mapping, for sending and for reading the body."""
+    """`AiohttpTransport` with `httpx_error`'s mapping, for sending and for reading the body,
+    and without a cookie jar (fal sets no cookies; aiohttp's jar parses every response)."""
+
+    def get_client(self) -> aiohttp.ClientSession:
+        connector = aiohttp.TCPConnector(
+            keepalive_timeout=self.limits.keepalive_expiry,
+            ssl=self.ssl_context,
+            limit=self.limits.max_connections or 100,
+        )
+        return aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar())
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         with _mapped():
@@ -74,6 +84,29 @@ class FalAiohttpTransport(AiohttpTransport):
         assert isinstance(response.stream, httpx.AsyncByteStream)
         response.stream = _MappedStream(response.stream)
         return response
+
+
+class _NoCookies(httpx.Cookies):
+    """An always-empty jar: storing a response's cookies costs ~0.1 ms of CPU per request."""
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        return None
+
+
+class CookielessClient(httpx.AsyncClient):
+    """`httpx.AsyncClient` that neither stores nor sends cookies (fal's API uses none)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._no_cookies = _NoCookies()
+
+    @property
+    def cookies(self) -> httpx.Cookies:
+        return self._no_cookies
+
+    @cookies.setter
+    def cookies(self, cookies: object) -> None:
+        """Whatever it is given, this client keeps no cookies."""
 
 
 def pooled_transport(connections: int) -> httpx.AsyncBaseTransport:

@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from fal_platform.client.aiohttp_transport import pooled_transport
+from fal_platform.client.aiohttp_transport import CookielessClient, pooled_transport
 from fal_platform.client.http import HttpTransport, OnRetry
 from fal_platform.client.platform import PlatformClient
 from fal_platform.client.queue import QueueClient
@@ -46,7 +46,7 @@ class FalClient:
         )
 
         def pool(connections: int) -> httpx.AsyncClient:
-            return httpx.AsyncClient(
+            return CookielessClient(
                 headers=headers,
                 timeout=timeout,
                 limits=httpx.Limits(
