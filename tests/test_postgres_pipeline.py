@@ -14,10 +14,10 @@ from typing import Any
 import dagster as dg
 import pytest
 from generation_support import FAST, write_jsonl
+from support.asset_runs import run_assets
 
 from fal_platform.batch.store import BatchStore
 from fal_platform.definitions import build_defs
-from fal_platform.devstack.demo import run_assets
 from fal_platform.devstack.emulator_process import EmulatorProcess
 from fal_platform.devstack.postgres import PostgresCluster, PostgresLogin
 from fal_platform.media.extract import extract_media
