@@ -28,6 +28,7 @@ from resources.paths import PlatformPaths
 
 CATALOG_KEYS = [["fal_catalog", "models"], ["fal_catalog", "pricing"]]
 MEDIA_KEYS = [["generation", "requests"], ["media", "files"], ["media", "timings"]]
+ARCHIVE_KEY = ["media", "archive"]
 PLATFORM_SCHEMAS = ("fal_catalog", "generation", "media", "reports")
 ITEMS = [
     {"endpoint_id": "fal-ai/flux/schnell", "input": {"prompt": f"tile {i}", "num_images": 2}}
@@ -112,10 +113,11 @@ def test_every_table_lives_in_postgres_and_the_password_leaks_nowhere(
         assert second["rows_written"] == 4 and second["changed_endpoint_ids"] == sorted(touched)
         assert second["dagster/row_count"] == 300
 
-        run = run_assets(defs, instance, MEDIA_KEYS, partition_key="tiles")
+        run = run_assets(defs, instance, [*MEDIA_KEYS, ARCHIVE_KEY], partition_key="tiles")
         assert run.success
         assert all(check.passed for check in run.get_asset_check_evaluations())
         assert _metadata(run, MEDIA_KEYS[0])["submitted_this_run"] == len(ITEMS)
+        assert _metadata(run, ARCHIVE_KEY)["failed"] == 0
         assert run_assets(defs, instance, [["reports", "endpoint_stats"]]).success
         assert emulator.stats()["accepted_submits"] == len(ITEMS)
         events = _event_log_text(instance)
@@ -126,6 +128,7 @@ def test_every_table_lives_in_postgres_and_the_password_leaks_nowhere(
     assert counts["generation.requests"] == len(ITEMS) == len(requests)
     assert counts["media.files"] == sum(len(extract_media(r.result)) for r in requests) > 10
     assert counts["media.timings"] == len(ITEMS)
+    assert counts["media.archive"] == counts["media.files"]  # every file kept, in Postgres too
     assert counts["reports.endpoint_stats"] == 2
     assert counts["fal_catalog.models"] == 300 and counts["fal_catalog.pricing"] > 0
     assert not list(tmp_path.rglob("*.duckdb")), "a DuckDB file was created"
