@@ -11,7 +11,6 @@ import os
 import sys
 import tempfile
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import httpx
@@ -19,6 +18,7 @@ import httpx
 from fal_platform.devstack.processes import (
     ManagedProcess,
     ProcessStartError,
+    StartStop,
     free_port,
     isolated_env,
     port_is_free,
@@ -63,7 +63,7 @@ class EmulatorStartError(ProcessStartError):
     pass
 
 
-class EmulatorProcess:
+class EmulatorProcess(StartStop):
     """`with EmulatorProcess(models=50, queue_wait=0.05) as emu: httpx.get(emu.api_url + "/models")`
 
     Keyword options are EmulatorConfig fields; unknown names raise at construction. The port is
@@ -117,17 +117,6 @@ class EmulatorProcess:
         return self._child.pid if self._child else None
 
     # --- lifecycle ---------------------------------------------------------------------------
-
-    def __enter__(self) -> EmulatorProcess:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def start(self) -> EmulatorProcess:
         if self._child is not None:

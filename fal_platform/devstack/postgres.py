@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
-from fal_platform.devstack.processes import free_port
+from fal_platform.devstack.processes import StartStop, free_port
 
 BIN_GLOB = "/usr/lib/postgresql/*/bin"
 PREFERRED_VERSION = "15"
@@ -81,7 +81,7 @@ def _quote_literal(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-class PostgresCluster:
+class PostgresCluster(StartStop):
     """`with PostgresCluster() as pg: pg.login.url()`: a running server, removed on exit.
 
     `database`, `user` and `password` (random when not given) name what `start` creates;
@@ -113,12 +113,6 @@ class PostgresCluster:
     @property
     def log_path(self) -> Path:
         return self.root / "server.log"
-
-    def __enter__(self) -> PostgresCluster:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
     def start(self) -> PostgresCluster:
         """initdb (once), start the server, create the login role and its database."""

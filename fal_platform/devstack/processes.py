@@ -23,7 +23,7 @@ import subprocess
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import IO
+from typing import IO, Self
 
 import httpx
 import psutil
@@ -146,7 +146,26 @@ def _stop_leftovers() -> None:
         child.stop()
 
 
-class ManagedProcess:
+class StartStop:
+    """`with server:` starts it and stops it whatever happens inside: every process and server
+    the dev stack and the tests run (this module, `emulator_process.py`, `postgres.py`,
+    `redis.py`, `webhooks_process.py`)."""
+
+    def start(self) -> object:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+class ManagedProcess(StartStop):
     """One child in its own session, its readiness URL, and a stop that leaves nothing behind.
 
     `with ManagedProcess(name, argv, env=..., cwd=..., ready_url=...) as child: ...`. With
@@ -175,12 +194,6 @@ class ManagedProcess:
         self.stop_grace = stop_grace
         self.poll_interval = poll_interval
         self.process: subprocess.Popen[bytes] | None = None
-
-    def __enter__(self) -> ManagedProcess:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
     @property
     def pid(self) -> int | None:

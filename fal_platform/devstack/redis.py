@@ -13,9 +13,8 @@ import shutil
 import socket
 import time
 from pathlib import Path
-from types import TracebackType
 
-from fal_platform.devstack.processes import ManagedProcess, ProcessStartError, free_port
+from fal_platform.devstack.processes import ManagedProcess, ProcessStartError, StartStop, free_port
 
 REDIS_SERVER = "redis-server"
 STARTUP_TIMEOUT = 15.0
@@ -44,7 +43,7 @@ def answers_ping(host: str, port: int) -> bool:
         return False
 
 
-class RedisServer:
+class RedisServer(StartStop):
     """`with RedisServer(directory) as redis: redis.url` -> `redis://127.0.0.1:<port>/0`.
 
     Its log is `directory/redis.log`; a free port unless `port` is given.
@@ -100,14 +99,3 @@ class RedisServer:
         child, self._child = self._child, None
         if child is not None:
             child.stop()
-
-    def __enter__(self) -> RedisServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

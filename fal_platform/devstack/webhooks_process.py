@@ -7,11 +7,10 @@ import os
 import sys
 import tempfile
 from pathlib import Path
-from types import TracebackType
 
 import httpx
 
-from fal_platform.devstack.processes import ManagedProcess, free_port, isolated_env
+from fal_platform.devstack.processes import ManagedProcess, StartStop, free_port, isolated_env
 from fal_platform.target import DEFAULT_EMULATOR_HOST
 from fal_platform.webhooks.receiver import HEALTH_PATH, WEBHOOK_PATH
 
@@ -54,7 +53,7 @@ def receiver_child(
     )
 
 
-class ReceiverProcess:
+class ReceiverProcess(StartStop):
     """`fal-platform webhooks` on a free port, writing to `db`, trusting the keys at `jwks_url`.
 
     `stop()` then `start()` brings it back on the same port (a receiver that was down)."""
@@ -110,14 +109,3 @@ class ReceiverProcess:
     def health(self) -> dict[str, object]:
         data: dict[str, object] = httpx.get(self.health_url, timeout=10.0).json()
         return data
-
-    def __enter__(self) -> ReceiverProcess:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
