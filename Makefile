@@ -14,8 +14,10 @@ setup:
 demo: setup
 	$(RUN) fal-platform demo
 
+# Two workers, one test file each at a time (a file's module fixtures stay in one process): most
+# tests wait on servers and runs, so two of them share the two cores well.
 test: setup lint browser postgres redis
-	$(RUN) pytest
+	$(RUN) pytest -n 2 --dist loadfile
 
 lint:
 	$(RUN) ruff check .
