@@ -134,6 +134,9 @@ def materialize_workload(raw: dict[str, Any], section: Section) -> OverheadOutco
         max_concurrency=params.concurrency,
         submit_rate=params.submit_rate,
     )
+    # Imports stay outside the timed section, as for the CLI: the first ephemeral instance
+    # imports Dagster's storage layer (alembic, SQLAlchemy; ~1.2 s, seen with cProfile).
+    dg.DagsterInstance.ephemeral().dispose()
     with section:
         instance = dg.DagsterInstance.ephemeral()
         instance.add_dynamic_partitions("prompt_sets", [PROMPT_SET])
