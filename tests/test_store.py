@@ -29,6 +29,8 @@ from fal_platform.batch.store import BatchStore
 from fal_platform.devstack.postgres import PostgresLogin
 from fal_platform.media.latency import REQUEST_SECONDS_SQL, p50_p95_sql
 from fal_platform.store.target import StoreTarget
+from fal_platform.webhooks.inbox import WebhookInbox
+from fal_platform.webhooks.rows import WebhookRow
 
 BIG_SEED = 196619188014358660
 T0 = datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
@@ -550,3 +552,22 @@ def test_holder_gone_rule() -> None:
     assert holder_gone(lease, now, "h1", lambda pid: False)
     assert not holder_gone(lease, now, "h2", lambda pid: False)
     assert holder_gone(lease, now + timedelta(seconds=5), "h2", lambda pid: True)
+
+
+def test_the_webhook_inbox_counts_duplicates_and_keeps_the_first_copy(store: BatchStore) -> None:
+    """The receiver's table on either database (fal_platform/webhooks/inbox.py): a delivery
+    fal retries only counts once more, and runs find new ones by their receipt time."""
+    inbox = WebhookInbox(store.tables)
+    before = datetime.now(UTC) - timedelta(seconds=1)
+
+    def delivery(request_id: str, payload: Any) -> WebhookRow:
+        return WebhookRow(request_id, "OK", None, payload, None, None, "user", before)
+
+    assert inbox.record([delivery("r1", {"n": 1}), delivery("r2", {"n": 2})]) == 2
+    assert inbox.record([delivery("r1", {"n": "retry"}), delivery("r1", {"n": "again"})]) == 2
+    found = {row.request_id: row for row in inbox.outcomes(["r1", "r2", "unknown"])}
+    assert set(found) == {"r1", "r2"} and inbox.count() == 2
+    assert (found["r1"].deliveries, found["r1"].payload) == (3, {"n": 1})
+    assert found["r2"].deliveries == 1
+    assert {request_id for request_id, _ in inbox.received_since(before)} == {"r1", "r2"}
+    assert inbox.received_since(datetime.now(UTC) + timedelta(hours=1)) == []

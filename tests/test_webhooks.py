@@ -34,9 +34,11 @@ from fal_platform.batch.report import BatchReport
 from fal_platform.batch.rows import RequestState
 from fal_platform.batch.store import BatchStore
 from fal_platform.devstack.emulator_process import EmulatorProcess
+from fal_platform.devstack.postgres import PostgresLogin
 from fal_platform.devstack.processes import free_port
 from fal_platform.devstack.webhooks_process import ReceiverProcess
 from fal_platform.emulator.webhooks import JWKS_PATH, signing_key
+from fal_platform.store.target import StoreTarget
 from fal_platform.target import DEFAULT_EMULATOR_HOST, emulator_base_url
 from fal_platform.webhooks.inbox import WebhookInbox
 from fal_platform.webhooks.signature import sign
@@ -160,6 +162,34 @@ def test_200_items_complete_with_one_request_each_and_the_rows_of_sse_mode(
     webhook_rows = fresh.store.load_requests("hook200")
     assert _comparable(webhook_rows) == _comparable(fresh.store.load_requests("sse200"))
     assert all(row.completed_at and row.submitted_at for row in webhook_rows)
+
+
+def test_on_postgres_a_receiver_and_a_run_share_the_inbox_in_the_database(
+    stack: Stack, tmp_path: Path, postgres_database: PostgresLogin
+) -> None:
+    """FAL_PLATFORM_DATABASE_URL: the receiver writes its inbox into the platform's Postgres
+    database (no DuckDB file beside it) and the run finds every outcome there."""
+    stack.emulator.configure(**WEBHOOK_FAULTS, **FAST)
+    stack.emulator.reset_stats()
+    url = postgres_database.url()
+    target = StoreTarget.from_url(url, tmp_path / "unused.duckdb")
+    receiver = ReceiverProcess(
+        tmp_path / "unused.duckdb", stack.emulator.url + JWKS_PATH, database_url=url
+    )
+    with receiver:
+        hooked = prompt_set(tmp_path / "pg", "pg40", distinct_items(40, tag="pg"))
+        options = fast_options(
+            webhook_url=receiver.url, webhook_check_interval=0.1, webhook_fallback_after=60.0
+        )
+        store = BatchStore(target.backend())
+        report = run_engine(
+            stack.emulator, store, hooked, options, with_prices=False, inbox=WebhookInbox.of(target)
+        )
+    assert report.counts.get(S.COMPLETED) == 40, report
+    assert _queue_requests(stack.emulator.stats())["submit"] == 40
+    assert _queue_requests(stack.emulator.stats())["result"] == 0
+    assert WebhookInbox.of(target).count() >= 40
+    assert not list(tmp_path.rglob("*.duckdb")), "a DuckDB file was created"
 
 
 def _post(receiver: ReceiverProcess, body: bytes, headers: dict[str, str]) -> httpx.Response:

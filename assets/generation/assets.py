@@ -145,9 +145,7 @@ def generation_requests(
             tables=tables,
             lookup=catalog_from_tables,
             on_progress=lambda snapshot: context.log.info(snapshot.describe()),
-            inbox=WebhookInbox.beside(store_target(duckdb).duckdb_path)
-            if settings.webhook_url
-            else None,
+            inbox=WebhookInbox.of(store_target(duckdb)) if settings.webhook_url else None,
         )
     except PromptSetError as exc:
         context.log.error(str(exc))

@@ -57,8 +57,7 @@ class InboxWatch:
 
     Each turn it looks up, by id, the items that started waiting since the last turn (their
     delivery may be old: a rerun after a crash), and asks the inbox only for what was received
-    since the previous turn (ids and times, no payloads), so a turn stays small whatever the
-    number of items waiting. Payloads are read only for deliveries someone waits on.
+    since the previous turn, so a turn stays small whatever the number of items waiting.
     """
 
     def __init__(self, inbox: WebhookInbox, interval: float) -> None:

@@ -171,6 +171,9 @@ class TableSpec(Generic[T]):
     declare_key: bool = True
     """Declare `key` as PRIMARY KEY. The partition-replaced media tables check uniqueness on
     write instead: an ART index makes DuckDB's delete-then-insert of a partition ~10x slower."""
+    accumulate: tuple[str, ...] = ()
+    """Counting tables: an upsert of a key already there adds these columns up and keeps the
+    row's other columns as first written (the webhook inbox's `deliveries`)."""
     columns: tuple[Column, ...] = field(init=False)
     """Derived from `row_type`'s fields, in their order."""
 

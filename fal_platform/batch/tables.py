@@ -47,6 +47,8 @@ ALL_TABLES: tuple[TableSpec[Any], ...] = (REQUESTS, MEDIA_FILES, MEDIA_TIMINGS)
 created and written by its own store there, `ArchiveTable`, so the batch store's schema stays
 as it was; a store serving every table (another database) lists both."""
 
-WEBHOOK_INBOX = TableSpec("generation.webhook_inbox", WebhookRow, key=("request_id",))
+WEBHOOK_INBOX = TableSpec(
+    "generation.webhook_inbox", WebhookRow, key=("request_id",), accumulate=("deliveries",)
+)
 """Verified webhook deliveries, drained by runs in webhook mode. Not one of the store's
 `ALL_TABLES`: only webhook mode uses it, and `fal_platform/webhooks/inbox.py` creates it."""

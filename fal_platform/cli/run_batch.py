@@ -211,7 +211,7 @@ def run_batch_cli(
             tables=store.backend(),
             lookup=catalog_from_tables_or_api,
             on_progress=bar.update,
-            inbox=WebhookInbox.beside(store.duckdb_path) if settings.webhook_url else None,
+            inbox=WebhookInbox.of(store) if settings.webhook_url else None,
         )
     except (PromptSetError, BudgetExceededError, PartitionBusyError) as exc:
         print(str(exc), file=err)

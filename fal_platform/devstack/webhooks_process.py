@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 
 from fal_platform.devstack.processes import ManagedProcess, StartStop, free_port, isolated_env
+from fal_platform.paths import ENV_DATABASE_URL
 from fal_platform.target import DEFAULT_EMULATOR_HOST
 from fal_platform.webhooks.receiver import HEALTH_PATH, WEBHOOK_PATH
 
@@ -58,9 +59,19 @@ class ReceiverProcess(StartStop):
 
     `stop()` then `start()` brings it back on the same port (a receiver that was down)."""
 
-    def __init__(self, db: Path, jwks_url: str, *, min_refetch_seconds: float = 0.0) -> None:
+    def __init__(
+        self,
+        db: Path,
+        jwks_url: str,
+        *,
+        min_refetch_seconds: float = 0.0,
+        database_url: str | None = None,
+    ) -> None:
         self.db = db
         self.jwks_url = jwks_url
+        self.database_url = database_url
+        """Set: the inbox is in that Postgres database (passed in the child's environment,
+        never on its command line)."""
         self.min_refetch_seconds = min_refetch_seconds
         self.port = free_port(DEFAULT_EMULATOR_HOST)
         self._child: ManagedProcess | None = None
@@ -86,7 +97,9 @@ class ReceiverProcess(StartStop):
             port=self.port,
             db=self.db,
             jwks_url=self.jwks_url,
-            env=isolated_env(),
+            env=isolated_env(
+                **({ENV_DATABASE_URL: self.database_url} if self.database_url else {})
+            ),
             log_path=Path(name),
             min_refetch_seconds=self.min_refetch_seconds,
         ).start()

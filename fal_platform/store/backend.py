@@ -23,13 +23,15 @@ import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 from fal_platform.batch.table_spec import TableSpec, quote
 
 T = TypeVar("T")
 Where = Mapping[str, Any]
-"""Column = value filters, joined with AND; empty means the whole table."""
+"""Column filters, joined with AND; empty means the whole table. A plain value means equal; in
+`load`, `OneOf` and `AtLeast` (below) mean IN and >=."""
 
 
 class SqlReader(Protocol):
@@ -115,12 +117,36 @@ class TableBackend(ABC):
 # --- SQL both dialects share -------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class AtLeast:
+    """A `Where` value for `load`: the column is at least this (rows received since a moment)."""
+
+    value: Any
+
+
+@dataclass(frozen=True)
+class OneOf:
+    """A `Where` value for `load`: the column is one of these (no values: no row)."""
+
+    values: tuple[Any, ...]
+
+
 def where_sql(where: Where, first: int = 1) -> tuple[str, list[Any]]:
-    """`"a" = $1 AND "b" = $2` and its parameters (`TRUE` for no filter)."""
-    if not where:
-        return "TRUE", []
-    terms = [f"{quote(name)} = ${first + i}" for i, name in enumerate(where)]
-    return " AND ".join(terms), list(where.values())
+    """`"a" = $1 AND "b" >= $2 AND "c" IN ($3, $4)` and its parameters (`TRUE` for no filter)."""
+    terms: list[str] = []
+    params: list[Any] = []
+    for name, value in where.items():
+        if isinstance(value, OneOf):
+            marks = [f"${first + len(params) + i}" for i in range(len(value.values))]
+            terms.append(f"{quote(name)} IN ({', '.join(marks)})" if marks else "FALSE")
+            params.extend(value.values)
+        elif isinstance(value, AtLeast):
+            terms.append(f"{quote(name)} >= ${first + len(params)}")
+            params.append(value.value)
+        else:
+            terms.append(f"{quote(name)} = ${first + len(params)}")
+            params.append(value)
+    return (" AND ".join(terms) or "TRUE"), params
 
 
 def count_sql(target: str, where: Where, group_by: str | None) -> tuple[str, list[Any]]:
@@ -139,13 +165,19 @@ def upsert_sql(spec: TableSpec[Any], target: str, source: str) -> str:
         raise ValueError(f"{spec.name} declares no key to upsert by; use replace instead")
     names = spec.column_names
     columns = ", ".join(map(quote, names))
-    updates = ", ".join(
-        f"{quote(name)} = excluded.{quote(name)}" for name in names if name not in spec.key
-    )
+    if spec.accumulate:
+        updates = ", ".join(
+            f"{quote(name)} = existing.{quote(name)} + excluded.{quote(name)}"
+            for name in spec.accumulate
+        )
+    else:
+        updates = ", ".join(
+            f"{quote(name)} = excluded.{quote(name)}" for name in names if name not in spec.key
+        )
     conflict = ", ".join(map(quote, spec.key))
     action = f"DO UPDATE SET {updates}" if updates else "DO NOTHING"
     return (
-        f"INSERT INTO {target} ({columns}) SELECT {columns} FROM {source} "
+        f"INSERT INTO {target} AS existing ({columns}) SELECT {columns} FROM {source} "
         f"ON CONFLICT ({conflict}) {action}"
     )
 

@@ -163,7 +163,9 @@ class DuckDBBackend(TableBackend):
             # it missed take the upsert. Each statement commits whole rows, so a crash between
             # the two leaves every row written or not, never half a row.
             upsert = upsert_sql(spec, db.table(spec), source)  # raises for a keyless table
-            if _updated_rows(db.conn, spec, db.table(spec), source) < len(latest):
+            if spec.accumulate or _updated_rows(db.conn, spec, db.table(spec), source) < len(
+                latest
+            ):
                 db.conn.execute(upsert)
         return len(latest)
 

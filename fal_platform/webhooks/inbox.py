@@ -16,24 +16,24 @@ with its group commits, so a receiver sharing it waited seconds per delivery (fa
 out and retry). In its own file the receiver only ever waits for the run's inbox reads, a few
 milliseconds a few times a second; both sides still use short connections (one batch each). On
 a server database the table sits beside the others and any number of receivers and runs share
-it. Writes are one `INSERT ... SELECT ... ON CONFLICT` over an Arrow batch, as the store's
-upserts are; reads take `$n` parameters (DuckDB and psycopg both do). On another backend
-`record` is an upsert by `request_id` and `outcomes` a load by it.
+it. Reads and writes go through the generic table backend (`fal_platform/store/backend.py`),
+the same on both: a write is one upsert by `request_id` whose spec adds `deliveries` up
+(`WEBHOOK_INBOX.accumulate`), reads are loads by request id or by receipt time.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
-from fal_platform.batch.duckdb_io import ConnectionFactory, duckdb_connection_factory, staged
-from fal_platform.batch.tables import WEBHOOK_INBOX, quote
+from fal_platform.batch.tables import WEBHOOK_INBOX
+from fal_platform.store.backend import AtLeast, OneOf, TableBackend
+from fal_platform.store.target import StoreTarget
 from fal_platform.webhooks.rows import WebhookRow
 
 _READ_CHUNK = 500
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 INBOX_SUFFIX = ".webhook_inbox.duckdb"
 
 
@@ -44,32 +44,28 @@ def inbox_path(platform_db: Path | str) -> Path:
     return path.with_name(path.stem + INBOX_SUFFIX)
 
 
-def _params(row: WebhookRow) -> list[WebhookRow]:
-    values = []
-    for column in WEBHOOK_INBOX.columns:
-        value = getattr(row, column.name)
-        encode = column.encode
-        values.append(value if value is None or encode is None else encode(value))
-    return values
-
-
 class WebhookInbox:
-    def __init__(self, connect: ConnectionFactory) -> None:
-        self._connect = connect
-        self._schema_ready = False
+    def __init__(self, tables: TableBackend) -> None:
+        self._tables = tables
+        self._ready = False
 
     @classmethod
     def beside(cls, platform_db: Path | str) -> WebhookInbox:
         """The inbox of the platform's DuckDB file `platform_db` (in its own file)."""
-        return cls(duckdb_connection_factory(inbox_path(platform_db)))
+        return cls(StoreTarget(inbox_path(platform_db)).backend())
 
-    def _table(self, conn: Any) -> str:
-        database = str(conn.execute("SELECT current_database()").fetchall()[0][0])
-        if not self._schema_ready:
-            conn.execute(f"CREATE SCHEMA IF NOT EXISTS {quote(database)}.{WEBHOOK_INBOX.schema}")
-            conn.execute(WEBHOOK_INBOX.ddl(database))
-            self._schema_ready = True
-        return WEBHOOK_INBOX.qualified(database)
+    @classmethod
+    def of(cls, store: StoreTarget) -> WebhookInbox:
+        """The inbox of the platform's tables: beside the DuckDB file, or in the same Postgres
+        database (any number of receivers and runs share it)."""
+        if store.postgres is not None:
+            return cls(store.backend())
+        return cls.beside(store.duckdb_path)
+
+    def _ensure(self) -> None:
+        if not self._ready:
+            self._tables.ensure(WEBHOOK_INBOX)
+            self._ready = True
 
     def record(self, rows: Sequence[WebhookRow]) -> int:
         """Insert new deliveries; a request id already there only counts one more delivery.
@@ -78,56 +74,36 @@ class WebhookInbox:
         """
         if not rows:
             return 0
-        # One set-based statement over an Arrow batch, like the store's upserts: a statement
-        # per row (executemany) costs DuckDB ~60 ms each, which held the file for seconds.
-        with self._connect() as conn:
-            # Stamped once the file is ours: readers look for new rows by this time
-            # (`received_since`), so it must not run ahead of the commit by a lock wait.
-            now = datetime.now(UTC)
-            for row in rows:
-                row.received_at = now
-            self._insert(conn, rows)
-        return len(rows)
-
-    def _insert(self, conn: Any, rows: Sequence[WebhookRow]) -> None:
-        columns = ", ".join(map(quote, WEBHOOK_INBOX.column_names))
-        with staged(conn, WEBHOOK_INBOX.to_arrow(list(rows))) as source:
-            target = self._table(conn)
-            conn.execute(
-                f"INSERT INTO {target} ({columns}) SELECT {columns} FROM {source} "
-                f'ON CONFLICT ("request_id") DO UPDATE SET '
-                f'"deliveries" = {target}."deliveries" + excluded."deliveries"'
+        self._ensure()
+        # Stamped just before the write: readers look for new rows by this time
+        # (`received_since`), so it must not run far ahead of the commit.
+        now = datetime.now(UTC)
+        merged: dict[str, WebhookRow] = {}
+        for row in rows:
+            first = merged.get(row.request_id)
+            merged[row.request_id] = (
+                replace(first, deliveries=first.deliveries + row.deliveries)
+                if first
+                else replace(row, received_at=now)
             )
+        self._tables.upsert(WEBHOOK_INBOX, list(merged.values()))
+        return len(rows)
 
     def outcomes(self, request_ids: Sequence[str]) -> list[WebhookRow]:
         """The recorded deliveries among `request_ids` (in no particular order)."""
+        self._ensure()
         found: list[WebhookRow] = []
-        with self._connect() as conn:
-            table = self._table(conn)
-            database = table.split(".", 1)[0].strip('"')
-            select = WEBHOOK_INBOX.select_sql(database)
-            for start in range(0, len(request_ids), _READ_CHUNK):
-                chunk = list(request_ids[start : start + _READ_CHUNK])
-                marks = ", ".join(f"${n}" for n in range(1, len(chunk) + 1))
-                records = conn.execute(
-                    f'{select} WHERE "request_id" IN ({marks})', chunk
-                ).fetchall()
-                found.extend(WEBHOOK_INBOX.from_records(records))
+        for start in range(0, len(request_ids), _READ_CHUNK):
+            chunk = tuple(request_ids[start : start + _READ_CHUNK])
+            found.extend(self._tables.load(WEBHOOK_INBOX, {"request_id": OneOf(chunk)}, ()))
         return found
 
     def received_since(self, since: datetime) -> list[tuple[str, datetime]]:
-        """(request id, first receipt) of the deliveries first received at or after `since`:
-        a cheap look for what is new, without the payloads."""
-        with self._connect() as conn:
-            table = self._table(conn)
-            records = conn.execute(
-                f'SELECT "request_id", epoch_us("received_at") FROM {table} '
-                'WHERE "received_at" >= $1',
-                [since],
-            ).fetchall()
-        return [(request_id, _EPOCH + timedelta(microseconds=us)) for request_id, us in records]
+        """(request id, first receipt) of the deliveries first received at or after `since`."""
+        self._ensure()
+        rows = self._tables.load(WEBHOOK_INBOX, {"received_at": AtLeast(since)}, ())
+        return [(row.request_id, row.received_at) for row in rows]
 
     def count(self) -> int:
-        with self._connect() as conn:
-            table = self._table(conn)
-            return int(conn.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0])
+        self._ensure()
+        return sum(self._tables.count(WEBHOOK_INBOX, {}).values())

@@ -17,6 +17,7 @@ from pathlib import Path
 import uvicorn
 
 from fal_platform.paths import DataPaths
+from fal_platform.store.target import StoreTarget
 from fal_platform.webhooks.inbox import WebhookInbox, inbox_path
 from fal_platform.webhooks.jwks import FAL_JWKS_URL
 from fal_platform.webhooks.receiver import WEBHOOK_PATH, Receiver, create_receiver_app
@@ -54,16 +55,18 @@ def jwks_url_from(environ: Mapping[str, str], flag: str | None) -> str:
 
 
 def run_from_args(args: argparse.Namespace) -> int:
-    db = args.db or DataPaths.from_env(os.environ).duckdb
+    paths = DataPaths.from_env(os.environ)
+    # FAL_PLATFORM_DATABASE_URL set: the inbox is in that database, beside the other tables.
+    store = StoreTarget.from_url(paths.database_url, args.db or paths.duckdb)
     jwks_url = jwks_url_from(os.environ, args.jwks_url)
     receiver = Receiver(
-        WebhookInbox.beside(db),
+        WebhookInbox.of(store),
         jwks_url,
         min_refetch_seconds=args.min_refetch_seconds,
     )
     print(
         f"fal webhook receiver on http://{args.host}:{args.port}{WEBHOOK_PATH} "
-        f"(inbox {inbox_path(db)}, keys from {jwks_url})",
+        f"(inbox {_inbox_place(store)}, keys from {jwks_url})",
         file=sys.stderr,
         flush=True,
     )
@@ -77,3 +80,8 @@ def run_from_args(args: argparse.Namespace) -> int:
         backlog=4096,
     )
     return 0
+
+
+def _inbox_place(store: StoreTarget) -> str:
+    """Where the inbox is, for the start-up line (never a password)."""
+    return store.describe() if store.postgres is not None else str(inbox_path(store.duckdb_path))
