@@ -11,13 +11,13 @@ import dagster as dg
 import duckdb
 import pytest
 from dagster_dlt import DagsterDltResource
-from dagster_duckdb import DuckDBResource
 
 from assets.catalog.assets import fal_catalog_assets
 from assets.catalog.checks import CATALOG_CHECKS
 from assets.keys import MODELS_KEY, PRICING_KEY
 from fal_platform.devstack.emulator_process import EmulatorProcess
 from fal_platform.paths import DataPaths
+from resources.database import PlatformDatabase
 from resources.fal import FalResource
 from resources.paths import PlatformPaths
 
@@ -58,14 +58,15 @@ def emulator_fal(emulator: EmulatorProcess) -> FalResource:
 
 
 def materialize_catalog(
-    fal: FalResource, db: Path, *, raise_on_error: bool = True
+    fal: FalResource, db: Path, *, raise_on_error: bool = True, postgres_url: str | None = None
 ) -> dg.ExecuteInProcessResult:
+    """The catalog into the DuckDB file `db`, or into the Postgres database at `postgres_url`."""
     return dg.materialize(
         [fal_catalog_assets, *CATALOG_CHECKS],
         resources={
             "fal": fal,
             "dlt": DagsterDltResource(),
-            "duckdb": DuckDBResource(database=str(db)),
+            "duckdb": PlatformDatabase(database=str(db), postgres_url=postgres_url),
             "paths": PlatformPaths.of(DataPaths.under(db.parent)),
         },
         instance=dg.DagsterInstance.ephemeral(),

@@ -29,11 +29,13 @@ from support.dagster_stack import MEDIA_FILES, MEDIA_TIMINGS, PROMPT_SETS, REQUE
 from support.ui_graphql import ASSET_JOB, LAUNCH_RUN, DagsterUI
 
 from fal_platform.batch.prompts import load_prompt_set
+from fal_platform.batch.store import BatchStore
 from fal_platform.devstack.dagster_home import find_repo_root
 from fal_platform.devstack.emulator_process import EmulatorProcess
 from fal_platform.devstack.processes import ManagedProcess, group_members, isolated_env
 from fal_platform.devstack.stack import LocalStack
 from fal_platform.executor_choice import DEFAULT_CELERY_YAML
+from fal_platform.store.target import StoreTarget
 from fal_platform.target import ENV_EMULATOR_URL
 
 pytestmark = [pytest.mark.ui, pytest.mark.timeout(900)]
@@ -89,8 +91,12 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
                 celery_yaml=celery_yaml,
                 stop_grace=2.0,
                 startup_timeout=STARTUP,
-                while_starting=lambda: materialize_catalog(
-                    emulator_fal(emulator), data / "fal_platform.duckdb"
+                # The platform's tables live in the stack's Postgres (LocalStack.platform_url),
+                # the catalog included: no worker keeps anything on its disk.
+                while_starting=lambda stack: materialize_catalog(
+                    emulator_fal(emulator),
+                    data / "fal_platform.duckdb",
+                    postgres_url=stack.platform_url,
                 ),
             ) as stack,
             DagsterUI(stack.ui_url, location="fal_platform") as ui,
@@ -171,6 +177,10 @@ def test_four_partitions_launched_at_once_run_on_both_workers(deployment: Deploy
     runs = deployment.instance.get_runs(dg.RunsFilter(run_ids=run_ids))
     assert {run.status for run in runs} == {dg.DagsterRunStatus.SUCCESS}
     assert isinstance(deployment.instance.run_storage, PostgresRunStorage)
+    # the platform's tables too: every row in Postgres, no DuckDB file on any worker's disk
+    requests = BatchStore(StoreTarget.from_url(deployment.stack.platform_url, "unused").backend())
+    assert all(len(requests.load_requests(path.stem)) == 4 for path in files)
+    assert not list(deployment.stack.scratch.rglob("*.duckdb"))
     logs = deployment.stack.home / "logs"
     assert not logs.exists() or not any(logs.rglob("*")), sorted(logs.rglob("*"))
     _no_password_in_argv_or_logs(deployment.stack)

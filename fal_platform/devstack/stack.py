@@ -38,6 +38,7 @@ from fal_platform.executor_choice import (
     ENV_EXECUTOR,
     ExecutorChoice,
 )
+from fal_platform.paths import ENV_DATABASE_URL
 
 DEPLOY_DAGSTER_YAML = DEPLOY_DIR / DAGSTER_YAML_NAME
 CELERY_APP = "deploy.celery_app"
@@ -150,7 +151,7 @@ class LocalStack:
     """Seconds each process gets to stop before SIGKILL (None: its own default; tests use 2)."""
     startup_timeout: float = STARTUP_TIMEOUT
     """For the workers and `dg dev` to be ready; a loaded 2-core machine needs several times this."""
-    while_starting: Callable[[], object] | None = None
+    while_starting: Callable[[LocalStack], object] | None = None
     """Work to do while the servers start up (the tests load the catalog meanwhile)."""
     worker_processes: list[ManagedProcess] = field(default_factory=list)
     dagster: ManagedProcess | None = None
@@ -171,12 +172,21 @@ class LocalStack:
         return f"http://{self.host}:{self.port}"
 
     @property
+    def platform_url(self) -> str:
+        """Where every process of the stack keeps the platform's tables: the cluster's own
+        database, beside Dagster's, so nothing a worker writes stays on its disk (FAL_PLATFORM_
+        DATABASE_URL; the password travels in the environment only)."""
+        assert self.postgres is not None, "stack not started"
+        return self.postgres.login.url()
+
+    @property
     def process_env(self) -> dict[str, str]:
         """The environment of every Dagster process of the stack (workers, webserver, daemon)."""
         assert self.postgres is not None and self.redis is not None, "stack not started"
         return {
             **self.env,
             **dagster_instance_env(self.postgres.login.with_database(DAGSTER_DATABASE)),
+            ENV_DATABASE_URL: self.platform_url,
             **celery_env(self.redis.url, self.celery_yaml, self.executor),
             "DAGSTER_HOME": str(self.home),
             **GRPC_TIMEOUT_ENV,
@@ -224,6 +234,6 @@ class LocalStack:
             )
             self.worker_processes.append(self._enter(worker))
         if self.while_starting is not None:
-            self.while_starting()
+            self.while_starting(self)
         wait_for_workers(self.worker_processes, self.startup_timeout)
         self.dagster.wait_ready(self.startup_timeout)
