@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import json
 import logging
 from collections.abc import AsyncGenerator, Callable, Mapping
+from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,7 +29,7 @@ from fal_platform.client.error_mapping import (
     is_certainly_not_sent,
     is_gateway_like,
 )
-from fal_platform.client.errors import FalError, FalRateLimitedError
+from fal_platform.client.errors import FalError, FalRateLimitedError, FalResponseError
 from fal_platform.client.retry import RetryPolicy
 
 logger = logging.getLogger("fal_platform.client")
@@ -230,3 +232,21 @@ class HttpTransport:
             )
         await asyncio.sleep(delay)
         return True
+
+
+async def json_events(
+    events: AsyncGenerator[httpx_sse.ServerSentEvent, None], *, url: str, what: str
+) -> AsyncGenerator[Any, None]:
+    """The JSON data of each message event of `events` (fal sends no other kind; empty ones,
+    keep-alives, are skipped), closing `events` when done. Data that is not JSON raises
+    `FalResponseError("<what> event is not JSON")`. Both of fal's SSE routes read through this:
+    the queue's status stream (`queue.py`) and fal.run's stream (`stream.py`)."""
+    async with aclosing(events):
+        async for event in events:
+            if event.event not in ("", "message") or not event.data.strip():
+                continue
+            try:
+                data = json.loads(event.data)
+            except ValueError:
+                raise FalResponseError(f"{what} event is not JSON", url=url) from None
+            yield data

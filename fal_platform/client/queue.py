@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import json
 import logging
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from contextlib import aclosing
@@ -20,9 +19,8 @@ from fal_platform.client.errors import (
     FalBadRequestError,
     FalConnectionError,
     FalError,
-    FalResponseError,
 )
-from fal_platform.client.http import HttpTransport, RequestKind
+from fal_platform.client.http import HttpTransport, RequestKind, json_events
 from fal_platform.client.models import (
     CancelOutcome,
     Completed,
@@ -175,14 +173,8 @@ class QueueClient:
         events = self._transport.stream_sse(
             url, operation="status_stream", params=_logs_param(logs)
         )
-        async with aclosing(events):
-            async for event in events:
-                if event.event not in ("", "message") or not event.data.strip():
-                    continue
-                try:
-                    data = json.loads(event.data)
-                except ValueError:
-                    raise FalResponseError("Status stream event is not JSON", url=url) from None
+        async with aclosing(json_events(events, url=url, what="Status stream")) as messages:
+            async for data in messages:
                 status = parse_status(data, url=url)
                 if isinstance(status, InProgress | Completed):
                     seen_logs.extend(status.logs)

@@ -9,7 +9,6 @@ stream; the others answer an error, raised as a `FalError`.
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncGenerator, Mapping
 from contextlib import aclosing
 from typing import Any
@@ -18,7 +17,7 @@ import httpx
 
 from fal_platform.client.endpoints import validate_endpoint_id
 from fal_platform.client.errors import FalResponseError
-from fal_platform.client.http import HttpTransport, RequestKind
+from fal_platform.client.http import HttpTransport, RequestKind, json_events
 from fal_platform.client.settings import ClientSettings
 
 
@@ -49,14 +48,8 @@ async def stream_run(
         if timeout is not None
         else None,
     )
-    async with aclosing(events):
-        async for event in events:
-            if event.event not in ("", "message") or not event.data.strip():
-                continue
-            try:
-                data = json.loads(event.data)
-            except ValueError:
-                raise FalResponseError("Stream event is not JSON", url=url) from None
+    async with aclosing(json_events(events, url=url, what="Stream")) as messages:
+        async for data in messages:
             if not isinstance(data, dict):
                 raise FalResponseError("Stream event is not a JSON object", url=url)
             yield data
