@@ -569,5 +569,5 @@ def test_the_webhook_inbox_counts_duplicates_and_keeps_the_first_copy(store: Bat
     assert set(found) == {"r1", "r2"} and inbox.count() == 2
     assert (found["r1"].deliveries, found["r1"].payload) == (3, {"n": 1})
     assert found["r2"].deliveries == 1
-    assert {request_id for request_id, _ in inbox.received_since(before)} == {"r1", "r2"}
+    assert {row.request_id for row in inbox.received_since(before)} == {"r1", "r2"}
     assert inbox.received_since(datetime.now(UTC) + timedelta(hours=1)) == []

@@ -107,10 +107,17 @@ class InboxWatch:
     def _read(
         self, fresh: list[str], waiting: set[str], cursor: datetime | None
     ) -> list[WebhookRow]:
-        wanted = set(fresh)
+        # Rows received since the last turn come whole from that one read; only the items
+        # that just started waiting are looked up by id (their delivery may be older).
+        found = self._inbox.outcomes(sorted(fresh)) if fresh else []
         if cursor is not None:
-            wanted |= {rid for rid, _ in self._inbox.received_since(cursor) if rid in waiting}
-        return self._inbox.outcomes(sorted(wanted)) if wanted else []
+            known = set(fresh)
+            found += [
+                row
+                for row in self._inbox.received_since(cursor)
+                if row.request_id in waiting and row.request_id not in known
+            ]
+        return found
 
     async def close(self) -> None:
         if self._task is not None:

@@ -98,11 +98,10 @@ class WebhookInbox:
             found.extend(self._tables.load(WEBHOOK_INBOX, {"request_id": OneOf(chunk)}, ()))
         return found
 
-    def received_since(self, since: datetime) -> list[tuple[str, datetime]]:
-        """(request id, first receipt) of the deliveries first received at or after `since`."""
+    def received_since(self, since: datetime) -> list[WebhookRow]:
+        """The deliveries first received at or after `since`."""
         self._ensure()
-        rows = self._tables.load(WEBHOOK_INBOX, {"received_at": AtLeast(since)}, ())
-        return [(row.request_id, row.received_at) for row in rows]
+        return self._tables.load(WEBHOOK_INBOX, {"received_at": AtLeast(since)}, ())
 
     def count(self) -> int:
         self._ensure()
