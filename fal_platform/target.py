@@ -21,6 +21,7 @@ import httpx
 
 from fal_platform.client.settings import DEFAULT_CDN_URL as FAL_CDN_URL
 from fal_platform.client.settings import DEFAULT_REST_URL as FAL_REST_URL
+from fal_platform.client.tls import shared_ssl_context
 
 FAL_API_URL = "https://api.fal.ai/v1"
 FAL_QUEUE_URL = "https://queue.fal.run"
@@ -128,7 +129,9 @@ def ensure_reachable(target: FalTarget, timeout: float = 2.0) -> None:
     if not target.uses_emulator:
         return
     try:
-        httpx.get(f"{target.emulator_url}/_emulator/health", timeout=timeout)
+        httpx.get(
+            f"{target.emulator_url}/_emulator/health", timeout=timeout, verify=shared_ssl_context()
+        )
     except httpx.HTTPError as exc:
         raise EmulatorUnavailableError(
             f"FAL_KEY is not set, so fal-platform targets the local fal emulator at "

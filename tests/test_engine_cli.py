@@ -64,6 +64,7 @@ def test_sigkill_mid_batch_then_rerun_pays_once_per_item(emulator_factory, tmp_p
     kill_when(popen(cmd), lambda: emu.stats()["accepted_submits"] >= 40)
 
     store = BatchStore.at_path(db)
+    store.recover("killed")  # as the next run does first: the journal's rows into the table
     at_kill = store.count_by_state("killed")
     accepted_at_kill = emu.stats()["accepted_submits"]
     unknown = at_kill.get(S.UNKNOWN, 0)
@@ -98,6 +99,7 @@ def test_sigkill_with_progress_only_in_memory_reattaches_and_pays_once(
     kill_when(process, lambda: emu.stats()["accepted_submits"] >= 12, settle=0.5)
 
     store = BatchStore.at_path(db)
+    store.recover("coalesced")
     at_kill = store.load_requests("coalesced")
     assert len(at_kill) == 12
     assert all(row.state.is_in_flight and row.request_id for row in at_kill), at_kill

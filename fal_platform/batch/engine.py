@@ -17,8 +17,9 @@ Stopping (the `stop` event): nothing new is submitted, requests still SUBMITTED/
 cancelled (they cost nothing yet), IN_PROGRESS ones are left for the next run to re-attach,
 everything is flushed, and the report says `interrupted`.
 
-DuckDB is only touched through `RowWriter` (short batches in a worker thread) and one load at
-start; no connection is ever open while the engine waits on fal.
+The store is only written through `RowWriter` (short batches in a worker thread, journaled
+on DuckDB: `journal.py`) and read at start and end; a DuckDB connection is held only while rows
+keep coming (`settings.hold_connection_seconds`), never while the engine waits on fal.
 """
 
 from __future__ import annotations
@@ -57,6 +58,10 @@ class RequestStore(Protocol):
     def load_requests(self, prompt_set: str) -> list[RequestRow]: ...
 
     def upsert_requests(self, rows: Sequence[RequestRow]) -> int: ...
+
+    def journal_requests(self, rows: Sequence[RequestRow]) -> int: ...
+
+    def recover(self, prompt_set: str) -> int: ...
 
     def count_by_state(self, prompt_set: str) -> dict[RequestState, int]: ...
 
@@ -130,7 +135,7 @@ class _BatchRun:
         self._stop = stop
         self._on_progress = on_progress
         self._slots = asyncio.Semaphore(settings.max_concurrency)
-        self._writer = RowWriter(store.upsert_requests, on_idle=store.release)
+        self._writer = RowWriter(store.journal_requests, on_idle=store.release)
         self._reconciler = Reconciler(
             client,
             clock_skew=settings.reconcile_clock_skew,
@@ -151,10 +156,23 @@ class _BatchRun:
         )
 
     async def run(self) -> BatchReport:
-        plan = await self._plan()
-        await self._write_plan(plan)
+        # One connection for the plan's reads and writes and the run's first writes: each
+        # open and close of a DuckDB file costs ~20 ms of CPU (settings.hold_connection_seconds).
         self._store.keep_open(self._opt.hold_connection_seconds)
-        self._writer.start()
+        try:
+            plan = await self._plan()
+            await self._write_plan(plan)
+            self._writer.start()
+            table = await self._run_plan(plan)
+        finally:
+            self._store.keep_open(0.0)
+            await asyncio.to_thread(self._store.release)
+        report = self._ledger.finish(sum(table.values()), interrupted=self._stop.is_set())
+        self._emit_progress(final=True)
+        return report
+
+    async def _run_plan(self, plan: Plan) -> dict[RequestState, int]:
+        """Dispatch the plan until done or stopped; the stored rows per state afterwards."""
         progress = asyncio.create_task(self._progress_loop(), name="batch-progress")
         try:
             await self._reconcile_at_start(plan)
@@ -162,18 +180,16 @@ class _BatchRun:
         finally:
             progress.cancel()
             await asyncio.gather(progress, return_exceptions=True)
-            try:
-                await self._writer.close()
-            finally:
-                self._store.keep_open(0.0)
-                await asyncio.to_thread(self._store.release)
-        table = await asyncio.to_thread(self._store.count_by_state, self._set.name)
-        report = self._ledger.finish(sum(table.values()), interrupted=self._stop.is_set())
-        self._emit_progress(final=True)
-        return report
+            await self._writer.close()
+        return await asyncio.to_thread(self._store.count_by_state, self._set.name)
 
     async def _plan(self) -> Plan:
         """Plan from the stored rows, take its facts into the report, check the budget."""
+        recovered = await asyncio.to_thread(self._store.recover, self._set.name)
+        if recovered:
+            logger.info(
+                "%d rows journaled by a run that stopped early are now in the table", recovered
+            )
         rows = await asyncio.to_thread(self._store.load_requests, self._set.name)
         plan = plan_run(
             self._set.items, rows, force=self._opt.force, max_attempts=self._opt.max_attempts

@@ -8,25 +8,44 @@ DuckDB file (`BatchStore(connection_factory)`, `BatchStore.at_path`) or PostgreS
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
 from fal_platform.batch.duckdb_io import DEFAULT_LOCK_TIMEOUT, ConnectionFactory
+from fal_platform.batch.journal import RequestJournal
 from fal_platform.batch.rows import MediaRow, RequestRow, RequestState, TimingRow
 from fal_platform.batch.tables import ALL_TABLES, MEDIA_FILES, MEDIA_TIMINGS, REQUESTS
 from fal_platform.store.backend import TableBackend
 from fal_platform.store.duckdb_backend import DuckDBBackend
 from fal_platform.store.target import StoreTarget
 
+SETTLE_SECONDS = 2.0
+"""Longest a journaled row waits before the engine's writer moves it into the table."""
+
 
 class BatchStore:
-    """Reads and writes `generation.requests`, `media.files` and `media.timings`."""
+    """Reads and writes `generation.requests`, `media.files` and `media.timings`.
+
+    On a DuckDB file with a journal (`StoreTarget.backend()` gives one), the engine's rows reach
+    `generation.requests` through `journal.py`: `journal_requests` makes them durable at once,
+    and the table gets them within `SETTLE_SECONDS`, before this store reads or deletes request
+    rows, and on `release`.
+    """
 
     def __init__(self, source: ConnectionFactory | TableBackend) -> None:
         self.tables = source if isinstance(source, TableBackend) else DuckDBBackend(source)
         """The generic operations, for tables other modules declare."""
         self._schema_ready = False
+        path = self.tables.journal_path
+        self._journal = RequestJournal(path) if path is not None else None
+        self._journaled: dict[tuple[str, str], RequestRow] = {}
+        """Rows journaled by this store and not yet in the table, newest per item."""
+        self._journaled_through: dict[str, int] = {}
+        self._journaled_since: float | None = None
+        self._journal_lock = threading.Lock()
 
     @classmethod
     def at_path(cls, path: Path | str, *, timeout: float = DEFAULT_LOCK_TIMEOUT) -> BatchStore:
@@ -42,7 +61,8 @@ class BatchStore:
         self.tables.keep_open(seconds)
 
     def release(self) -> None:
-        """Close a held connection, e.g. when the writer has nothing left to write."""
+        """Settle journaled rows and close a held connection (the writer is idle)."""
+        self.settle()
         self.tables.release()
 
     def _ready(self) -> TableBackend:
@@ -61,6 +81,7 @@ class BatchStore:
 
     def load_requests(self, prompt_set: str) -> list[RequestRow]:
         """Every recorded row of a prompt set, in item order."""
+        self.settle()
         return self._ready().load(REQUESTS, {"prompt_set": prompt_set}, ("item_index", "item_key"))
 
     def upsert_requests(self, rows: Sequence[RequestRow]) -> int:
@@ -78,14 +99,61 @@ class BatchStore:
 
     def delete_requests(self, prompt_set: str, item_keys: Sequence[str]) -> int:
         """Forget items that left an edited prompt file (their media goes with the next replace)."""
+        self.settle()
         return self._ready().delete_keys(
             REQUESTS, {"prompt_set": prompt_set}, "item_key", item_keys
         )
 
     def count_by_state(self, prompt_set: str) -> dict[RequestState, int]:
         """Rows per state, in state-machine order, states with no rows left out."""
+        self.settle()
         counts = self._ready().count(REQUESTS, {"prompt_set": prompt_set}, "state")
         return {state: counts[state] for state in RequestState if state in counts}
+
+    def journal_requests(self, rows: Sequence[RequestRow]) -> int:
+        """The engine writer's path: `rows` are durable when this returns, in the table within
+        `SETTLE_SECONDS` (at once without a journal)."""
+        if self._journal is None:
+            return self.upsert_requests(rows)
+        with self._journal_lock:
+            through = self._journal.append(rows)
+            for row in rows:
+                self._journaled[(row.prompt_set, row.item_key)] = row
+                self._journaled_through[row.prompt_set] = through
+            now = time.monotonic()
+            if self._journaled_since is None:
+                self._journaled_since = now
+            due = now - self._journaled_since >= SETTLE_SECONDS
+        if due:
+            self.settle()
+        return len(rows)
+
+    def settle(self) -> None:
+        """Move the rows this store journaled into `generation.requests`."""
+        if self._journal is None:
+            return
+        with self._journal_lock:
+            if not self._journaled:
+                return
+            self.upsert_requests(list(self._journaled.values()))
+            for prompt_set, through in self._journaled_through.items():
+                self._journal.forget(prompt_set, through)
+            self._journaled.clear()
+            self._journaled_through.clear()
+            self._journaled_since = None
+
+    def recover(self, prompt_set: str) -> int:
+        """Move the rows a run of `prompt_set` journaled and never settled (it died) into the
+        table; the caller drives the prompt set (holds its lease). Returns how many."""
+        if self._journal is None or not self._journal.path.exists():
+            return 0
+        with self._journal_lock:
+            rows, through = self._journal.latest(prompt_set)
+            if rows:
+                self.upsert_requests(rows)
+            if through:
+                self._journal.forget(prompt_set, through)
+        return len(rows)
 
     # --- media.files and media.timings ---------------------------------------------------
 

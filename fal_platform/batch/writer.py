@@ -1,8 +1,8 @@
-"""The engine's only path to DuckDB: one writer coroutine with group commit.
+"""The engine's only path to its stored rows: one writer coroutine with group commit.
 
 Every state change is handed to the writer; it takes everything that changed since its last
-write and upserts it in one batch, in a worker thread, opening a connection only for that
-batch. Callers that must not proceed before their row is on disk (the submit intent, the
+write and writes it in one batch, in a worker thread (`BatchStore.journal_requests`: on a DuckDB
+file a SQLite journal that the store moves into the table every few seconds, `journal.py`). Callers that must not proceed before their row is on disk (the submit intent, the
 request id) wait on `put_durable`; everything else is fire-and-forget. While one batch is
 being written the next one accumulates, so 32 concurrent submitters cost one write, not 32,
 and DuckDB's file lock is held for milliseconds at a time, never across a wait on fal.
@@ -15,8 +15,8 @@ are written after at most `coalesce_interval` seconds, or at the end. A crash th
 progress, never a request id: the next run re-attaches to the request and fetches its result
 again, at no cost.
 
-Group commit: one write costs ~5 ms of CPU whatever its size (up to tens of rows), so writes
-start at most every `commit_interval` seconds; durable rows that arrive within it share the next
+Group commit: one write has a fixed cost whatever its size (~0.2 ms in the journal, ~5 ms as a
+DuckDB or Postgres upsert), so writes start at most every `commit_interval` seconds; durable rows that arrive within it share the next
 write. At 16 items in flight that halves the writes per item, for a wait of half the interval
 on average before a submit leaves (a job of 1 s loses ~2.5% of its throughput; the SUBMITTED
 write overlaps the job itself).

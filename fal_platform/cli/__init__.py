@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,7 +18,10 @@ from fal_platform.webhooks.server import add_arguments as add_webhooks_arguments
 from fal_platform.webhooks.server import run_from_args as webhooks_from_args
 
 
+@functools.cache
 def build_parser() -> argparse.ArgumentParser:
+    """Built once per process (~0.1 s: the emulator's options come from its pydantic settings);
+    parsing does not change it, so a script or test that calls `main` again reuses it."""
     parser = argparse.ArgumentParser(
         prog="fal-platform",
         description="Run generative-media batches on fal.ai as Dagster assets.",

@@ -22,6 +22,8 @@ import aiohttp
 import httpx
 from httpx_aiohttp import AiohttpTransport
 
+from fal_platform.client.tls import shared_ssl_context
+
 _UNSUPPORTED_URL = (aiohttp.NonHttpUrlClientError, aiohttp.InvalidUrlClientError)
 
 
@@ -112,4 +114,4 @@ class CookielessClient(httpx.AsyncClient):
 def pooled_transport(connections: int) -> httpx.AsyncBaseTransport:
     """One aiohttp pool of at most `connections` connections, all kept alive."""
     limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
-    return FalAiohttpTransport(limits=limits)
+    return FalAiohttpTransport(limits=limits, verify=shared_ssl_context())

@@ -26,6 +26,7 @@ import httpx
 from fal_platform.client.errors import FalAuthenticationError, FalError, FalResponseError
 from fal_platform.client.http import HttpTransport, OnRetry, RequestKind
 from fal_platform.client.settings import ClientSettings
+from fal_platform.client.tls import shared_ssl_context
 
 logger = logging.getLogger("fal_platform.client")
 
@@ -63,6 +64,7 @@ class StorageClient:
             headers={"User-Agent": settings.user_agent},
             timeout=httpx.Timeout(settings.request_timeout, connect=settings.connect_timeout),
             follow_redirects=False,
+            verify=shared_ssl_context(),
         )
         self._transport = HttpTransport(
             self._http, api_key=settings.api_key, retry=settings.retry, on_retry=on_retry

@@ -24,6 +24,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from fal_platform.batch.table_spec import TableSpec, quote
@@ -64,6 +65,9 @@ class TableBackend(ABC):
     """Generic table operations; `DuckDBBackend` and `PostgresBackend` implement them."""
 
     dialect: str
+    journal_path: Path | None = None
+    """Where the batch engine journals request rows before they reach this database
+    (`fal_platform/batch/journal.py`); None: it writes them here directly."""
 
     @abstractmethod
     def describe(self) -> str:

@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 import duckdb
@@ -77,8 +78,15 @@ def as_reader(source: Queryable) -> SqlReader:
 class DuckDBBackend(TableBackend):
     dialect = "duckdb"
 
-    def __init__(self, connect: ConnectionFactory, *, where: str = "a DuckDB file") -> None:
+    def __init__(
+        self,
+        connect: ConnectionFactory,
+        *,
+        where: str = "a DuckDB file",
+        journal_path: Path | None = None,
+    ) -> None:
         self._connect = connect
+        self.journal_path = journal_path
         self._where = where
         self._ensured: set[str] = set()
         self._hold_seconds = 0.0

@@ -30,6 +30,15 @@ class StoreTarget:
         address = PostgresAddress.parse(url) if url else None
         return cls(Path(duckdb_path), address)
 
+    @property
+    def journal_path(self) -> Path | None:
+        """The batch engine's request journal beside the DuckDB file (`batch/journal.py`);
+        None on Postgres, where a prompt set's next run may be on another machine."""
+        if self.postgres is not None:
+            return None
+        path = Path(self.duckdb_path)
+        return path.with_name(path.name + ".journal.sqlite")
+
     def describe(self) -> str:
         if self.postgres is not None:
             return f"PostgreSQL {self.postgres.describe()}"
@@ -46,7 +55,9 @@ class StoreTarget:
         from fal_platform.store.duckdb_backend import DuckDBBackend
 
         return DuckDBBackend(
-            connect or duckdb_connection_factory(self.duckdb_path), where=self.describe()
+            connect or duckdb_connection_factory(self.duckdb_path),
+            where=self.describe(),
+            journal_path=self.journal_path,
         )
 
     def check_reachable(self) -> None:
