@@ -470,7 +470,7 @@ def test_a_held_connection_released_from_another_thread_frees_the_file(tmp_path:
     from another; the cross-process file lock must be released all the same."""
     path = tmp_path / "held.duckdb"
     store = BatchStore.at_path(path)
-    store.keep_open(60.0)
+    store.tables.keep_open(60.0)
     opener = threading.Thread(target=store.ensure_schema)
     opener.start()
     opener.join()

@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
 from typing import Protocol
 
 from fal_platform.batch.cost import check_budget, estimate_items_cost, price_map
@@ -67,7 +68,7 @@ class RequestStore(Protocol):
 
     def delete_requests(self, prompt_set: str, item_keys: Sequence[str]) -> int: ...
 
-    def keep_open(self, seconds: float) -> None: ...
+    def holding(self, seconds: float) -> AbstractContextManager[None]: ...
 
     def release(self) -> None: ...
 
@@ -158,15 +159,11 @@ class _BatchRun:
     async def run(self) -> BatchReport:
         # One connection for the plan's reads and writes and the run's first writes: each
         # open and close of a DuckDB file costs ~20 ms of CPU (settings.hold_connection_seconds).
-        self._store.keep_open(self._opt.hold_connection_seconds)
-        try:
+        with self._store.holding(self._opt.hold_connection_seconds):
             plan = await self._plan()
             await self._write_plan(plan)
             self._writer.start()
             table = await self._run_plan(plan)
-        finally:
-            self._store.keep_open(0.0)
-            await asyncio.to_thread(self._store.release)
         report = self._ledger.finish(sum(table.values()), interrupted=self._stop.is_set())
         self._emit_progress(final=True)
         return report

@@ -35,6 +35,7 @@ RENEW_EVERY = 10.0
 WAIT_SECONDS = 2 * LEASE_SECONDS + 5
 """How long a run waits for a busy prompt set before refusing."""
 POLL_SECONDS = 1.0
+TAKE_HOLD_SECONDS = 2.0
 
 
 class PartitionBusyError(RuntimeError):
@@ -90,6 +91,10 @@ class PartitionLease:
 
     def try_take(self) -> LeaseRow | None:
         """None when taken (or already ours); else the lease that keeps us out."""
+        with self._tables.holding(TAKE_HOLD_SECONDS):  # one connection for the read and the write
+            return self._take()
+
+    def _take(self) -> LeaseRow | None:
         now = _utc_now()
         current = self._tables.load(LEASES, {"prompt_set": self.prompt_set}, ())
         holder = current[0] if current else None

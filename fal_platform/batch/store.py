@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -56,9 +57,15 @@ class BatchStore:
             StoreTarget(Path(path)).backend(duckdb_connection_factory(path, timeout=timeout))
         )
 
-    def keep_open(self, seconds: float) -> None:
-        """Reuse one connection across back-to-back calls (see the backend's `keep_open`)."""
-        self.tables.keep_open(seconds)
+    @contextmanager
+    def holding(self, seconds: float) -> Iterator[None]:
+        """One connection for the block's calls (the backend's `holding`); journaled rows are
+        settled before it closes."""
+        with self.tables.holding(seconds):
+            try:
+                yield
+            finally:
+                self.settle()
 
     def release(self) -> None:
         """Settle journaled rows and close a held connection (the writer is idle)."""

@@ -22,7 +22,7 @@ import operator
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -80,6 +80,23 @@ class TableBackend(ABC):
     @abstractmethod
     def release(self) -> None:
         """Close a connection kept open by `keep_open`, if any."""
+
+    _hold_depth = 0
+
+    @contextmanager
+    def holding(self, seconds: float) -> Iterator[None]:
+        """`keep_open(seconds)` for the block, then close the connection; a block inside
+        another (from the same thread) keeps the outer one's connection open."""
+        self._hold_depth += 1
+        if self._hold_depth == 1:
+            self.keep_open(seconds)
+        try:
+            yield
+        finally:
+            self._hold_depth -= 1
+            if self._hold_depth == 0:
+                self.keep_open(0.0)
+                self.release()
 
     @abstractmethod
     def ensure(self, *specs: TableSpec[Any]) -> None:
