@@ -98,3 +98,19 @@ def test_polling_through_gateway_faults_pays_once_per_item(
     assert accepted_by_item(emu, prompts) == [1] * 30
     stats = emu.stats()
     assert stats["faults"]["status"] and stats["requests"]["status_stream"] == 1
+
+
+def test_a_new_prompt_set_aims_from_other_sets_job_times_on_the_same_endpoint(
+    emulator_factory, tmp_path: Path, store, options
+) -> None:
+    """Job times are the endpoint's, not the prompt set's: a set never run before starts aimed."""
+    emu = emulator_factory(**NO_STREAM, **STEADY)
+    items = distinct_items(24)
+    run_engine(emu, store, prompt_set(tmp_path, "first", items[:16]), options)
+    emu.reset_stats()
+
+    report = run_engine(emu, store, prompt_set(tmp_path, "second", items[16:]), options)
+
+    assert report.submitted == 8 and report.counts == {S.COMPLETED: 8}
+    requests = emu.stats()["requests"]
+    assert requests["status"] < 2 * 8, requests

@@ -93,3 +93,14 @@ def test_earlier_runs_seed_the_aim_at_their_quantile_and_this_run_keeps_its_own(
     learner.seed("a/b", [3.0])
     learner.first_done("a/b", done_after=2.0, not_done_after=1.0)
     assert learner.times("a/b").aim == 0.7
+
+
+def test_a_probe_polls_early_and_a_done_probe_brings_an_aim_learned_too_high_down_at_once() -> None:
+    probe = plan(ps.ItemPolls(elapsed=0.0, probe=True), ps.EndpointTimes(aim=1.3, running=0.7))
+    assert probe == ps.NextPoll(pytest.approx(1.3 * ps.PROBE_SHARE), "aimed")
+    learner = ps.TimesLearner()
+    learner.seed("e", [1.3])  # an earlier run saw its job done late (a blind poll)
+    learner.aimed("e", 1.3 * ps.PROBE_SHARE, done=True)
+    assert learner.times("e").aim == pytest.approx(1.3 * ps.PROBE_SHARE * 0.98)
+    learner.aimed("e", 0.9, done=False)  # a probe that finds its job running leaves it
+    assert learner.times("e").aim == pytest.approx(1.3 * ps.PROBE_SHARE * 0.98)

@@ -39,7 +39,7 @@ from fal_platform.batch.prompts import PromptItem, PromptSet
 from fal_platform.batch.reconcile import Reconciler
 from fal_platform.batch.recorder import Recorder
 from fal_platform.batch.report import BatchReport
-from fal_platform.batch.rows import RequestRow, RequestState
+from fal_platform.batch.rows import JobTime, RequestRow, RequestState
 from fal_platform.batch.settings import DEFAULTS, BatchSettings
 from fal_platform.batch.stopping import unless_stopped
 from fal_platform.batch.writer import RowWriter
@@ -61,6 +61,8 @@ class RequestStore(Protocol):
     def upsert_requests(self, rows: Sequence[RequestRow]) -> int: ...
 
     def journal_requests(self, rows: Sequence[RequestRow]) -> int: ...
+
+    def recent_job_times(self, endpoint_ids: Sequence[str]) -> list[JobTime]: ...
 
     def recover(self, prompt_set: str) -> int: ...
 
@@ -191,8 +193,10 @@ class _BatchRun:
         plan = plan_run(
             self._set.items, rows, force=self._opt.force, max_attempts=self._opt.max_attempts
         )
-        self._items.learn_history(rows)
         del rows
+        endpoints = list(dict.fromkeys(item.endpoint_id for item in self._set.items))
+        jobs = await asyncio.to_thread(self._store.recent_job_times, endpoints)
+        self._items.learn_history(jobs)
         for request_id in plan.known_request_ids:
             self._reconciler.remember(request_id)
         if plan.left_running:

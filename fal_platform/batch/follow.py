@@ -21,7 +21,7 @@ from fal_platform.batch.failures import failure_from_error, is_job_failure, retr
 from fal_platform.batch.pacing import Backoff
 from fal_platform.batch.recorder import Recorder, utc_now
 from fal_platform.batch.retrying import exponential, retry_async
-from fal_platform.batch.rows import RequestRow, RequestState
+from fal_platform.batch.rows import JobTime, RequestRow
 from fal_platform.batch.stopping import unless_stopped
 from fal_platform.client import (
     CancelOutcome,
@@ -92,19 +92,17 @@ class Follower:
         self._stream_probing = False
         self._times = ps.TimesLearner()
         self._aim_known: dict[str, asyncio.Event] = {}
+        self._aim_earlier: dict[str, asyncio.Event] = {}
         self.webhooks = WebhookAwaiter(rec, rec.inbox) if rec.inbox is not None else None
         """Webhook mode (`await_webhook.py`): outcomes come from the inbox, not from fal."""
 
-    def learn_history(self, rows: Iterable[RequestRow]) -> None:
-        """Earlier runs' completed rows seed each endpoint's running time and poll aim."""
+    def learn_history(self, jobs: Iterable[JobTime]) -> None:
+        """Earlier runs' job times (`BatchStore.recent_job_times`) seed each endpoint's running
+        time and poll aim."""
         durations: dict[str, list[float]] = {}
-        for row in rows:
-            if row.state is not RequestState.COMPLETED or not row.submitted_at:
-                continue
-            if row.completed_at and row.completed_at >= row.submitted_at:
-                seconds = (row.completed_at - row.submitted_at).total_seconds()
-                durations.setdefault(row.endpoint_id, []).append(seconds)
-                self._times.ran(row.endpoint_id, row.inference_seconds)
+        for job in jobs:
+            durations.setdefault(job.endpoint_id, []).append(job.seconds)
+            self._times.ran(job.endpoint_id, job.inference_seconds)
         for endpoint, times in durations.items():
             self._times.seed(endpoint, times)
             self._announce_aim(endpoint)
@@ -212,7 +210,11 @@ class Follower:
         endpoint = tracked.row.endpoint_id
         loop = asyncio.get_running_loop()
         row = tracked.row
-        item = ps.ItemPolls(elapsed=loop.time() - origin, first_position=row.queue_position_first)
+        item = ps.ItemPolls(
+            elapsed=loop.time() - origin,
+            first_position=row.queue_position_first,
+            probe=row.item_index % ps.PROBE_EVERY == 0,
+        )
         errors = Backoff(self._opt.poll_interval, self._opt.poll_ceiling, self._opt.poll_backoff)
         error_count = 0
         plan = ps.NextPoll(0.0) if at_once else self._plan(item, endpoint)
@@ -245,13 +247,16 @@ class Follower:
         """Sleep until the planned poll; an aim learned or moved meanwhile moves it.
 
         A blind wait ends early when the endpoint's first job ends (its aim is then known); an
-        aimed one sleeps on if other items have moved the aim later. Returns the poll's plan.
+        aimed one ends early when a probe moved the aim earlier, and sleeps on if other items
+        have moved it later. Returns the poll's plan.
         """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + plan.delay
         while True:
             if plan.kind == "blind":
                 await self._sleep_unless_aim(endpoint, deadline - loop.time())
+            elif plan.kind == "aimed":
+                await self._sleep_unless_aim_earlier(endpoint, deadline - loop.time())
             else:
                 await asyncio.sleep(max(0.0, deadline - loop.time()))
             if plan.kind == "follow_up":
@@ -268,6 +273,11 @@ class Follower:
         aim_known = self._aim_known.setdefault(endpoint, asyncio.Event())
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(aim_known.wait(), max(0.0, seconds))
+
+    async def _sleep_unless_aim_earlier(self, endpoint: str, seconds: float) -> None:
+        earlier = self._aim_earlier.setdefault(endpoint, asyncio.Event())
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(earlier.wait(), max(0.0, seconds))
 
     def _plan(self, item: ps.ItemPolls, endpoint: str) -> ps.NextPoll:
         return ps.next_poll(
@@ -289,7 +299,12 @@ class Follower:
                 not_done = max(not_done, before.queued_until + status.inference_time)
             self._times.first_done(endpoint, after.elapsed, not_done)
         if plan.kind == "aimed":
+            aim = self._times.times(endpoint).aim
             self._times.aimed(endpoint, after.elapsed, isinstance(status, Completed))
+            moved = self._times.times(endpoint).aim
+            if aim is not None and moved is not None and moved < aim:
+                # Wake the items sleeping towards the old aim (once: a fresh event for later).
+                self._aim_earlier.pop(endpoint, asyncio.Event()).set()
         self._announce_aim(endpoint)
 
     def _announce_aim(self, endpoint: str) -> None:

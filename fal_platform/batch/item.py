@@ -24,7 +24,7 @@ from collections.abc import Iterable
 
 from fal_platform.batch.follow import Follower
 from fal_platform.batch.recorder import Recorder
-from fal_platform.batch.rows import RequestRow, RequestState
+from fal_platform.batch.rows import JobTime, RequestRow, RequestState
 from fal_platform.batch.submit import BatchAbortedError, Submitter
 
 __all__ = ["BatchAbortedError", "ItemDriver"]
@@ -41,9 +41,9 @@ class ItemDriver:
         self._stop = rec.stop
         self._report = rec.report
 
-    def learn_history(self, rows: Iterable[RequestRow]) -> None:
+    def learn_history(self, jobs: Iterable[JobTime]) -> None:
         """Earlier runs' job times, so polling is aimed from the first item (`follow.py`)."""
-        self._follower.learn_history(rows)
+        self._follower.learn_history(jobs)
 
     async def drive(self, row: RequestRow, needs_submit: bool) -> None:
         """Take one item from where it is to a terminal state (or as far as a stop allows)."""

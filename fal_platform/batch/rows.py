@@ -132,6 +132,16 @@ class TimingRow:
     attempts: int
 
 
+@dataclass(frozen=True)
+class JobTime:
+    """How long one completed request of an endpoint took: what aims a run's first polls."""
+
+    endpoint_id: str
+    seconds: float
+    """Submit (the intent) to completion seen."""
+    inference_seconds: float | None
+
+
 def submitted_row(row: RequestRow, handle: RequestHandle, **changes: Any) -> RequestRow:
     """The row once fal accepted it: from here on, the server's URLs are the ones to use."""
     return replace(

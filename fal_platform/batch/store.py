@@ -17,12 +17,15 @@ from pathlib import Path
 
 from fal_platform.batch.duckdb_io import DEFAULT_LOCK_TIMEOUT, ConnectionFactory
 from fal_platform.batch.journal import RequestJournal
-from fal_platform.batch.rows import MediaRow, RequestRow, RequestState, TimingRow
+from fal_platform.batch.rows import JobTime, MediaRow, RequestRow, RequestState, TimingRow
 from fal_platform.batch.tables import ALL_TABLES, MEDIA_FILES, MEDIA_TIMINGS, REQUESTS
+from fal_platform.media.latency import REQUEST_SECONDS_SQL
 from fal_platform.store.backend import TableBackend
 from fal_platform.store.duckdb_backend import DuckDBBackend
 from fal_platform.store.target import StoreTarget
 
+JOB_TIMES_PER_ENDPOINT = 64
+"""Completed requests per endpoint that seed a run's poll aim (`recent_job_times`)."""
 SETTLE_SECONDS = 2.0
 """Longest a journaled row waits before the engine's writer moves it into the table."""
 
@@ -116,6 +119,27 @@ class BatchStore:
         self.settle()
         counts = self._ready().count(REQUESTS, {"prompt_set": prompt_set}, "state")
         return {state: counts[state] for state in RequestState if state in counts}
+
+    def recent_job_times(
+        self, endpoint_ids: Sequence[str], per_endpoint: int = JOB_TIMES_PER_ENDPOINT
+    ) -> list[JobTime]:
+        """The latest completed requests of each endpoint, in any prompt set: a run polls its
+        first items when jobs of the endpoint usually end (`poll_schedule.py`), not blindly."""
+        if not endpoint_ids:
+            return []
+        self.settle()
+        tables = self._ready()
+        marks = ", ".join(f"${n}" for n in range(1, len(endpoint_ids) + 1))
+        sql = (
+            f"SELECT endpoint_id, seconds, inference_seconds FROM ("
+            f"SELECT endpoint_id, {REQUEST_SECONDS_SQL} AS seconds, inference_seconds, "
+            f"row_number() OVER (PARTITION BY endpoint_id ORDER BY completed_at DESC) AS n "
+            f"FROM {REQUESTS.name} WHERE state = 'COMPLETED' AND endpoint_id IN ({marks}) "
+            f"AND completed_at >= submitted_at) AS recent WHERE n <= {int(per_endpoint)}"
+        )
+        with tables.reader() as reader:
+            found = reader.rows(sql, list(endpoint_ids))
+        return [JobTime(e, float(s), None if i is None else float(i)) for e, s, i in found]
 
     def journal_requests(self, rows: Sequence[RequestRow]) -> int:
         """The engine writer's path: `rows` are durable when this returns, in the table within
