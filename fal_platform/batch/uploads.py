@@ -16,7 +16,7 @@ import asyncio
 import hashlib
 import logging
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -28,6 +28,7 @@ from fal_platform.batch.local_files import (
     replace_refs,
     resolve_path,
 )
+from fal_platform.batch.prompt_items import MappedItems
 from fal_platform.batch.prompts import (
     PromptItem,
     PromptProblem,
@@ -108,11 +109,7 @@ async def attach_uploads(
     as it is. Raises `PromptSetError` for a file that changed into something unreadable since
     validation, and `FalError` when an upload fails (after retries)."""
     base_dir = prompt_set.path.parent
-    paths = {
-        resolve_path(ref.spec, base_dir)
-        for item in prompt_set.items
-        for ref in file_refs(item.input)
-    }
+    paths = _named_paths(prompt_set)
     if not paths:
         return UploadOutcome(prompt_set, 0, 0)
     contents = await asyncio.to_thread(_hash_files, prompt_set, sorted(paths))
@@ -134,8 +131,24 @@ async def attach_uploads(
     logger.info(
         "local files of %s: %d uploaded, %d reused", prompt_set.name, len(new_rows), len(fresh)
     )
-    items = _resolved_items(prompt_set.items, base_dir, contents, urls)
+    items = MappedItems(
+        prompt_set.items, lambda each: _resolved_items(each, base_dir, contents, urls)
+    )
     return UploadOutcome(replace(prompt_set, items=items), len(new_rows), len(fresh))
+
+
+def _named_paths(prompt_set: PromptSet) -> set[Path]:
+    """The local files the set names: as its read found them, or (a set built in code) from
+    its items."""
+    if prompt_set.local_files is not None:
+        return set(prompt_set.local_files.paths)
+    base_dir = prompt_set.path.parent
+    return {
+        resolve_path(ref.spec, base_dir)
+        for item in prompt_set.items
+        for ref in file_refs(item.input)
+        if ref.spec.strip()
+    }
 
 
 async def _upload(
@@ -196,30 +209,27 @@ def _hash_files(prompt_set: PromptSet, paths: list[Path]) -> dict[Path, _Content
 
 
 def _resolved_items(
-    items: Sequence[PromptItem],
+    items: Iterable[PromptItem],
     base_dir: Path,
     contents: dict[Path, _Content],
     urls: dict[str, str],
-) -> list[PromptItem]:
+) -> Iterator[PromptItem]:
     """Items with URLs for inputs and keys from content; replicas recounted on those keys, so
-    two files with equal bytes behave like one file named twice."""
+    two files with equal bytes behave like one file named twice. Produced one at a time on
+    each iteration (the counter holds one entry per distinct input of the set)."""
 
     def digest(spec: str) -> str:
         return contents[resolve_path(spec, base_dir)].sha256
 
     seen: Counter[tuple[str, str]] = Counter()
-    resolved: list[PromptItem] = []
     for item in items:
         key_input = replace_refs(item.input, lambda spec: KEY_PREFIX + digest(spec))
         counter = (item.endpoint_id, canonical_json(key_input))
         replica = seen[counter]
         seen[counter] += 1
-        resolved.append(
-            replace(
-                item,
-                input=replace_refs(item.input, lambda spec: urls[digest(spec)]),
-                replica=replica,
-                item_key=make_item_key(item.endpoint_id, key_input, replica),
-            )
+        yield replace(
+            item,
+            input=replace_refs(item.input, lambda spec: urls[digest(spec)]),
+            replica=replica,
+            item_key=make_item_key(item.endpoint_id, key_input, replica),
         )
-    return resolved
