@@ -83,7 +83,11 @@ def plan_run(
 
 def may_be_running(row: RequestRow) -> bool:
     """fal may hold (or may have accepted) this request: never forget it."""
-    return row.state.is_in_flight or row.state is S.UNKNOWN
+    return state_may_be_running(row.state)
+
+
+def state_may_be_running(state: RequestState) -> bool:
+    return state.is_in_flight or state is S.UNKNOWN
 
 
 def _sort_stored(

@@ -11,13 +11,22 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import NamedTuple
 
 from fal_platform.batch.duckdb_io import DEFAULT_LOCK_TIMEOUT, ConnectionFactory
 from fal_platform.batch.rows import MediaRow, RequestRow, RequestState, TimingRow
 from fal_platform.batch.tables import ALL_TABLES, MEDIA_FILES, MEDIA_TIMINGS, REQUESTS
-from fal_platform.store.backend import TableBackend
+from fal_platform.store.backend import OneOf, TableBackend
 from fal_platform.store.duckdb_backend import DuckDBBackend
 from fal_platform.store.target import StoreTarget
+
+
+class StoredKey(NamedTuple):
+    """A stored row reduced to what finding the rows of removed items needs."""
+
+    item_key: str
+    state: RequestState
+    request_id: str | None
 
 
 class BatchStore:
@@ -62,6 +71,28 @@ class BatchStore:
     def load_requests(self, prompt_set: str) -> list[RequestRow]:
         """Every recorded row of a prompt set, in item order."""
         return self._ready().load(REQUESTS, {"prompt_set": prompt_set}, ("item_index", "item_key"))
+
+    def load_requests_of(self, prompt_set: str, item_keys: Sequence[str]) -> list[RequestRow]:
+        """The stored rows of some items (a chunk of the set being planned), in no set order:
+        the join is built on the chunk's keys, so its cost follows the chunk, not the table."""
+        if not item_keys:
+            return []
+        where = {"prompt_set": prompt_set, "item_key": OneOf(tuple(item_keys))}
+        return self._ready().load(REQUESTS, where, ())
+
+    def request_keys_after(self, prompt_set: str, after: str, limit: int) -> list[StoredKey]:
+        """The set's next `limit` rows in key order after `after` ("" for the first page),
+        each as (item_key, state, request_id): all of a set's rows, read a page at a time."""
+        self._ready()
+        with self.tables.reader() as reader:
+            records = reader.rows(
+                f"SELECT item_key, state, request_id FROM {REQUESTS.name} "
+                f"WHERE prompt_set = $1 AND item_key > $2 ORDER BY item_key LIMIT {int(limit)}",
+                [prompt_set, after],
+            )
+        return [
+            StoredKey(key, RequestState(state), request_id) for key, state, request_id in records
+        ]
 
     def upsert_requests(self, rows: Sequence[RequestRow]) -> int:
         """Insert or update rows by (prompt_set, item_key) in one statement; returns the count.
