@@ -53,7 +53,9 @@ class PlanStore(Protocol):
     def request_keys_after(self, prompt_set: str, after: str, limit: int) -> list[StoredKey]: ...
 
 
-def chunked(items: Iterable[PromptItem], size: int = PLAN_CHUNK) -> Iterator[list[PromptItem]]:
+def chunked(items: Iterable[PromptItem], size: int | None = None) -> Iterator[list[PromptItem]]:
+    """`size` (default `PLAN_CHUNK`) items at a time, in order."""
+    size = size or PLAN_CHUNK
     iterator = iter(items)
     while chunk := list(itertools.islice(iterator, size)):
         yield chunk
