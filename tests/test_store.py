@@ -237,7 +237,7 @@ def test_upsert_updates_existing_rows_and_last_duplicate_wins(store: BatchStore)
     assert [row.state for row in loaded[1:]] == [RequestState.PENDING] * 4
 
 
-def test_planning_reads_a_chunks_rows_and_the_sets_keys_a_page_at_a_time(
+def test_planning_reads_a_chunks_rows_the_sets_keys_and_its_request_ids(
     store: BatchStore,
 ) -> None:
     rows = [pending_row("set", i) for i in range(7)]
@@ -259,6 +259,9 @@ def test_planning_reads_a_chunks_rows_and_the_sets_keys_a_page_at_a_time(
     by_key = {stored.item_key: stored for page in pages for stored in page}
     assert by_key[rows[3].item_key][1:] == (RequestState.SUBMITTED, "r3")
     assert by_key[rows[0].item_key][1:] == (RequestState.PENDING, None)
+    # Reconciliation asks which request ids the set's rows hold instead of keeping them all.
+    assert store.recorded_request_ids("set", ["r3", "r-unknown"]) == {"r3"}
+    assert store.recorded_request_ids("other", ["r3"]) == set()
 
 
 def test_naive_timestamps_are_refused() -> None:

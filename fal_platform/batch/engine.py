@@ -58,6 +58,8 @@ class RequestStore(Protocol):
 
     def request_keys_after(self, prompt_set: str, after: str, limit: int) -> list[StoredKey]: ...
 
+    def recorded_request_ids(self, prompt_set: str, request_ids: Sequence[str]) -> set[str]: ...
+
     def upsert_requests(self, rows: Sequence[RequestRow]) -> int: ...
 
     def count_by_state(self, prompt_set: str) -> dict[RequestState, int]: ...
@@ -123,6 +125,7 @@ class _BatchRun:
         self._writer = RowWriter(store.upsert_requests, on_idle=store.release)
         self._reconciler = Reconciler(
             client,
+            recorded=lambda ids: store.recorded_request_ids(prompt_set.name, ids),
             clock_skew=settings.reconcile_clock_skew,
             history_delay=settings.reconcile_delay,
         )
@@ -234,6 +237,8 @@ class _BatchRun:
             self._ledger.record(row)
             self._writer.put(row)
         await self._writer.flush()
+        for row in found:
+            self._reconciler.written(row.request_id)
 
     async def _dispatch(self, plan: RunPlan) -> None:
         try:

@@ -140,8 +140,6 @@ class RunPlanner:
         run.moved += len(plan.moved)
         for item, _ in plan.to_submit:
             self._tally.add(item)
-        for request_id in plan.known_request_ids:
-            self._remember(request_id)
         for row in plan.reused:
             report.reused += 1
             ledger.completed(row, this_run=False)

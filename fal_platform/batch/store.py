@@ -20,6 +20,9 @@ from fal_platform.store.backend import OneOf, TableBackend
 from fal_platform.store.duckdb_backend import DuckDBBackend
 from fal_platform.store.target import StoreTarget
 
+_ID_CHUNK = 500
+"""Request ids per `IN (...)` list."""
+
 
 class StoredKey(NamedTuple):
     """A stored row reduced to what finding the rows of removed items needs."""
@@ -79,6 +82,15 @@ class BatchStore:
             return []
         where = {"prompt_set": prompt_set, "item_key": OneOf(tuple(item_keys))}
         return self._ready().load(REQUESTS, where, ())
+
+    def recorded_request_ids(self, prompt_set: str, request_ids: Sequence[str]) -> set[str]:
+        """Which of `request_ids` the set's rows hold (reconciliation never hands those out)."""
+        found: set[str] = set()
+        for start in range(0, len(request_ids), _ID_CHUNK):
+            chunk = tuple(request_ids[start : start + _ID_CHUNK])
+            where = {"prompt_set": prompt_set, "request_id": OneOf(chunk)}
+            found.update(self._ready().count(REQUESTS, where, "request_id"))
+        return found
 
     def request_keys_after(self, prompt_set: str, after: str, limit: int) -> list[StoredKey]:
         """The set's next `limit` rows in key order after `after` ("" for the first page),
