@@ -3,29 +3,34 @@
 This module is the orchestration only; the rules live in their own modules (the pure ones,
 plan and transitions, have unit tests in tests/test_engine_rules.py):
 
-- `plan.py`: which stored rows are reused, re-attached, reconciled, submitted or deleted;
+- `plan.py`: which stored rows are reused, re-attached, reconciled, submitted or deleted,
+  applied a chunk of items at a time by `run_planner.py` (the set is streamed, never held);
 - `transitions.py`: the state machine of one row (diagram there);
 - `item.py`: the life of one item, from `submit.py` (write-ahead submit, lost answers) and
   `follow.py` (status, result, cancel on stop), recording through `recorder.py`;
 - `ledger.py`: per-state counts, derived from the items' recorded states, and the report.
 
-Here: load the stored rows, plan, check the budget on what this run will submit, reconcile
+Here: plan against the store, check the budget on what this run will submit, reconcile
 UNKNOWN rows left by a run that died mid-submit, then hand items to `max_concurrency` slots
-until done or stopped.
+until done or stopped, reading the set again a chunk ahead of the slots (its never-seen items
+are written PENDING as that chunk is reached, so memory and the table's PENDING rows cover the
+items in flight and one chunk, whatever the set's size).
 
 Stopping (the `stop` event): nothing new is submitted, requests still SUBMITTED/IN_QUEUE are
 cancelled (they cost nothing yet), IN_PROGRESS ones are left for the next run to re-attach,
 everything is flushed, and the report says `interrupted`.
 
-DuckDB is only touched through `RowWriter` (short batches in a worker thread) and one load at
-start; no connection is ever open while the engine waits on fal.
+The store is touched through `RowWriter` (short batches in a worker thread) and by planning's
+short reads and PENDING writes, also in worker threads; no connection is ever held while the
+engine waits on fal beyond the backend's bounded `keep_open`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Iterable, Iterator, Mapping, Sequence
+from contextlib import aclosing
 from typing import Protocol
 
 from fal_platform.batch.cost import CostTally, check_budget, price_map
@@ -242,8 +247,8 @@ class _BatchRun:
 
     async def _dispatch(self, plan: RunPlan) -> None:
         try:
-            async with asyncio.TaskGroup() as group:
-                async for row, needs_submit in self._work(plan):
+            async with asyncio.TaskGroup() as group, aclosing(self._work(plan)) as work:
+                async for row, needs_submit in work:
                     if not await self._acquire_slot():
                         break
                     group.create_task(self._drive(row, needs_submit))
@@ -251,7 +256,7 @@ class _BatchRun:
             # One fatal error (bad key, store unwritable) stops the run; surface it plainly.
             raise group_error.exceptions[0] from None
 
-    async def _work(self, plan: RunPlan) -> AsyncIterator[tuple[RequestRow, bool]]:
+    async def _work(self, plan: RunPlan) -> AsyncGenerator[tuple[RequestRow, bool]]:
         """The held rows first, then the set's items to submit, a chunk at a time in file
         order: the run holds the items in flight and one chunk ahead, never the set."""
         for row in plan.reattach:
