@@ -92,7 +92,20 @@ def expand(raw_items: Iterable[RawItem], repeated: frozenset[int] | None) -> Ite
             index += 1
 
 
-class FileItems(Sequence[PromptItem]):
+class StreamedItems(Sequence[PromptItem]):
+    """Items produced anew on each iteration (subclasses say how); indexing walks them."""
+
+    @overload
+    def __getitem__(self, index: int) -> PromptItem: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[PromptItem]: ...
+
+    def __getitem__(self, index: int | slice) -> PromptItem | Sequence[PromptItem]:
+        return nth(self, index)
+
+
+class FileItems(StreamedItems):
     """The items of a checked prompt file, produced again from the file on each iteration.
 
     `read` yields the file's raw items and raises `PromptSetError` when the file no longer reads
@@ -117,17 +130,8 @@ class FileItems(Sequence[PromptItem]):
     def __iter__(self) -> Iterator[PromptItem]:
         return expand(self._read(self._path), self._repeated)
 
-    @overload
-    def __getitem__(self, index: int) -> PromptItem: ...
 
-    @overload
-    def __getitem__(self, index: slice) -> Sequence[PromptItem]: ...
-
-    def __getitem__(self, index: int | slice) -> PromptItem | Sequence[PromptItem]:
-        return nth(self, index)
-
-
-class MappedItems(Sequence[PromptItem]):
+class MappedItems(StreamedItems):
     """Another set's items passed through `transform` on each iteration (e.g. `file:` inputs
     replaced by their uploads' URLs, `uploads.py`), so a transformed set is not held either."""
 
@@ -144,15 +148,6 @@ class MappedItems(Sequence[PromptItem]):
 
     def __iter__(self) -> Iterator[PromptItem]:
         return self._transform(self._base)
-
-    @overload
-    def __getitem__(self, index: int) -> PromptItem: ...
-
-    @overload
-    def __getitem__(self, index: slice) -> Sequence[PromptItem]: ...
-
-    def __getitem__(self, index: int | slice) -> PromptItem | Sequence[PromptItem]:
-        return nth(self, index)
 
 
 def nth(items: Sequence[PromptItem], index: int | slice) -> PromptItem | Sequence[PromptItem]:
