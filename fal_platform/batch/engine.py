@@ -202,7 +202,7 @@ class _BatchRun:
                 await asyncio.to_thread(self._store.upsert_requests, rows)
         if not plan.some_gone:
             return
-        removed, left_running = await asyncio.to_thread(self._planner.removed_rows, plan)
+        removed, left_running = await asyncio.to_thread(self._planner.removed_rows, self._set.items)
         for start in range(0, len(removed), KEY_PAGE):
             chunk = removed[start : start + KEY_PAGE]
             await asyncio.to_thread(self._store.delete_requests, self._set.name, chunk)

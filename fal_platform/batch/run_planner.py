@@ -10,9 +10,9 @@ What planning keeps is bounded by what an earlier run left in flight, never by t
 - the rows to re-attach and the UNKNOWN rows to reconcile (with their items), which the run
   acts on before anything else; dispatch skips their keys (`held`);
 - a sample of completed rows to aim polling (`HISTORY_SAMPLE`);
-- when the set already has rows, an 8-byte digest per item key: rows of items no longer in the
-  file are found by paging through the set's stored keys (`removed_rows`), only when the set
-  holds more rows than the plan matched.
+- how many stored rows the plan matched: only when the set holds more, some belong to items
+  no longer in the file, and only then are they looked for (`removed_rows`: one more pass
+  collects an 8-byte digest per item key, then the set's stored keys are paged through).
 
 After the budget check, the run writes rows whose item moved (`moved_rows`, a second pass, only
 when some did) and then submits from a third pass (`engine.py`), which writes never-seen items
@@ -82,8 +82,6 @@ class RunPlan:
     """Of those, rows of items in the file: fewer than `stored_rows` means some are gone."""
     moved: int = 0
     """Rows whose item moved (a new line or index in an edited file), rewritten before submits."""
-    file_keys: array[int] = field(default_factory=lambda: array("Q"))
-    """Digests of the file's item keys (only when the set had rows), sorted after planning."""
 
     @property
     def some_gone(self) -> bool:
@@ -125,10 +123,7 @@ class RunPlanner:
     def plan(self, items: Iterable[PromptItem], stored_rows: int) -> RunPlan:
         run = RunPlan(stored_rows=stored_rows)
         for chunk in chunked(items):
-            if stored_rows:
-                run.file_keys.extend(key_digest(item.item_key) for item in chunk)
             self._take(run, chunk, self.chunk_plan(chunk, has_rows=stored_rows > 0))
-        run.file_keys = array("Q", sorted(run.file_keys))
         return run
 
     def _take(self, run: RunPlan, chunk: list[PromptItem], plan: Plan) -> None:
@@ -164,17 +159,18 @@ class RunPlanner:
             if moved:
                 yield moved
 
-    def removed_rows(self, run: RunPlan) -> tuple[list[str], int]:
+    def removed_rows(self, items: Iterable[PromptItem]) -> tuple[list[str], int]:
         """Rows of items no longer in the file, by paging through the set's stored keys: the
         keys to delete, and how many are left because fal may still run them. Their request
-        ids are remembered (never handed to another item by reconciliation)."""
+        ids are remembered (their rows may go: reconciliation must still never hand them out)."""
+        file_keys = array("Q", sorted(key_digest(item.item_key) for item in items))
         deletable: list[str] = []
         left_running = 0
         after = ""
         while page := self._store.request_keys_after(self._set, after, KEY_PAGE):
             after = page[-1].item_key
             for stored in page:
-                if _contains(run.file_keys, key_digest(stored.item_key)):
+                if _contains(file_keys, key_digest(stored.item_key)):
                     continue
                 self._remember(stored.request_id)
                 if state_may_be_running(stored.state):
