@@ -43,10 +43,9 @@ from fal_platform.batch.reconcile import Reconciler
 from fal_platform.batch.recorder import Recorder
 from fal_platform.batch.report import BatchReport
 from fal_platform.batch.rows import RequestRow, RequestState
-from fal_platform.batch.run_planner import KEY_PAGE, RunPlan, RunPlanner, chunked
+from fal_platform.batch.run_planner import KEY_PAGE, PlanStore, RunPlan, RunPlanner, chunked
 from fal_platform.batch.settings import DEFAULTS, BatchSettings
 from fal_platform.batch.stopping import unless_stopped
-from fal_platform.batch.store import StoredKey
 from fal_platform.batch.writer import RowWriter
 from fal_platform.client import FalAuthenticationError, FalClient, FalError, Price
 from fal_platform.webhooks.inbox import WebhookInbox
@@ -56,16 +55,10 @@ __all__ = ["BatchAbortedError", "RequestStore", "run_batch"]
 logger = logging.getLogger("fal_platform.batch")
 
 
-class RequestStore(Protocol):
-    """What the engine needs from the store (`BatchStore` fits)."""
-
-    def load_requests_of(self, prompt_set: str, item_keys: list[str]) -> list[RequestRow]: ...
-
-    def request_keys_after(self, prompt_set: str, after: str, limit: int) -> list[StoredKey]: ...
+class RequestStore(PlanStore, Protocol):
+    """What the engine needs from the store (`BatchStore` fits): planning's reads and more."""
 
     def recorded_request_ids(self, prompt_set: str, request_ids: Sequence[str]) -> set[str]: ...
-
-    def upsert_requests(self, rows: Sequence[RequestRow]) -> int: ...
 
     def count_by_state(self, prompt_set: str) -> dict[RequestState, int]: ...
 
@@ -198,8 +191,7 @@ class _BatchRun:
         """After the budget check: rewrite moved rows and delete rows of items no longer in the
         file. Never-seen items are written PENDING as dispatch reaches them (`_next_chunk`)."""
         if plan.moved:
-            for rows in await asyncio.to_thread(list, self._planner.moved_rows(self._set.items)):
-                await asyncio.to_thread(self._store.upsert_requests, rows)
+            await asyncio.to_thread(self._planner.rewrite_moved, self._set.items)
         if not plan.some_gone:
             return
         removed, left_running = await asyncio.to_thread(self._planner.removed_rows, self._set.items)

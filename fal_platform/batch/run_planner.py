@@ -14,7 +14,7 @@ What planning keeps is bounded by what an earlier run left in flight, never by t
   no longer in the file, and only then are they looked for (`removed_rows`: one more pass
   collects an 8-byte digest per item key, then the set's stored keys are paged through).
 
-After the budget check, the run writes rows whose item moved (`moved_rows`, a second pass, only
+After the budget check, the run writes rows whose item moved (`rewrite_moved`, a second pass, only
 when some did) and then submits from a third pass (`engine.py`), which writes never-seen items
 PENDING a chunk at a time just before submitting them: the table shows the items in flight and
 a window ahead, and the report knows the total.
@@ -27,7 +27,7 @@ import itertools
 from array import array
 from bisect import bisect_left
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -51,6 +51,8 @@ class PlanStore(Protocol):
     def load_requests_of(self, prompt_set: str, item_keys: list[str]) -> list[RequestRow]: ...
 
     def request_keys_after(self, prompt_set: str, after: str, limit: int) -> list[StoredKey]: ...
+
+    def upsert_requests(self, rows: Sequence[RequestRow]) -> int: ...
 
 
 def chunked(items: Iterable[PromptItem], size: int | None = None) -> Iterator[list[PromptItem]]:
@@ -152,12 +154,13 @@ class RunPlanner:
             ledger.take(row.item_key, row.state, waiting=False)
             run.held.add(row.item_key)
 
-    def moved_rows(self, items: Iterable[PromptItem]) -> Iterator[list[RequestRow]]:
-        """Pass two, only when some rows moved: each chunk's moved rows, to write."""
+    def rewrite_moved(self, items: Iterable[PromptItem]) -> None:
+        """Pass two, only when some rows moved: each chunk's moved rows written with their
+        item's new line and index (a chunk at a time: an edit may move every row)."""
         for chunk in chunked(items):
             moved = self.chunk_plan(chunk, has_rows=True).moved
             if moved:
-                yield moved
+                self._store.upsert_requests(moved)
 
     def removed_rows(self, items: Iterable[PromptItem]) -> tuple[list[str], int]:
         """Rows of items no longer in the file, by paging through the set's stored keys: the
