@@ -33,6 +33,7 @@ WORKLOADS: dict[str, str] = {
     "fal_async": "benchmarks.clients:fal_client_async",
     "fal_sync": "benchmarks.clients:fal_client_sync",
     "memory_diagnosis": "benchmarks.memory_diagnosis:diagnose",
+    "memory_engine": "benchmarks.memory_worker:engine_until",
     "dagster_materialize": "benchmarks.dagster_overhead:materialize_workload",
     "cli_run_batch": "benchmarks.dagster_overhead:cli_workload",
 }

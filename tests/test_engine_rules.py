@@ -240,7 +240,11 @@ def test_completed_derives_the_start_from_fals_inference_time():
 
 def test_counts_follow_recorded_states_and_waiting_items_show_as_pending():
     ledger = Ledger(BatchReport("set", 3), {}, failure_sample=5)
-    ledger.start({"key-0": S.CANCELLED, "key-1": S.COMPLETED, "key-2": S.PENDING}, ["key-0"])
+    # Planning counts every item (key-0 queued for a resubmit); the run takes the one it acts on.
+    ledger.count(S.CANCELLED, waiting=True)
+    ledger.count(S.COMPLETED)
+    ledger.count(S.PENDING)
+    ledger.take("key-2", S.PENDING, waiting=False)
     snapshot = ledger.snapshot()
     assert (snapshot.pending, snapshot.cancelled, snapshot.done) == (2, 0, 1)
 

@@ -237,6 +237,33 @@ def test_upsert_updates_existing_rows_and_last_duplicate_wins(store: BatchStore)
     assert [row.state for row in loaded[1:]] == [RequestState.PENDING] * 4
 
 
+def test_planning_reads_a_chunks_rows_the_sets_keys_and_its_request_ids(
+    store: BatchStore,
+) -> None:
+    rows = [pending_row("set", i) for i in range(7)]
+    rows[3] = replace(rows[3], state=RequestState.SUBMITTED, request_id="r3", attempts=1)
+    store.upsert_requests([*rows, pending_row("other", 9)])
+
+    wanted = [rows[1].item_key, rows[3].item_key, "not-stored", pending_row("other", 9).item_key]
+    found = sorted(store.load_requests_of("set", wanted), key=lambda row: row.item_key)
+    assert [row.item_key for row in found] == sorted([rows[1].item_key, rows[3].item_key])
+    assert store.load_requests_of("set", []) == []
+
+    pages, after = [], ""
+    while page := store.request_keys_after("set", after, 3):
+        pages.append(page)
+        after = page[-1].item_key
+    assert [len(page) for page in pages] == [3, 3, 1]
+    keys = [stored.item_key for page in pages for stored in page]
+    assert keys == sorted(row.item_key for row in rows)
+    by_key = {stored.item_key: stored for page in pages for stored in page}
+    assert by_key[rows[3].item_key][1:] == (RequestState.SUBMITTED, "r3")
+    assert by_key[rows[0].item_key][1:] == (RequestState.PENDING, None)
+    # Reconciliation asks which request ids the set's rows hold instead of keeping them all.
+    assert store.recorded_request_ids("set", ["r3", "r-unknown"]) == {"r3"}
+    assert store.recorded_request_ids("other", ["r3"]) == set()
+
+
 def test_naive_timestamps_are_refused() -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
         replace(pending_row("s", 0), submitted_at=datetime(2026, 1, 1))

@@ -87,6 +87,20 @@ def _items(specs: list[tuple[str, str]]) -> list[dict[str, Any]]:
     ]
 
 
+def test_equal_bytes_under_two_names_are_replicas_of_one_input(
+    fal: EmulatorProcess, tmp_path: Path
+) -> None:
+    # Keys come from the bytes: two names for equal bytes with the same prompt are one input
+    # named twice, so the items are its replicas 0 and 1 (counted across the streamed set).
+    (tmp_path / "a.png").write_bytes(png_bytes(8, 8, "ff0000"))
+    (tmp_path / "b.png").write_bytes(png_bytes(8, 8, "ff0000"))
+    specs = [("same", "a.png"), ("other", "a.png"), ("same", "b.png")]
+    run = _run(fal, write_jsonl(tmp_path / "twins.jsonl", _items(specs)), tmp_path / "fal.duckdb")
+    assert _completed(run) == 3
+    assert [item.replica for item in run.prompt_set.items] == [0, 0, 1]
+    assert len({item.item_key for item in run.prompt_set.items}) == 3
+
+
 def test_each_content_is_uploaded_once_and_keys_follow_the_bytes(
     fal: EmulatorProcess, tmp_path: Path
 ) -> None:

@@ -131,29 +131,45 @@ def units_per_request(unit: str | None, item_input: Mapping[str, Any]) -> float:
     return 1.0
 
 
-def estimate_items_cost(items: Iterable[PromptItem], prices: Mapping[str, Price]) -> CostEstimate:
-    counts: dict[str, int] = {}
-    units: dict[str, float] = {}
-    for item in items:
-        price = prices.get(item.endpoint_id)
-        counts[item.endpoint_id] = counts.get(item.endpoint_id, 0) + 1
-        units[item.endpoint_id] = units.get(item.endpoint_id, 0.0) + units_per_request(
+class CostTally:
+    """Estimated units per endpoint, added an item at a time: a streamed plan tallies what it
+    will submit without keeping the items."""
+
+    def __init__(self, prices: Mapping[str, Price]) -> None:
+        self._prices = prices
+        self._counts: dict[str, int] = {}
+        self._units: dict[str, float] = {}
+
+    def add(self, item: PromptItem) -> None:
+        endpoint_id = item.endpoint_id
+        price = self._prices.get(endpoint_id)
+        self._counts[endpoint_id] = self._counts.get(endpoint_id, 0) + 1
+        self._units[endpoint_id] = self._units.get(endpoint_id, 0.0) + units_per_request(
             price.unit if price is not None else None, item.input
         )
-    endpoints = []
-    for endpoint_id, count in counts.items():
-        price = prices.get(endpoint_id)
-        endpoints.append(
-            EndpointCost(
-                endpoint_id=endpoint_id,
-                items=count,
-                units=units[endpoint_id],
-                unit=price.unit if price is not None else None,
-                unit_price=price.unit_price if price is not None else None,
-                currency=price.currency.upper() if price is not None else None,
+
+    def estimate(self) -> CostEstimate:
+        endpoints = []
+        for endpoint_id, count in self._counts.items():
+            price = self._prices.get(endpoint_id)
+            endpoints.append(
+                EndpointCost(
+                    endpoint_id=endpoint_id,
+                    items=count,
+                    units=self._units[endpoint_id],
+                    unit=price.unit if price is not None else None,
+                    unit_price=price.unit_price if price is not None else None,
+                    currency=price.currency.upper() if price is not None else None,
+                )
             )
-        )
-    return CostEstimate(endpoints)
+        return CostEstimate(endpoints)
+
+
+def estimate_items_cost(items: Iterable[PromptItem], prices: Mapping[str, Price]) -> CostEstimate:
+    tally = CostTally(prices)
+    for item in items:
+        tally.add(item)
+    return tally.estimate()
 
 
 def estimate_cost(

@@ -3,43 +3,48 @@
 This module is the orchestration only; the rules live in their own modules (the pure ones,
 plan and transitions, have unit tests in tests/test_engine_rules.py):
 
-- `plan.py`: which stored rows are reused, re-attached, reconciled, submitted or deleted;
+- `plan.py`: which stored rows are reused, re-attached, reconciled, submitted or deleted,
+  applied a chunk of items at a time by `run_planner.py` (the set is streamed, never held);
 - `transitions.py`: the state machine of one row (diagram there);
 - `item.py`: the life of one item, from `submit.py` (write-ahead submit, lost answers) and
   `follow.py` (status, result, cancel on stop), recording through `recorder.py`;
 - `ledger.py`: per-state counts, derived from the items' recorded states, and the report.
 
-Here: load the stored rows, plan, check the budget on what this run will submit, reconcile
+Here: plan against the store, check the budget on what this run will submit, reconcile
 UNKNOWN rows left by a run that died mid-submit, then hand items to `max_concurrency` slots
-until done or stopped.
+until done or stopped, reading the set again a chunk ahead of the slots (its never-seen items
+are written PENDING as that chunk is reached, so memory and the table's PENDING rows cover the
+items in flight and one chunk, whatever the set's size).
 
 Stopping (the `stop` event): nothing new is submitted, requests still SUBMITTED/IN_QUEUE are
 cancelled (they cost nothing yet), IN_PROGRESS ones are left for the next run to re-attach,
 everything is flushed, and the report says `interrupted`.
 
-The store is only written through `RowWriter` (short batches in a worker thread, journaled
-on DuckDB: `journal.py`) and read at start and end; a DuckDB connection is held only while rows
-keep coming (`settings.hold_connection_seconds`), never while the engine waits on fal.
+The store is written through `RowWriter` (short batches in a worker thread, journaled on
+DuckDB: `journal.py`) and by planning's short reads and PENDING writes, also in worker threads;
+a DuckDB connection is held only while rows keep coming (`settings.hold_connection_seconds`),
+never while the engine waits on fal.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import AsyncGenerator, Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, aclosing
 from typing import Protocol
 
-from fal_platform.batch.cost import check_budget, estimate_items_cost, price_map
+from fal_platform.batch.cost import CostTally, check_budget, price_map
 from fal_platform.batch.item import BatchAbortedError, ItemDriver
 from fal_platform.batch.ledger import Ledger
-from fal_platform.batch.plan import Plan, after_reconcile, plan_run
+from fal_platform.batch.plan import after_reconcile
 from fal_platform.batch.progress import OnProgress
 from fal_platform.batch.prompts import PromptItem, PromptSet
 from fal_platform.batch.reconcile import Reconciler
 from fal_platform.batch.recorder import Recorder
 from fal_platform.batch.report import BatchReport
 from fal_platform.batch.rows import JobTime, RequestRow, RequestState
+from fal_platform.batch.run_planner import KEY_PAGE, PlanStore, RunPlan, RunPlanner, chunked
 from fal_platform.batch.settings import DEFAULTS, BatchSettings
 from fal_platform.batch.stopping import unless_stopped
 from fal_platform.batch.writer import RowWriter
@@ -50,15 +55,11 @@ __all__ = ["BatchAbortedError", "RequestStore", "run_batch"]
 
 logger = logging.getLogger("fal_platform.batch")
 
-_PENDING_WRITE_CHUNK = 5000
 
+class RequestStore(PlanStore, Protocol):
+    """What the engine needs from the store (`BatchStore` fits): planning's reads and more."""
 
-class RequestStore(Protocol):
-    """What the engine needs from the store (`BatchStore` fits)."""
-
-    def load_requests(self, prompt_set: str) -> list[RequestRow]: ...
-
-    def upsert_requests(self, rows: Sequence[RequestRow]) -> int: ...
+    def recorded_request_ids(self, prompt_set: str, request_ids: Sequence[str]) -> set[str]: ...
 
     def journal_requests(self, rows: Sequence[RequestRow]) -> int: ...
 
@@ -107,17 +108,6 @@ async def run_batch(
     return await run.run()
 
 
-def _item_of(row: RequestRow) -> PromptItem:
-    return PromptItem(
-        endpoint_id=row.endpoint_id,
-        input=row.input,
-        replica=row.replica,
-        line=row.line,
-        item_key=row.item_key,
-        index=row.item_index,
-    )
-
-
 class _BatchRun:
     def __init__(
         self,
@@ -134,18 +124,29 @@ class _BatchRun:
         self._store = store
         self._set = prompt_set
         self._opt = settings
-        self._prices = prices
         self._stop = stop
         self._on_progress = on_progress
         self._slots = asyncio.Semaphore(settings.max_concurrency)
         self._writer = RowWriter(store.journal_requests, on_idle=store.release)
         self._reconciler = Reconciler(
             client,
+            recorded=lambda ids: store.recorded_request_ids(prompt_set.name, ids),
             clock_skew=settings.reconcile_clock_skew,
             history_delay=settings.reconcile_delay,
         )
         report = BatchReport(prompt_set=prompt_set.name, total_items=len(prompt_set.items))
         self._ledger = Ledger(report, prices, failure_sample=settings.failure_sample)
+        self._planner = RunPlanner(
+            prompt_set.name,
+            store,
+            ledger=self._ledger,
+            tally=CostTally(prices),
+            remember=self._reconciler.remember,
+            force=settings.force,
+            max_attempts=settings.max_attempts,
+        )
+        self._to_submit: list[tuple[PromptItem, RequestRow]] = []
+        """Reconciled items history did not show: submitted first (they were due before)."""
         self._items = ItemDriver(
             Recorder(
                 client,
@@ -170,7 +171,7 @@ class _BatchRun:
         self._emit_progress(final=True)
         return report
 
-    async def _run_plan(self, plan: Plan) -> dict[RequestState, int]:
+    async def _run_plan(self, plan: RunPlan) -> dict[RequestState, int]:
         """Dispatch the plan until done or stopped; the stored rows per state afterwards."""
         progress = asyncio.create_task(self._progress_loop(), name="batch-progress")
         try:
@@ -182,64 +183,45 @@ class _BatchRun:
             await self._writer.close()
         return await asyncio.to_thread(self._store.count_by_state, self._set.name)
 
-    async def _plan(self) -> Plan:
-        """Plan from the stored rows, take its facts into the report, check the budget."""
+    async def _plan(self) -> RunPlan:
+        """Plan a chunk at a time (`run_planner.py`), take its facts into the report, check the
+        budget; nothing is written before the budget check but a killed run's journal."""
         recovered = await asyncio.to_thread(self._store.recover, self._set.name)
         if recovered:
             logger.info(
                 "%d rows journaled by a run that stopped early are now in the table", recovered
             )
-        rows = await asyncio.to_thread(self._store.load_requests, self._set.name)
-        plan = plan_run(
-            self._set.items, rows, force=self._opt.force, max_attempts=self._opt.max_attempts
-        )
-        del rows
-        endpoints = list(dict.fromkeys(item.endpoint_id for item in self._set.items))
-        jobs = await asyncio.to_thread(self._store.recent_job_times, endpoints)
+        stored = await asyncio.to_thread(self._store.count_by_state, self._set.name)
+        plan = await asyncio.to_thread(self._planner.plan, self._set.items, sum(stored.values()))
+        jobs = await asyncio.to_thread(self._store.recent_job_times, self._set.endpoint_ids)
         self._items.learn_history(jobs)
-        for request_id in plan.known_request_ids:
-            self._reconciler.remember(request_id)
-        if plan.left_running:
-            logger.info(
-                "%d rows of %s belong to items no longer in the file but may still be running "
-                "on fal; left in place",
-                plan.left_running,
-                self._set.name,
-            )
-        ledger, report = self._ledger, self._ledger.report
-        ledger.start(plan.stored_states, (item.item_key for item, _ in plan.to_submit))
-        report.reused = len(plan.reused)
+        report = self._ledger.report
         report.reattached = len(plan.reattach)
-        for row in plan.reused:
-            ledger.completed(row, this_run=False)
-        for row, failure in plan.settled_failures:
-            ledger.failed(row, failure)
-        plan.reused.clear()
-        report.estimated = estimate_items_cost(
-            [item for item, _ in plan.to_submit] + [_item_of(row) for row in plan.unknown],
-            self._prices,
-        )
+        report.estimated = self._planner.estimate()
         check_budget(report.estimated, self._opt.max_cost_usd)
         return plan
 
-    async def _write_plan(self, plan: Plan) -> None:
-        """Record never-seen items as PENDING up front (the table shows the whole set), rewrite
-        moved rows and delete rows of items no longer in the file."""
-        items = plan.new_items
-        for start in range(0, len(items), _PENDING_WRITE_CHUNK):
-            chunk = [
-                RequestRow.pending(self._set.name, item)
-                for item in items[start : start + _PENDING_WRITE_CHUNK]
-            ]
-            await asyncio.to_thread(self._store.upsert_requests, chunk)
+    async def _write_plan(self, plan: RunPlan) -> None:
+        """After the budget check: rewrite moved rows and delete rows of items no longer in the
+        file. Never-seen items are written PENDING as dispatch reaches them (`_next_chunk`)."""
         if plan.moved:
-            await asyncio.to_thread(self._store.upsert_requests, plan.moved)
-            plan.moved.clear()
-        if plan.removed:
-            await asyncio.to_thread(self._store.delete_requests, self._set.name, plan.removed)
-            self._ledger.report.removed = len(plan.removed)
+            await asyncio.to_thread(self._planner.rewrite_moved, self._set.items)
+        if not plan.some_gone:
+            return
+        removed, left_running = await asyncio.to_thread(self._planner.removed_rows, self._set.items)
+        for start in range(0, len(removed), KEY_PAGE):
+            chunk = removed[start : start + KEY_PAGE]
+            await asyncio.to_thread(self._store.delete_requests, self._set.name, chunk)
+        self._ledger.report.removed = len(removed)
+        if left_running:
+            logger.info(
+                "%d rows of %s belong to items no longer in the file but may still be running "
+                "on fal; left in place",
+                left_running,
+                self._set.name,
+            )
 
-    async def _reconcile_at_start(self, plan: Plan) -> None:
+    async def _reconcile_at_start(self, plan: RunPlan) -> None:
         """UNKNOWN rows left by a run that died mid-submit: found ones are followed, the rest
         go back to the submit queue. Nothing UNKNOWN is resubmitted before this."""
         if not plan.unknown:
@@ -256,21 +238,23 @@ class _BatchRun:
                 exc,
             )
             return
-        found, resubmit = after_reconcile(outcome.rows, self._set.items)
+        found, resubmit = after_reconcile(outcome.rows, plan.unknown_items)
         report = self._ledger.report
         report.reconciled_found += len(found)
         report.reconciled_not_found += len(resubmit)
         plan.reattach.extend(found)
-        plan.to_submit.extend(resubmit)
+        self._to_submit.extend(resubmit)
         for row in [*found, *(row for _, row in resubmit)]:
             self._ledger.record(row)
             self._writer.put(row)
         await self._writer.flush()
+        for row in found:
+            self._reconciler.written(row.request_id)
 
-    async def _dispatch(self, plan: Plan) -> None:
+    async def _dispatch(self, plan: RunPlan) -> None:
         try:
-            async with asyncio.TaskGroup() as group:
-                for row, needs_submit in self._work(plan):
+            async with asyncio.TaskGroup() as group, aclosing(self._work(plan)) as work:
+                async for row, needs_submit in work:
                     if not await self._acquire_slot():
                         break
                     group.create_task(self._drive(row, needs_submit))
@@ -278,16 +262,44 @@ class _BatchRun:
             # One fatal error (bad key, store unwritable) stops the run; surface it plainly.
             raise group_error.exceptions[0] from None
 
-    def _work(self, plan: Plan) -> Iterator[tuple[RequestRow, bool]]:
+    async def _work(self, plan: RunPlan) -> AsyncGenerator[tuple[RequestRow, bool]]:
+        """The held rows first, then the set's items to submit, a chunk at a time in file
+        order: the run holds the items in flight and one chunk ahead, never the set."""
         for row in plan.reattach:
             yield row, False
-        for item, stored in plan.to_submit:
-            yield (stored or RequestRow.pending(self._set.name, item)), True
+        plan.reattach.clear()
+        for _, row in self._to_submit:
+            yield row, True
+        self._to_submit.clear()
+        chunks = chunked(self._set.items)
+        while (work := await asyncio.to_thread(self._next_chunk, chunks, plan)) is not None:
+            for row, counted in work:
+                self._ledger.take(row.item_key, counted, waiting=True)
+                yield row, True
+
+    def _next_chunk(
+        self, chunks: Iterator[list[PromptItem]], plan: RunPlan
+    ) -> list[tuple[RequestRow, RequestState]] | None:
+        """The next chunk's items to submit (each with the state it is counted in), its
+        never-seen items written PENDING first; None when the set is done."""
+        chunk = next(chunks, None)
+        if chunk is None:
+            return None
+        found = self._planner.chunk_plan(chunk, has_rows=plan.stored_rows > 0)
+        self._store.upsert_requests(
+            [RequestRow.pending(self._set.name, i) for i in found.new_items]
+        )
+        return [
+            (stored or RequestRow.pending(self._set.name, item), found.stored_states[item.item_key])
+            for item, stored in found.to_submit
+            if item.item_key not in plan.held
+        ]
 
     async def _drive(self, row: RequestRow, needs_submit: bool) -> None:
         try:
             await self._items.drive(row, needs_submit)
         finally:
+            self._ledger.release(row.item_key)
             self._slots.release()
 
     async def _acquire_slot(self) -> bool:

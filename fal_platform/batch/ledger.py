@@ -1,14 +1,19 @@
-"""A run's bookkeeping: each item's recorded state (counts are derived from it) and the report.
+"""A run's bookkeeping: how many items are in each state (derived from the recorded states)
+and the report.
 
-Every row the engine records goes through `Ledger.record`, so "how many items are in state X"
-is always a count over the items' states, never a counter kept in step by hand.
+Counts are kept per state, not per item, so a run of a million items does not hold a million
+entries: planning counts every item once (`count`), and only the items the run acts on are
+held by key (`take` when dispatched, `release` when done), at most those in flight. Every row
+the engine records goes through `Ledger.record`, which moves its item from the state it was
+counted in to the new one, so "how many items are in state X" is always a count over the items'
+states, never a counter kept in step by hand.
 """
 
 from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 
 from fal_platform.batch.cost import billed_cost
 from fal_platform.batch.failures import Failure
@@ -32,28 +37,43 @@ class Ledger:
         self.report = report
         self._prices = prices
         self._failure_sample = failure_sample
-        self._states: dict[str, RequestState] = {}
-        """Each item's state as last recorded (what is, or is about to be, on disk)."""
-        self._waiting: set[str] = set()
-        """Items queued for a (re)submit that has not started: shown as pending meanwhile."""
+        self._counts: Counter[RequestState] = Counter()
+        """Items per state as last recorded (what is, or is about to be, on disk)."""
+        self._waiting: Counter[RequestState] = Counter()
+        """Of those, items queued for a (re)submit that has not started, by their counted state:
+        shown as pending meanwhile."""
+        self._held: dict[str, tuple[RequestState, bool]] = {}
+        """Items the run acts on: the state each is counted in, and whether it is waiting."""
         self._latency = LatencyTracker()
         self._started = time.monotonic()
 
-    def start(self, states: Mapping[str, RequestState], waiting: Iterable[str]) -> None:
-        self._states = dict(states)
-        self._waiting = set(waiting)
+    def count(self, state: RequestState, *, waiting: bool = False, items: int = 1) -> None:
+        """Planning: `items` items are in `state` (waiting: queued for a submit)."""
+        self._counts[state] += items
+        if waiting:
+            self._waiting[state] += items
+
+    def take(self, item_key: str, state: RequestState, *, waiting: bool) -> None:
+        """The run is about to act on an item counted in `state`: its records move it."""
+        self._held[item_key] = (state, waiting)
+
+    def release(self, item_key: str) -> None:
+        """The run is done with an item (its count stays where its last record put it)."""
+        self._held.pop(item_key, None)
 
     def record(self, row: RequestRow) -> None:
-        self._states[row.item_key] = row.state
-        self._waiting.discard(row.item_key)
-
-    def wait_for_submit(self, item_key: str) -> None:
-        self._waiting.add(item_key)
+        held = self._held.get(row.item_key)
+        if held is not None:  # an item not taken is not counted yet: counted here
+            state, waiting = held
+            self._counts[state] -= 1
+            if waiting:
+                self._waiting[state] -= 1
+        self._counts[row.state] += 1
+        self._held[row.item_key] = (row.state, False)
 
     def counts(self) -> dict[RequestState, int]:
         """Items per recorded state (every item of the prompt set, once)."""
-        counts = Counter(self._states.values())
-        return {state: counts[state] for state in S if counts[state]}
+        return {state: self._counts[state] for state in S if self._counts[state]}
 
     def completed(self, row: RequestRow, *, this_run: bool) -> None:
         if row.submitted_at is not None and row.completed_at is not None:
@@ -93,9 +113,8 @@ class Ledger:
         return report
 
     def snapshot(self, *, final: bool = False) -> ProgressSnapshot:
-        counts = Counter(
-            S.PENDING if key in self._waiting else state for key, state in self._states.items()
-        )
+        counts = self._counts - self._waiting
+        counts[S.PENDING] += self._waiting.total()
         return ProgressSnapshot(
             prompt_set=self.report.prompt_set,
             total=self.report.total_items,

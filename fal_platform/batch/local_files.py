@@ -11,8 +11,8 @@ here touch only the file system: uploading is `uploads.py`'s job.
 from __future__ import annotations
 
 import mimetypes
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -101,8 +101,15 @@ def item_file_problems(
     """(field, message) for every `file:` value of one item that cannot be uploaded.
 
     Pass a memoizing `inspect` when many items name the same files (`FileChecker`)."""
+    return ref_problems(file_refs(item_input), base_dir, inspect)
+
+
+def ref_problems(
+    refs: Iterable[FileRef], base_dir: Path, inspect: Inspect = inspect_file
+) -> list[tuple[str, str]]:
+    """(field, message) for every one of `refs` that cannot be uploaded."""
     problems: list[tuple[str, str]] = []
-    for ref in file_refs(item_input):
+    for ref in refs:
         if not ref.spec.strip():
             problems.append((ref.field, "'file:' names no file; write file:<path>"))
             continue
@@ -123,6 +130,26 @@ class FileChecker:
         if path not in self._seen:
             self._seen[path] = inspect_file(path, self._max_bytes)
         return self._seen[path]
+
+
+@dataclass
+class LocalFileFacts:
+    """What a streaming read keeps of a prompt file's `file:` inputs: each line's problems and
+    the paths named, so neither the check nor the uploads walk the items again."""
+
+    base_dir: Path
+    problems: list[tuple[int, str, str]] = field(default_factory=list)
+    """(line, field, message), in line order."""
+    paths: set[Path] = field(default_factory=set)
+    _checker: FileChecker = field(default_factory=FileChecker)
+
+    def add(self, line: int, item_input: dict[str, Any]) -> None:
+        refs = file_refs(item_input)
+        if not refs:
+            return
+        for field_name, message in ref_problems(refs, self.base_dir, self._checker):
+            self.problems.append((line, field_name, message))
+        self.paths.update(resolve_path(ref.spec, self.base_dir) for ref in refs if ref.spec.strip())
 
 
 def replace_refs(value: Any, replacement: Callable[[str], str]) -> Any:

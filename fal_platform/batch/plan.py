@@ -1,4 +1,7 @@
-"""What a run does with each item, decided from the prompt set and the stored rows alone (pure).
+"""What a run does with each item, decided from the items and their stored rows alone (pure).
+
+The engine applies it to one chunk of the set at a time, with just that chunk's stored rows
+(`run_planner.py`); rows of items no longer in the file are then found by `run_planner.py` too.
 
 Rerunning a prompt set must never pay twice for one item, so every stored row is sorted into
 exactly one bucket before anything is sent:
@@ -83,7 +86,11 @@ def plan_run(
 
 def may_be_running(row: RequestRow) -> bool:
     """fal may hold (or may have accepted) this request: never forget it."""
-    return row.state.is_in_flight or row.state is S.UNKNOWN
+    return state_may_be_running(row.state)
+
+
+def state_may_be_running(state: RequestState) -> bool:
+    return state.is_in_flight or state is S.UNKNOWN
 
 
 def _sort_stored(

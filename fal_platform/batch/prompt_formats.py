@@ -11,7 +11,8 @@ import csv
 import io
 import json
 import re
-from collections.abc import Callable
+from array import array
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,29 +40,28 @@ class RawItem:
 
 
 @dataclass(frozen=True)
-class EndpointRef:
-    """A well-formed endpoint id and the line naming it, kept even when that line has other
-    problems, so the endpoint is checked against the catalog in the same pass."""
-
-    line: int
-    endpoint_id: str
-
-
-@dataclass(frozen=True)
 class LineProblem:
     line: int
     field: str
     message: str
 
 
+EndpointLines = dict[str, "array[int]"]
+"""Each well-formed endpoint id and the lines naming it, kept even when a line has other
+problems, so every endpoint is checked against the catalog in the same pass (4 bytes a line)."""
+
+
 @dataclass
 class Parsed:
     items: list[RawItem] = field(default_factory=list)
     problems: list[LineProblem] = field(default_factory=list)
-    endpoints: list[EndpointRef] = field(default_factory=list)
+    endpoints: EndpointLines = field(default_factory=dict)
 
     def problem(self, line: int, field_name: str, message: str) -> None:
         self.problems.append(LineProblem(line, field_name, message))
+
+    def endpoint(self, line: int, endpoint_id: str) -> None:
+        self.endpoints.setdefault(endpoint_id, array("I")).append(line)
 
 
 def json_type(value: object) -> str:
@@ -97,7 +97,7 @@ def check_endpoint_id(value: object, line: int, parsed: Parsed) -> str | None:
             line, "endpoint_id", f"{value!r} is not an endpoint id like 'fal-ai/flux/dev'"
         )
         return None
-    parsed.endpoints.append(EndpointRef(line, value))
+    parsed.endpoint(line, value)
     return value
 
 
@@ -111,7 +111,10 @@ def check_replicas(value: object, line: int, parsed: Parsed) -> int | None:
 
 
 def check_input(value: object, line: int, parsed: Parsed, field_name: str) -> dict[str, Any] | None:
-    """An input must be an object that can be sent as JSON exactly as written."""
+    """An input must be an object that can be sent as JSON exactly as written.
+
+    The one check every format runs on one line's input (JSONL and YAML items): the place for
+    further per-input checks."""
     if not isinstance(value, dict):
         parsed.problem(line, field_name, f"must be an object, got {json_type(value)}")
         return None
@@ -133,7 +136,15 @@ def check_input(value: object, line: int, parsed: Parsed, field_name: str) -> di
 def read_jsonl(text: str) -> Parsed:
     parsed = Parsed()
     # split("\n") rather than splitlines(): JSON strings may legally hold U+2028 and friends.
-    for number, raw in enumerate(text.split("\n"), start=1):
+    parsed.items.extend(iter_jsonl(enumerate(text.split("\n"), start=1), parsed))
+    return parsed
+
+
+def iter_jsonl(lines: Iterable[tuple[int, str]], parsed: Parsed) -> Iterator[RawItem]:
+    """The items of numbered JSONL lines, one at a time; problems and endpoints go to `parsed`.
+
+    Streaming, so a million-line file is checked without holding its items (`prompts.py`)."""
+    for number, raw in lines:
         if not raw.strip():
             continue
         try:
@@ -158,8 +169,7 @@ def read_jsonl(text: str) -> Parsed:
             item_input = None
         replicas = check_replicas(obj.get("replicas", 1), number, parsed)
         if endpoint_id is not None and item_input is not None and replicas is not None:
-            parsed.items.append(RawItem(number, endpoint_id, item_input, replicas))
-    return parsed
+            yield RawItem(number, endpoint_id, item_input, replicas)
 
 
 # --- YAML ----------------------------------------------------------------------------------

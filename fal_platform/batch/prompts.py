@@ -11,17 +11,32 @@ earlier requests instead of paying for them twice.
 
 from __future__ import annotations
 
-import copy
 import difflib
 import hashlib
 import re
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from array import array
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from fal_platform.batch.local_files import FileChecker, item_file_problems
-from fal_platform.batch.prompt_formats import FILE_LEVEL, READERS, EndpointRef, Parsed
+from fal_platform.batch.local_files import FileChecker, LocalFileFacts, item_file_problems
+from fal_platform.batch.prompt_formats import (
+    FILE_LEVEL,
+    READERS,
+    EndpointLines,
+    Parsed,
+    RawItem,
+    iter_jsonl,
+)
+from fal_platform.batch.prompt_items import (
+    FileItems,
+    PromptItem,
+    expand,
+    input_digest,
+    make_item_key,
+    repeated_digests,
+)
+from fal_platform.batch.required_inputs import InputFacts, required_inputs
 from fal_platform.canonical_json import canonical_json
 from fal_platform.catalog.lookup import EndpointInfo
 from fal_platform.catalog.names import MODELS_SQL_NAME
@@ -70,41 +85,39 @@ class PromptSetError(ValueError):
 
 
 @dataclass(frozen=True)
-class PromptItem:
-    """One request to make. `replica` counts identical (endpoint, input) items: 0, 1, 2..."""
-
-    endpoint_id: str
-    input: dict[str, Any]
-    replica: int
-    line: int
-    item_key: str
-    index: int
-
-
-@dataclass(frozen=True)
 class PromptSet:
     """A prompt file as read. `problems` are the ones found without the catalog; a set with
     problems is never run (`validate_prompt_set` raises them together with catalog problems).
-    `endpoint_refs` names every well-formed endpoint id, also on lines with other problems."""
+
+    `items` of a JSONL file are produced again from the file when iterated (`FileItems`), so a
+    large set costs a few bytes a line; what the catalog check needs was kept by the read:
+    `endpoint_lines` (every well-formed endpoint id, also on lines with other problems) and
+    `input_facts` and `local_files`. A set built in code has none: they are derived from its
+    items."""
 
     name: str
     path: Path
-    items: list[PromptItem]
+    items: Sequence[PromptItem]
     content_hash: str
     problems: tuple[PromptProblem, ...] = ()
-    endpoint_refs: tuple[EndpointRef, ...] = ()
+    endpoint_lines: EndpointLines = field(default_factory=dict)
+    input_facts: InputFacts | None = None
+    local_files: LocalFileFacts | None = None
 
     @property
     def endpoint_ids(self) -> list[str]:
         """Distinct endpoints in first-use order (for pricing and catalog look-ups)."""
-        return list(dict.fromkeys(ref.endpoint_id for ref in self.referenced_endpoints()))
+        return list(self.referenced_endpoints())
 
-    def referenced_endpoints(self) -> list[EndpointRef]:
+    def referenced_endpoints(self) -> EndpointLines:
         """Where the file names each endpoint (a YAML file once, for all its items), lines with
-        problems included; from the items for a set built in code without `endpoint_refs`."""
-        if self.endpoint_refs:
-            return list(self.endpoint_refs)
-        return [EndpointRef(item.line, item.endpoint_id) for item in self.items]
+        problems included."""
+        if self.endpoint_lines:
+            return self.endpoint_lines
+        lines: EndpointLines = {}
+        for item in self.items:
+            lines.setdefault(item.endpoint_id, array("I")).append(item.line)
+        return lines
 
 
 @dataclass(frozen=True)
@@ -117,11 +130,6 @@ class PromptFile:
 
 
 # --- keys and hashes -----------------------------------------------------------------------
-
-
-def make_item_key(endpoint_id: str, item_input: Mapping[str, Any], replica: int) -> str:
-    text = f"{endpoint_id}\n{canonical_json(item_input)}\n{replica}"
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def _sha256_file(path: Path) -> str:
@@ -231,6 +239,9 @@ def read_prompt_set(path: Path | str) -> PromptSet:
     which reports the file's problems and the catalog's in one go. Never run a set that has
     not been through `validate_prompt_set`. Raises `PromptSetError` only when the file cannot
     be read as text at all (format, permissions, encoding).
+
+    A JSONL file is read in one streaming pass that keeps only line numbers, a few bits and
+    an 8-byte digest per line (`prompt_items.py`); YAML and CSV sets are read whole.
     """
     path = Path(path)
     file = str(path)
@@ -238,85 +249,115 @@ def read_prompt_set(path: Path | str) -> PromptSet:
     name_problem = partition_key_problem(path)
     if name_problem is not None:
         problems.append(name_problem)
-    text, data = _read_text(path, problems)
-    if text is None:
-        raise PromptSetError(problems)  # no line to check: nothing more can be found
-    parsed = READERS[path.suffix.lower()](text)
-    problems.extend(
-        PromptProblem(file, problem.line, problem.field, problem.message)
-        for problem in parsed.problems
-    )
-    if not parsed.items and not parsed.problems:
-        problems.append(PromptProblem(file, FILE_LEVEL, "items", "the prompt set is empty"))
-    return PromptSet(
-        path.stem,
-        path,
-        _expand(parsed),
-        hashlib.sha256(data).hexdigest(),
-        tuple(problems),
-        tuple(parsed.endpoints),
-    )
-
-
-def _read_text(path: Path, problems: list[PromptProblem]) -> tuple[str | None, bytes]:
-    """The file's text, or None with the reason added to `problems`."""
-    file = str(path)
-    if path.suffix.lower() not in READERS:
+    suffix = path.suffix.lower()
+    if suffix not in READERS:
         formats = ", ".join(SUPPORTED_SUFFIXES)
         problems.append(
             PromptProblem(file, FILE_LEVEL, "file name", f"unsupported format (use {formats})")
         )
-        return None, b""
+        raise PromptSetError(problems)
+    scan = _scan_jsonl(path) if suffix == ".jsonl" else _scan_whole(path)
+    if isinstance(scan, PromptProblem):
+        raise PromptSetError([*problems, scan])  # no line to check: nothing more can be found
+    parsed, items, facts, files, content_hash = scan
+    problems.extend(
+        PromptProblem(file, problem.line, problem.field, problem.message)
+        for problem in parsed.problems
+    )
+    if not items and not parsed.problems:
+        problems.append(PromptProblem(file, FILE_LEVEL, "items", "the prompt set is empty"))
+    return PromptSet(
+        path.stem,
+        path,
+        items,
+        content_hash,
+        tuple(problems),
+        parsed.endpoints,
+        facts,
+        files,
+    )
+
+
+_Scan = tuple[Parsed, Sequence[PromptItem], InputFacts, LocalFileFacts, str]
+"""What a read found: problems and endpoint lines, the items, their input and local-file
+facts, the hash."""
+
+
+class _NotText(Exception):
+    def __init__(self, line: int) -> None:
+        self.line = line
+
+
+def _numbered_lines(path: Path, hasher: hashlib._Hash) -> Iterator[tuple[int, str]]:
+    """The file's lines, numbered from 1, split on "\n" only (JSON strings may hold U+2028)."""
+    with path.open("rb") as handle:
+        for number, data in enumerate(handle, start=1):
+            hasher.update(data)
+            try:
+                yield number, data.decode("utf-8-sig" if number == 1 else "utf-8")
+            except UnicodeDecodeError:
+                raise _NotText(number) from None
+
+
+def _scan_jsonl(path: Path) -> _Scan | PromptProblem:
+    """One pass: every problem, and per line its endpoint, input facts and input digest."""
+    parsed, facts, digests, count = Parsed(), InputFacts(), array("Q"), 0
+    files = LocalFileFacts(path.parent)
+    hasher = hashlib.sha256()
+    try:
+        for raw in iter_jsonl(_numbered_lines(path, hasher), parsed):
+            facts.add(raw)
+            files.add(raw.line, raw.input)
+            digests.append(input_digest(raw.endpoint_id, canonical_json(raw.input)))
+            count += raw.replicas
+    except _NotText as exc:
+        return PromptProblem(str(path), exc.line, "encoding", "not UTF-8 text")
+    except OSError as exc:
+        return PromptProblem(str(path), FILE_LEVEL, "file", f"cannot read: {exc.strerror}")
+    content_hash = hasher.hexdigest()
+    items = FileItems(path, count, repeated_digests(digests), _rereader(content_hash))
+    return parsed, items, facts, files, content_hash
+
+
+def _rereader(content_hash: str) -> Callable[[Path], Iterator[RawItem]]:
+    """Reads a checked JSONL file's items again; refuses a file edited since it was checked."""
+
+    def read(path: Path) -> Iterator[RawItem]:
+        changed = PromptSetError(
+            [PromptProblem(str(path), FILE_LEVEL, "file", "changed since it was checked; rerun")]
+        )
+        parsed, hasher = Parsed(), hashlib.sha256()
+        try:
+            yield from iter_jsonl(_numbered_lines(path, hasher), parsed)
+        except (_NotText, OSError):
+            raise changed from None
+        if hasher.hexdigest() != content_hash:
+            raise changed
+
+    return read
+
+
+def _scan_whole(path: Path) -> _Scan | PromptProblem:
+    file = str(path)
     try:
         data = path.read_bytes()
     except OSError as exc:
-        problems.append(PromptProblem(file, FILE_LEVEL, "file", f"cannot read: {exc.strerror}"))
-        return None, b""
+        return PromptProblem(file, FILE_LEVEL, "file", f"cannot read: {exc.strerror}")
     try:
-        return data.decode("utf-8-sig"), data
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
-        problems.append(PromptProblem(file, line, "encoding", "not UTF-8 text"))
-        return None, data
-
-
-def _expand(parsed: Parsed) -> list[PromptItem]:
-    """Replicas become separate items; identical items anywhere in the file get the next index."""
-    items: list[PromptItem] = []
-    seen: dict[tuple[str, str], int] = {}
+        return PromptProblem(file, line, "encoding", "not UTF-8 text")
+    parsed = READERS[path.suffix.lower()](text)
+    items = list(expand(parsed.items, None))
+    files = LocalFileFacts(path.parent)
     for raw in parsed.items:
-        canonical = canonical_json(raw.input)
-        for _ in range(raw.replicas):
-            replica = seen.get((raw.endpoint_id, canonical), 0)
-            seen[(raw.endpoint_id, canonical)] = replica + 1
-            items.append(
-                PromptItem(
-                    endpoint_id=raw.endpoint_id,
-                    input=copy.deepcopy(raw.input),
-                    replica=replica,
-                    line=raw.line,
-                    item_key=make_item_key(raw.endpoint_id, raw.input, replica),
-                    index=len(items),
-                )
-            )
-    return items
+        files.add(raw.line, raw.input)
+    facts = InputFacts.of(parsed.items)
+    return parsed, items, facts, files, hashlib.sha256(data).hexdigest()
 
 
 # --- catalog checks ------------------------------------------------------------------------
-
-
-def required_inputs(category: str | None) -> tuple[str, ...]:
-    """Inputs an endpoint of this category cannot run without; () when we cannot tell."""
-    if not category:
-        return ()
-    category = category.strip().lower()
-    if category == "speech-to-text":
-        return ("audio_url",)
-    if category.startswith("image-to-"):
-        return ("prompt", "image_url")
-    if category.startswith("text-to-"):
-        return ("prompt",)
-    return ()
 
 
 def check_prompt_set(
@@ -330,32 +371,29 @@ def check_prompt_set(
     def add(line: int, field: str, message: str) -> None:
         problems.setdefault((line, field, message), PromptProblem(file, line, field, message))
 
-    for ref in prompt_set.referenced_endpoints():
-        info = catalog.get(ref.endpoint_id)
+    for endpoint_id, lines in prompt_set.referenced_endpoints().items():
+        info = catalog.get(endpoint_id)
         if info is None:
-            add(ref.line, "endpoint_id", _unknown_endpoint_message(ref.endpoint_id, catalog))
+            message = _unknown_endpoint_message(endpoint_id, catalog)
         elif (info.status or "").strip().lower() == "deprecated":
-            add(
-                ref.line,
-                "endpoint_id",
-                f"endpoint {ref.endpoint_id!r} is deprecated in the fal catalog; "
-                "use its replacement",
+            message = (
+                f"endpoint {endpoint_id!r} is deprecated in the fal catalog; use its replacement"
             )
-    for item in prompt_set.items:
-        info = catalog.get(item.endpoint_id)
-        category = info.category if info is not None else None
-        for name in required_inputs(category):
-            value = item.input.get(name)
-            if name not in item.input:
-                message = f"missing, required by {category} endpoint {item.endpoint_id!r}"
-            elif not isinstance(value, str) or not value.strip():
-                message = (
-                    f"must be a non-empty string for {category} endpoint "
-                    f"{item.endpoint_id!r}, got {value!r}"
-                )
-            else:
-                continue
-            add(item.line, f"input.{name}", message)
+        else:
+            continue
+        for line in lines:
+            add(line, "endpoint_id", message)
+    facts = prompt_set.input_facts or InputFacts.of(prompt_set.items)
+    categories = {endpoint_id: info.category for endpoint_id, info in catalog.items()}
+    for line, endpoint_id, name, bad in facts.missing(categories):
+        category = categories[endpoint_id]
+        if bad is None:
+            message = f"missing, required by {category} endpoint {endpoint_id!r}"
+        else:
+            message = (
+                f"must be a non-empty string for {category} endpoint {endpoint_id!r}, got {bad}"
+            )
+        add(line, f"input.{name}", message)
     return _in_line_order(problems.values())
 
 
@@ -372,7 +410,11 @@ def _unknown_endpoint_message(endpoint_id: str, catalog: Mapping[str, EndpointIn
 
 def local_file_problems(prompt_set: PromptSet) -> list[PromptProblem]:
     """`file:` inputs that cannot be uploaded (missing, a directory, unreadable, too large):
-    the rules are `local_files.py`'s; this names the file and line."""
+    the rules are `local_files.py`'s; this names the file and line (as the read found them)."""
+    file = str(prompt_set.path)
+    if prompt_set.local_files is not None:
+        found_then = (PromptProblem(file, *problem) for problem in prompt_set.local_files.problems)
+        return list(dict.fromkeys(found_then))
     checker = FileChecker()
     found = (
         PromptProblem(str(prompt_set.path), item.line, field, message)

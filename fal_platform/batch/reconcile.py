@@ -7,8 +7,10 @@ request history (`/v1/models/requests/by-endpoint?expand=payloads`) says what ha
 - history is read for the endpoint from the earliest submit intent (minus a clock-skew
   allowance) onwards, and each entry's `json_input` is compared, as canonical JSON, with the
   item's input;
-- entries whose request id is already known (recorded in the store, or claimed earlier in this
-  run) are skipped, and so are entries that ended in an error or ended before the intent
+- entries whose request id is already known are skipped: recorded in the store's rows of the
+  set (asked per look-up, `recorded`), or held in memory while not on disk yet (accepted or
+  claimed in this run and not yet written, or a failed request this run retries); so are
+  entries that ended in an error or ended before the intent
   (a failed earlier attempt of the same item is not billed and is not this submit);
 - matches are handed out in submit order, one per UNKNOWN item, so replicas that share an
   input each get their own request;
@@ -25,7 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
@@ -47,20 +49,30 @@ class ReconcileOutcome:
     not_found: int
 
 
+RecordedIds = Callable[[Sequence[str]], set[str]]
+"""Which of these request ids the set's stored rows hold (`BatchStore.recorded_request_ids`)."""
+
+
 class Reconciler:
     """Matches UNKNOWN rows to request history; one lookup at a time per endpoint, so two
-    reconciliations can never hand the same request to two items."""
+    reconciliations can never hand the same request to two items.
+
+    A request id is known while it is in memory or in the store: `remember` it before its row
+    is written and call `written` once the row is on disk, so memory holds only the ids in
+    between (an id moves from one to the other, never out of both), not one per item."""
 
     def __init__(
         self,
         client: FalClient,
         *,
         known_request_ids: Iterable[str] = (),
+        recorded: RecordedIds | None = None,
         clock_skew: float = 5.0,
         history_delay: float = 0.0,
     ) -> None:
         self._client = client
         self._known: set[str] = set(known_request_ids)
+        self._recorded = recorded
         self._clock_skew = timedelta(seconds=clock_skew)
         self._history_delay = history_delay
         self._locks: dict[str, asyncio.Lock] = {}
@@ -69,6 +81,11 @@ class Reconciler:
         """A request id this run knows about, so history never hands it out again."""
         if request_id:
             self._known.add(request_id)
+
+    def written(self, request_id: str | None) -> None:
+        """Its row is on disk: the store answers for it from now on (with `recorded`)."""
+        if request_id and self._recorded is not None:
+            self._known.discard(request_id)
 
     async def reconcile(self, rows: Sequence[RequestRow]) -> ReconcileOutcome:
         if self._history_delay > 0:
@@ -141,6 +158,10 @@ class Reconciler:
                 continue  # an entry can show up on two pages
             seen.add(entry.request_id)
             candidates.setdefault(canonical_json(entry.json_input), []).append(entry)
+        if self._recorded is not None and seen:
+            recorded = await asyncio.to_thread(self._recorded, sorted(seen))
+            for key, entries in candidates.items():
+                candidates[key] = [e for e in entries if e.request_id not in recorded]
         for entries in candidates.values():
             entries.sort(key=_sent_time)
         return candidates

@@ -14,13 +14,14 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import NamedTuple
 
 from fal_platform.batch.duckdb_io import DEFAULT_LOCK_TIMEOUT, ConnectionFactory
 from fal_platform.batch.journal import RequestJournal
 from fal_platform.batch.rows import JobTime, MediaRow, RequestRow, RequestState, TimingRow
 from fal_platform.batch.tables import ALL_TABLES, MEDIA_FILES, MEDIA_TIMINGS, REQUESTS
 from fal_platform.media.latency import REQUEST_SECONDS_SQL
-from fal_platform.store.backend import TableBackend
+from fal_platform.store.backend import OneOf, TableBackend
 from fal_platform.store.duckdb_backend import DuckDBBackend
 from fal_platform.store.target import StoreTarget
 
@@ -28,6 +29,16 @@ JOB_TIMES_PER_ENDPOINT = 64
 """Completed requests per endpoint that seed a run's poll aim (`recent_job_times`)."""
 SETTLE_SECONDS = 2.0
 """Longest a journaled row waits before the engine's writer moves it into the table."""
+_ID_CHUNK = 500
+"""Request ids per `IN (...)` list."""
+
+
+class StoredKey(NamedTuple):
+    """A stored row reduced to what finding the rows of removed items needs."""
+
+    item_key: str
+    state: RequestState
+    request_id: str | None
 
 
 class BatchStore:
@@ -93,6 +104,40 @@ class BatchStore:
         """Every recorded row of a prompt set, in item order."""
         self.settle()
         return self._ready().load(REQUESTS, {"prompt_set": prompt_set}, ("item_index", "item_key"))
+
+    def load_requests_of(self, prompt_set: str, item_keys: Sequence[str]) -> list[RequestRow]:
+        """The stored rows of some items (a chunk of the set being planned), in no set order:
+        the join is built on the chunk's keys, so its cost follows the chunk, not the table."""
+        if not item_keys:
+            return []
+        self.settle()
+        where = {"prompt_set": prompt_set, "item_key": OneOf(tuple(item_keys))}
+        return self._ready().load(REQUESTS, where, ())
+
+    def recorded_request_ids(self, prompt_set: str, request_ids: Sequence[str]) -> set[str]:
+        """Which of `request_ids` the set's rows hold (reconciliation never hands those out)."""
+        self.settle()  # an id journaled a moment ago is held all the same
+        found: set[str] = set()
+        for start in range(0, len(request_ids), _ID_CHUNK):
+            chunk = tuple(request_ids[start : start + _ID_CHUNK])
+            where = {"prompt_set": prompt_set, "request_id": OneOf(chunk)}
+            found.update(self._ready().count(REQUESTS, where, "request_id"))
+        return found
+
+    def request_keys_after(self, prompt_set: str, after: str, limit: int) -> list[StoredKey]:
+        """The set's next `limit` rows in key order after `after` ("" for the first page),
+        each as (item_key, state, request_id): all of a set's rows, read a page at a time."""
+        self.settle()
+        self._ready()
+        with self.tables.reader() as reader:
+            records = reader.rows(
+                f"SELECT item_key, state, request_id FROM {REQUESTS.name} "
+                f"WHERE prompt_set = $1 AND item_key > $2 ORDER BY item_key LIMIT {int(limit)}",
+                [prompt_set, after],
+            )
+        return [
+            StoredKey(key, RequestState(state), request_id) for key, state, request_id in records
+        ]
 
     def upsert_requests(self, rows: Sequence[RequestRow]) -> int:
         """Insert or update rows by (prompt_set, item_key) in one statement; returns the count.

@@ -79,7 +79,9 @@ class Submitter:
             self._failed_submits_in_a_row = 0
             self._reconciler.remember(handle.request_id)
             self._report.submitted += 1
-            return await self._rec.put_durable(t.accepted(intent, handle, utc_now()))
+            accepted = await self._rec.put_durable(t.accepted(intent, handle, utc_now()))
+            self._reconciler.written(handle.request_id)
+            return accepted
 
     def _count_submit_failure(self, intent: RequestRow, exc: FalError) -> None:
         """Too many failed submits in a row abort the run (fal is down or refusing us)."""
@@ -109,7 +111,9 @@ class Submitter:
             if found.state is S.SUBMITTED:
                 self._report.reconciled_found += 1
                 self._report.submitted += 1
-                return await self._rec.put_durable(found)
+                written = await self._rec.put_durable(found)
+                self._reconciler.written(found.request_id)
+                return written
             self._report.reconciled_not_found += 1
         elif not exc.retryable:
             # fal answered with a 4xx: it looked at the request and refused it.

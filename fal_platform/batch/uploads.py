@@ -15,11 +15,13 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+from array import array
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from fal_platform.batch.local_files import (
     LocalFile,
@@ -28,6 +30,7 @@ from fal_platform.batch.local_files import (
     replace_refs,
     resolve_path,
 )
+from fal_platform.batch.prompt_items import MappedItems, input_digest, repeated_digests
 from fal_platform.batch.prompts import (
     PromptItem,
     PromptProblem,
@@ -108,11 +111,7 @@ async def attach_uploads(
     as it is. Raises `PromptSetError` for a file that changed into something unreadable since
     validation, and `FalError` when an upload fails (after retries)."""
     base_dir = prompt_set.path.parent
-    paths = {
-        resolve_path(ref.spec, base_dir)
-        for item in prompt_set.items
-        for ref in file_refs(item.input)
-    }
+    paths = _named_paths(prompt_set)
     if not paths:
         return UploadOutcome(prompt_set, 0, 0)
     contents = await asyncio.to_thread(_hash_files, prompt_set, sorted(paths))
@@ -134,8 +133,25 @@ async def attach_uploads(
     logger.info(
         "local files of %s: %d uploaded, %d reused", prompt_set.name, len(new_rows), len(fresh)
     )
-    items = _resolved_items(prompt_set.items, base_dir, contents, urls)
+    repeated = await asyncio.to_thread(_repeated_key_inputs, prompt_set.items, base_dir, contents)
+    items = MappedItems(
+        prompt_set.items, lambda each: _resolved_items(each, base_dir, contents, urls, repeated)
+    )
     return UploadOutcome(replace(prompt_set, items=items), len(new_rows), len(fresh))
+
+
+def _named_paths(prompt_set: PromptSet) -> set[Path]:
+    """The local files the set names: as its read found them, or (a set built in code) from
+    its items."""
+    if prompt_set.local_files is not None:
+        return set(prompt_set.local_files.paths)
+    base_dir = prompt_set.path.parent
+    return {
+        resolve_path(ref.spec, base_dir)
+        for item in prompt_set.items
+        for ref in file_refs(item.input)
+        if ref.spec.strip()
+    }
 
 
 async def _upload(
@@ -195,31 +211,50 @@ def _hash_files(prompt_set: PromptSet, paths: list[Path]) -> dict[Path, _Content
     return contents
 
 
+def _key_input(item: PromptItem, base_dir: Path, contents: dict[Path, _Content]) -> Any:
+    """The item's input with each file replaced by its sha256: what its key is made from."""
+    return replace_refs(
+        item.input, lambda spec: KEY_PREFIX + contents[resolve_path(spec, base_dir)].sha256
+    )
+
+
+def _repeated_key_inputs(
+    items: Iterable[PromptItem], base_dir: Path, contents: dict[Path, _Content]
+) -> frozenset[int]:
+    """Digests of the key inputs that occur more than once: only those need counting."""
+    digests = array(
+        "Q",
+        (
+            input_digest(item.endpoint_id, canonical_json(_key_input(item, base_dir, contents)))
+            for item in items
+        ),
+    )
+    return repeated_digests(digests)
+
+
 def _resolved_items(
-    items: Sequence[PromptItem],
+    items: Iterable[PromptItem],
     base_dir: Path,
     contents: dict[Path, _Content],
     urls: dict[str, str],
-) -> list[PromptItem]:
+    repeated: frozenset[int],
+) -> Iterator[PromptItem]:
     """Items with URLs for inputs and keys from content; replicas recounted on those keys, so
-    two files with equal bytes behave like one file named twice."""
-
-    def digest(spec: str) -> str:
-        return contents[resolve_path(spec, base_dir)].sha256
-
+    two files with equal bytes behave like one file named twice. Produced one at a time on
+    each iteration; only key inputs in `repeated` are counted (as `prompt_items.expand`)."""
     seen: Counter[tuple[str, str]] = Counter()
-    resolved: list[PromptItem] = []
     for item in items:
-        key_input = replace_refs(item.input, lambda spec: KEY_PREFIX + digest(spec))
-        counter = (item.endpoint_id, canonical_json(key_input))
-        replica = seen[counter]
-        seen[counter] += 1
-        resolved.append(
-            replace(
-                item,
-                input=replace_refs(item.input, lambda spec: urls[digest(spec)]),
-                replica=replica,
-                item_key=make_item_key(item.endpoint_id, key_input, replica),
-            )
+        key_input = _key_input(item, base_dir, contents)
+        canonical = canonical_json(key_input)
+        replica = 0
+        if input_digest(item.endpoint_id, canonical) in repeated:
+            replica = seen[(item.endpoint_id, canonical)]
+            seen[(item.endpoint_id, canonical)] += 1
+        yield replace(
+            item,
+            input=replace_refs(
+                item.input, lambda spec: urls[contents[resolve_path(spec, base_dir)].sha256]
+            ),
+            replica=replica,
+            item_key=make_item_key(item.endpoint_id, key_input, replica),
         )
-    return resolved
