@@ -65,6 +65,17 @@ class ClientOutcome:
     (`completed_at - submitted_at`, as its report measures it); fal-client's from `on_enqueue`
     to `subscribe` returning, which also holds the result fetch (one round trip, ~ms)."""
 
+    def take_report(self, report: Any) -> None:
+        """Counts and the first error of the engine's `BatchReport`."""
+        from fal_platform.batch.rows import RequestState
+
+        self.completed = report.count(RequestState.COMPLETED)
+        self.failed = report.count(RequestState.FAILED)
+        self.interrupted = report.interrupted
+        if report.failures:
+            first = report.failures[0]
+            self.first_error = f"{first.error_type}: {first.message}"
+
     def set_latencies(self, seconds: list[float]) -> None:
         if seconds:
             ordered = sorted(seconds)
@@ -80,7 +91,6 @@ def engine_batch(raw: dict[str, Any], section: Section) -> ClientOutcome:
     from fal_platform.batch.engine import run_batch
     from fal_platform.batch.progress import ProgressSnapshot
     from fal_platform.batch.prompts import load_prompt_set
-    from fal_platform.batch.rows import RequestState
     from fal_platform.batch.settings import BatchSettings
     from fal_platform.batch.store import BatchStore
     from fal_platform.client import ClientSettings, FalClient
@@ -119,12 +129,7 @@ def engine_batch(raw: dict[str, Any], section: Section) -> ClientOutcome:
 
     with section:
         report = asyncio.run(main())
-    outcome.completed = report.count(RequestState.COMPLETED)
-    outcome.failed = report.count(RequestState.FAILED)
-    outcome.interrupted = report.interrupted
-    if report.failures:
-        first = report.failures[0]
-        outcome.first_error = f"{first.error_type}: {first.message}"
+    outcome.take_report(report)
     return outcome
 
 

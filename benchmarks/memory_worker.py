@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
+from benchmarks.clients import ClientOutcome
 from benchmarks.measure import Section, current_rss_mb
 
 PROGRESS_INTERVAL = 0.25
@@ -31,32 +32,23 @@ class MemoryParams:
 
 
 @dataclass
-class MemoryOutcome:
-    items: int = 0
-    completed: int = 0
-    interrupted: bool = False
-    first_error: str | None = None
+class MemoryOutcome(ClientOutcome):
     read_seconds: float = 0.0
     """Reading and checking the file (one streaming pass)."""
     planned_after_seconds: float | None = None
     """From the start of `run_batch` to the first item in flight (planning in SQL included)."""
-    rss_before_load_mb: float = 0.0
-    rss_after_load_mb: float = 0.0
-    samples: list[tuple[float, int, float]] = field(default_factory=list)
-    """(seconds since the batch started, items done, RSS MiB)."""
 
 
 def engine_until(raw: dict[str, Any], section: Section) -> MemoryOutcome:
     from fal_platform.batch.engine import run_batch
     from fal_platform.batch.progress import ProgressSnapshot
     from fal_platform.batch.prompts import load_prompt_set
-    from fal_platform.batch.rows import RequestState
     from fal_platform.batch.settings import BatchSettings
     from fal_platform.batch.store import BatchStore
     from fal_platform.client import ClientSettings, FalClient
 
     params = MemoryParams(**raw)
-    outcome = MemoryOutcome(rss_before_load_mb=current_rss_mb())
+    outcome = MemoryOutcome(items=0, rss_before_load_mb=current_rss_mb())
     started = time.perf_counter()
     prompt_set = load_prompt_set(params.prompt_file)
     outcome.read_seconds = round(time.perf_counter() - started, 2)
@@ -92,9 +84,5 @@ def engine_until(raw: dict[str, Any], section: Section) -> MemoryOutcome:
 
     with section:
         report = asyncio.run(main())
-    outcome.completed = report.count(RequestState.COMPLETED)
-    outcome.interrupted = report.interrupted
-    if report.failures:
-        first = report.failures[0]
-        outcome.first_error = f"{first.error_type}: {first.message}"
+    outcome.take_report(report)
     return outcome
