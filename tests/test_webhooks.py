@@ -29,6 +29,7 @@ from generation_support import (
     run_engine,
 )
 
+from fal_platform.batch.journal import RequestJournal
 from fal_platform.batch.prompts import PromptSet
 from fal_platform.batch.report import BatchReport
 from fal_platform.batch.rows import RequestState
@@ -279,6 +280,14 @@ def test_receiver_down_for_5_seconds_then_the_retries_land(fresh: Stack, tmp_pat
     assert _queue_requests(stats)["status"] == 0  # no fallback check was needed
 
 
+def _durable_states(stack: Stack, prompt_set: str) -> list[RequestState]:
+    """Each item's state as a rerun would find it: the table, with the run's journal on top."""
+    states = {row.item_key: row.state for row in stack.store.load_requests(prompt_set)}
+    journal = RequestJournal(StoreTarget(stack.db).journal_path or stack.db)
+    states.update((row.item_key, row.state) for row in journal.latest(prompt_set)[0])
+    return list(states.values())
+
+
 def test_engine_killed_while_waiting_reruns_with_zero_resubmits(
     fresh: Stack, tmp_path: Path
 ) -> None:
@@ -295,11 +304,12 @@ def test_engine_killed_while_waiting_reruns_with_zero_resubmits(
     )
     process = popen(cmd)
     deadline = time.monotonic() + 60
-    while fresh.store.count_by_state("killed").get(S.SUBMITTED, 0) < 20:
+    while _durable_states(fresh, "killed").count(S.SUBMITTED) < 20:
         assert process.poll() is None and time.monotonic() < deadline, process.communicate()
         time.sleep(0.05)
     os.killpg(process.pid, signal.SIGKILL)
     process.wait(timeout=10)
+    fresh.store.recover("killed")  # as the rerun does first
     assert fresh.store.count_by_state("killed") == {S.SUBMITTED: 20}
     while fresh.emulator.stats()["webhooks"].get("delivered", 0) < 20:  # delivered meanwhile
         assert time.monotonic() < deadline

@@ -47,6 +47,7 @@ from fal_platform.batch.rows import JobTime, RequestRow, RequestState
 from fal_platform.batch.run_planner import KEY_PAGE, PlanStore, RunPlan, RunPlanner, chunked
 from fal_platform.batch.settings import DEFAULTS, BatchSettings
 from fal_platform.batch.stopping import unless_stopped
+from fal_platform.batch.store import SETTLE_SECONDS
 from fal_platform.batch.writer import RowWriter
 from fal_platform.client import FalAuthenticationError, FalClient, FalError, Price
 from fal_platform.webhooks.inbox import WebhookInbox
@@ -66,6 +67,8 @@ class RequestStore(PlanStore, Protocol):
     def recent_job_times(self, endpoint_ids: Sequence[str]) -> list[JobTime]: ...
 
     def recover(self, prompt_set: str) -> int: ...
+
+    def settle(self) -> None: ...
 
     def count_by_state(self, prompt_set: str) -> dict[RequestState, int]: ...
 
@@ -173,13 +176,17 @@ class _BatchRun:
 
     async def _run_plan(self, plan: RunPlan) -> dict[RequestState, int]:
         """Dispatch the plan until done or stopped; the stored rows per state afterwards."""
-        progress = asyncio.create_task(self._progress_loop(), name="batch-progress")
+        loops = [
+            asyncio.create_task(self._progress_loop(), name="batch-progress"),
+            asyncio.create_task(self._settle_loop(), name="batch-settle"),
+        ]
         try:
             await self._reconcile_at_start(plan)
             await self._dispatch(plan)
         finally:
-            progress.cancel()
-            await asyncio.gather(progress, return_exceptions=True)
+            for loop in loops:
+                loop.cancel()
+            await asyncio.gather(*loops, return_exceptions=True)
             await self._writer.close()
         return await asyncio.to_thread(self._store.count_by_state, self._set.name)
 
@@ -320,6 +327,16 @@ class _BatchRun:
             self._on_progress(self._ledger.snapshot(final=final))
         except Exception:  # a broken progress display must not stop a paid batch
             logger.exception("progress callback failed")
+
+    async def _settle_loop(self) -> None:
+        """Journaled rows reach the table every `SETTLE_SECONDS`, so it shows a run's progress;
+        a failed move is retried on the next turn (the rows stay durable in the journal)."""
+        while True:
+            await asyncio.sleep(SETTLE_SECONDS)
+            try:
+                await asyncio.to_thread(self._store.settle)
+            except Exception as exc:
+                logger.warning("could not move journaled rows into the table yet: %s", exc)
 
     async def _progress_loop(self) -> None:
         while True:

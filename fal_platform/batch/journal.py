@@ -91,7 +91,7 @@ class RequestJournal:
     def latest(self, prompt_set: str) -> tuple[list[RequestRow], int]:
         """The newest journaled row of each item of `prompt_set`, in the order they were
         written, and the sequence number up to which they were read (0: none)."""
-        with self._transaction() as db:
+        with self._transaction(write=False) as db:
             last = db.execute(
                 "SELECT coalesce(max(seq), 0) FROM request_journal WHERE prompt_set = ?",
                 (prompt_set,),
@@ -114,10 +114,11 @@ class RequestJournal:
                 self._db = None
 
     @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
+    def _transaction(self, *, write: bool = True) -> Iterator[sqlite3.Connection]:
+        """One transaction; a reading one takes no write lock (WAL: it never waits for one)."""
         with self._lock:
             db = self._connection()
-            db.execute("BEGIN IMMEDIATE")
+            db.execute("BEGIN IMMEDIATE" if write else "BEGIN")
             try:
                 yield db
             except BaseException:
