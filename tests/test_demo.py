@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import socket
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,8 @@ import pytest
 from fal_platform.batch.prompts import discover_prompt_sets, load_prompt_set
 from fal_platform.devstack.demo import run_demo
 from fal_platform.devstack.emulator_process import EmulatorProcess
-from fal_platform.target import DEFAULT_EMULATOR_PORT
+from fal_platform.devstack.processes import free_port
+from fal_platform.target import DEFAULT_EMULATOR_HOST, DEFAULT_EMULATOR_PORT
 
 PROMPTS = Path(__file__).resolve().parents[1] / "prompts"
 
@@ -50,3 +52,20 @@ def test_demo_emulator_takes_the_dev_port_unless_it_is_taken() -> None:
         with EmulatorProcess(models=5, preferred_port=DEFAULT_EMULATOR_PORT) as emulator:
             assert emulator.port != DEFAULT_EMULATOR_PORT
             assert emulator.health()
+
+
+def test_two_emulators_racing_for_one_preferred_port_each_get_their_own() -> None:
+    """Both see the port free, both children try to bind it; the loser must not take the
+    winner's health answer for its own (it did: two demos then shared one emulator, and the
+    first to finish stopped it under the other)."""
+    port = free_port(DEFAULT_EMULATOR_HOST)
+    emulators = [EmulatorProcess(models=5, preferred_port=port) for _ in range(2)]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        list(pool.map(lambda emulator: emulator.start(), emulators))
+    try:
+        assert len({emulator.port for emulator in emulators}) == 2
+        for emulator in emulators:
+            assert emulator.health()["pid"] == emulator.pid
+    finally:
+        for emulator in emulators:
+            emulator.stop()

@@ -56,7 +56,16 @@ def emulator_child(
         log_path=log_path,
         stop_grace=5.0,
         poll_interval=0.05,
+        answers_for=_health_of,
     )
+
+
+def _health_of(response: httpx.Response, pid: int) -> bool:
+    """The emulator's health names its pid; a port another emulator holds answers with its own."""
+    try:
+        return bool(response.json().get("pid") == pid)
+    except ValueError:
+        return False
 
 
 class EmulatorStartError(ProcessStartError):

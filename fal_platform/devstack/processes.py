@@ -184,6 +184,7 @@ class ManagedProcess(StartStop):
         log_path: Path | None = None,
         stop_grace: float = 15.0,
         poll_interval: float = 0.2,
+        answers_for: Callable[[httpx.Response, int], bool] | None = None,
     ) -> None:
         self.name = name
         self.argv = list(argv)
@@ -193,6 +194,9 @@ class ManagedProcess(StartStop):
         self.log_path = log_path
         self.stop_grace = stop_grace
         self.poll_interval = poll_interval
+        self.answers_for = answers_for
+        """Whether a 200 from `ready_url` came from the child with this pid: another process
+        may already serve that port (a race for a preferred port), and its answer is not ours."""
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -247,7 +251,7 @@ class ManagedProcess(StartStop):
                 if code is not None:
                     raise ProcessStartError(self._failure(f"exited with code {code}"))
                 with contextlib.suppress(httpx.TransportError):
-                    if client.get(self.ready_url).status_code == 200:
+                    if self._answered(client.get(self.ready_url)):
                         return True
                 if time.monotonic() > deadline:
                     raise ProcessStartError(
@@ -255,6 +259,11 @@ class ManagedProcess(StartStop):
                     )
                 time.sleep(self.poll_interval)
         return False
+
+    def _answered(self, response: httpx.Response) -> bool:
+        if response.status_code != 200 or self.process is None:
+            return False
+        return self.answers_for is None or self.answers_for(response, self.process.pid)
 
     def _failure(self, what: str) -> str:
         output = self.output().strip()

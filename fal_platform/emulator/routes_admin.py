@@ -1,6 +1,6 @@
 """The emulator's own control surface under /_emulator (not part of fal's protocol).
 
-GET  /_emulator/health                  {"status": "ok", "models": n, "seed": s, "jobs": n}
+GET  /_emulator/health                  {"status": "ok", "models": n, "seed": s, "jobs": n, "pid": p}
 GET  /_emulator/stats                   counters (see stats.py)
 POST /_emulator/stats/reset             {"status": "ok"}
 GET  /_emulator/config                  the current EmulatorConfig (accepted_key masked)
@@ -11,6 +11,7 @@ POST /_emulator/catalog/touch|add|deprecate   {"count": k} -> {"endpoint_ids": [
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
 
 from pydantic import ValidationError
@@ -42,6 +43,7 @@ async def health(request: Request, state: EmulatorState) -> Response:
             "models": len(state.catalog),
             "seed": state.config.seed,
             "jobs": len(state.jobs),
+            "pid": os.getpid(),  # which process answers: a starter tells its child from another
         }
     )
 
