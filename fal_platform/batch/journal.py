@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from fal_platform.batch.rows import RequestRow
+from fal_platform.batch.table_spec import epoch_micros
 from fal_platform.batch.tables import REQUESTS
 
 _SCHEMA = """
@@ -53,17 +54,17 @@ BUSY_TIMEOUT_SECONDS = 60.0
 """How long an append waits for another process's transaction on the same file."""
 
 
-def _encode(row: RequestRow) -> str:
-    (record,) = REQUESTS.to_records([row])
-    return json.dumps([_plain(value) for value in record], allow_nan=False)
+def _encoded(rows: Sequence[RequestRow]) -> list[str]:
+    """Each row's column values (one `to_records` for the batch) as JSON."""
+    return [
+        json.dumps([_plain(value) for value in record], allow_nan=False)
+        for record in REQUESTS.to_records(rows)
+    ]
 
 
 def _plain(value: Any) -> Any:
-    """A column value as JSON carries it: timestamps as the epoch microseconds DuckDB reads."""
-    if isinstance(value, datetime):
-        delta = value - datetime.fromtimestamp(0, value.tzinfo)
-        return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
-    return value
+    """A column value as JSON carries it: timestamps as the epoch microseconds reads take."""
+    return epoch_micros(value) if isinstance(value, datetime) else value
 
 
 def _decode(records: Sequence[str]) -> list[RequestRow]:
@@ -80,7 +81,10 @@ class RequestJournal:
 
     def append(self, rows: Sequence[RequestRow]) -> int:
         """Make `rows` durable; returns the sequence number of the last one."""
-        records = [(row.prompt_set, row.item_key, _encode(row)) for row in rows]
+        records = [
+            (row.prompt_set, row.item_key, record)
+            for row, record in zip(rows, _encoded(rows), strict=True)
+        ]
         with self._transaction() as db:
             db.executemany(
                 "INSERT INTO request_journal (prompt_set, item_key, record) VALUES (?, ?, ?)",

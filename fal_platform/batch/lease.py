@@ -36,6 +36,7 @@ WAIT_SECONDS = 2 * LEASE_SECONDS + 5
 """How long a run waits for a busy prompt set before refusing."""
 POLL_SECONDS = 1.0
 TAKE_HOLD_SECONDS = 2.0
+"""Bound on the one connection a take holds for its read and its conditional write."""
 
 
 class PartitionBusyError(RuntimeError):

@@ -91,6 +91,12 @@ class BatchStore:
             self._schema_ready = True
         return self.tables
 
+    def _requests(self) -> TableBackend:
+        """The tables, for a read or delete of `generation.requests`: this store's journaled rows
+        are moved into it first, so no read misses a row already durable."""
+        self.settle()
+        return self._ready()
+
     def ensure_schema(self) -> None:
         """Create the schemas and tables if they do not exist (idempotent)."""
         self._schema_ready = False
@@ -100,34 +106,32 @@ class BatchStore:
 
     def load_requests(self, prompt_set: str) -> list[RequestRow]:
         """Every recorded row of a prompt set, in item order."""
-        self.settle()
-        return self._ready().load(REQUESTS, {"prompt_set": prompt_set}, ("item_index", "item_key"))
+        return self._requests().load(
+            REQUESTS, {"prompt_set": prompt_set}, ("item_index", "item_key")
+        )
 
     def load_requests_of(self, prompt_set: str, item_keys: Sequence[str]) -> list[RequestRow]:
         """The stored rows of some items (a chunk of the set being planned), in no set order:
         the join is built on the chunk's keys, so its cost follows the chunk, not the table."""
         if not item_keys:
             return []
-        self.settle()
         where = {"prompt_set": prompt_set, "item_key": OneOf(tuple(item_keys))}
-        return self._ready().load(REQUESTS, where, ())
+        return self._requests().load(REQUESTS, where, ())
 
     def recorded_request_ids(self, prompt_set: str, request_ids: Sequence[str]) -> set[str]:
         """Which of `request_ids` the set's rows hold (reconciliation never hands those out)."""
-        self.settle()  # an id journaled a moment ago is held all the same
+        tables = self._requests()  # an id journaled a moment ago is held all the same
         found: set[str] = set()
         for start in range(0, len(request_ids), _ID_CHUNK):
             chunk = tuple(request_ids[start : start + _ID_CHUNK])
             where = {"prompt_set": prompt_set, "request_id": OneOf(chunk)}
-            found.update(self._ready().count(REQUESTS, where, "request_id"))
+            found.update(tables.count(REQUESTS, where, "request_id"))
         return found
 
     def request_keys_after(self, prompt_set: str, after: str, limit: int) -> list[StoredKey]:
         """The set's next `limit` rows in key order after `after` ("" for the first page),
         each as (item_key, state, request_id): all of a set's rows, read a page at a time."""
-        self.settle()
-        self._ready()
-        with self.tables.reader() as reader:
+        with self._requests().reader() as reader:
             records = reader.rows(
                 f"SELECT item_key, state, request_id FROM {REQUESTS.name} "
                 f"WHERE prompt_set = $1 AND item_key > $2 ORDER BY item_key LIMIT {int(limit)}",
@@ -152,15 +156,13 @@ class BatchStore:
 
     def delete_requests(self, prompt_set: str, item_keys: Sequence[str]) -> int:
         """Forget items that left an edited prompt file (their media goes with the next replace)."""
-        self.settle()
-        return self._ready().delete_keys(
+        return self._requests().delete_keys(
             REQUESTS, {"prompt_set": prompt_set}, "item_key", item_keys
         )
 
     def count_by_state(self, prompt_set: str) -> dict[RequestState, int]:
         """Rows per state, in state-machine order, states with no rows left out."""
-        self.settle()
-        counts = self._ready().count(REQUESTS, {"prompt_set": prompt_set}, "state")
+        counts = self._requests().count(REQUESTS, {"prompt_set": prompt_set}, "state")
         return {state: counts[state] for state in RequestState if state in counts}
 
     def recent_job_times(
@@ -170,8 +172,7 @@ class BatchStore:
         first items when jobs of the endpoint usually end (`poll_schedule.py`), not blindly."""
         if not endpoint_ids:
             return []
-        self.settle()
-        tables = self._ready()
+        tables = self._requests()
         marks = ", ".join(f"${n}" for n in range(1, len(endpoint_ids) + 1))
         sql = (
             f"SELECT endpoint_id, seconds, inference_seconds FROM ("

@@ -96,6 +96,12 @@ def _timestamp_decode(micros: int) -> datetime:
     return _EPOCH + timedelta(microseconds=micros)
 
 
+def epoch_micros(value: datetime) -> int:
+    """A timestamp as the epoch microseconds reads take (`Column.select_sql`); the inverse of
+    the timestamp columns' decoder, for stores that keep rows outside a database (the journal)."""
+    return (value - _EPOCH) // timedelta(microseconds=1)
+
+
 def _enum_encode(value: StrEnum) -> str:
     return value.value
 
