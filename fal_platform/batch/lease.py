@@ -119,6 +119,7 @@ class PartitionLease:
                     f"{holder.host} (its lease runs to {holder.expires_at:%H:%M:%S} UTC and is "
                     "being renewed); nothing was submitted: wait for that run or stop it"
                 )
+            self._tables.release()  # the holder's turn at a DuckDB file while we wait
             self._stop.wait(POLL_SECONDS)
 
     def renew(self) -> bool:

@@ -141,31 +141,37 @@ def run_prompt_set(
     resolved: list[PromptSet] = []
 
     async def main(stop: asyncio.Event, progress: OnProgress) -> BatchReport:
+        # One connection from the catalog read to the lease's release: opening a DuckDB file
+        # costs ~20 ms, and a run opened it four times around its batch (benchmarks/README.md
+        # section 7). The lease lets go of it while it waits for a busy set (`lease.py`).
         async with FalClient(client_settings) as client:
-            catalog = await _lookup_or_refuse(lookup, tables, client, prompt_set)
-            validate_prompt_set(prompt_set, catalog.endpoints)
-            unpriced.extend(e for e in prompt_set.endpoint_ids if e not in catalog.prices)
-            lease = PartitionLease(tables, prompt_set.name)
-            await asyncio.to_thread(lease.acquire, WAIT_SECONDS, stop.is_set)
-            with lease.held():
-                # `file:` inputs become fal storage URLs before anything is submitted (uploads.py)
-                uploads = await attach_uploads(
-                    prompt_set,
-                    client.storage,
-                    UploadLedger(tables),
-                    expires_in=settings.upload_expires_in,
-                )
-                resolved.append(uploads.prompt_set)
-                return await run_batch(
-                    client,
-                    store,
-                    uploads.prompt_set,
-                    settings,
-                    prices=catalog.prices,
-                    stop=stop,
-                    on_progress=progress,
-                    inbox=inbox,
-                )
+            with tables.holding(settings.hold_connection_seconds):
+                catalog = await _lookup_or_refuse(lookup, tables, client, prompt_set)
+                validate_prompt_set(prompt_set, catalog.endpoints)
+                unpriced.extend(e for e in prompt_set.endpoint_ids if e not in catalog.prices)
+                lease = PartitionLease(tables, prompt_set.name)
+                await asyncio.to_thread(lease.acquire, WAIT_SECONDS, stop.is_set)
+                with lease.held():
+                    return await _upload_and_run(client, catalog, stop, progress)
+
+    async def _upload_and_run(
+        client: FalClient, catalog: Catalog, stop: asyncio.Event, progress: OnProgress
+    ) -> BatchReport:
+        # `file:` inputs become fal storage URLs before anything is submitted (uploads.py)
+        uploads = await attach_uploads(
+            prompt_set, client.storage, UploadLedger(tables), expires_in=settings.upload_expires_in
+        )
+        resolved.append(uploads.prompt_set)
+        return await run_batch(
+            client,
+            store,
+            uploads.prompt_set,
+            settings,
+            prices=catalog.prices,
+            stop=stop,
+            on_progress=progress,
+            inbox=inbox,
+        )
 
     outcome = run_interruptibly(main, on_progress=on_progress)
     ran = resolved[0] if resolved else prompt_set

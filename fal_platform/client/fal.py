@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from fal_platform.client.aiohttp_transport import CookielessClient, pooled_transport
+from fal_platform.client.aiohttp_transport import DirectClient, pooled_transport
 from fal_platform.client.http import HttpTransport, OnRetry
 from fal_platform.client.platform import PlatformClient
 from fal_platform.client.queue import QueueClient
@@ -46,13 +46,9 @@ class FalClient:
         )
 
         def pool(connections: int) -> httpx.AsyncClient:
-            return CookielessClient(
+            return DirectClient(
                 headers=headers,
                 timeout=timeout,
-                limits=httpx.Limits(
-                    max_connections=connections, max_keepalive_connections=connections
-                ),
-                follow_redirects=False,
                 transport=transport if transport is not None else pooled_transport(connections),
             )
 

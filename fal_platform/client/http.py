@@ -35,6 +35,7 @@ from fal_platform.client.retry import RetryPolicy
 logger = logging.getLogger("fal_platform.client")
 
 QueryParams = Mapping[str, Any] | list[tuple[str, Any]]
+_SSE_HEADERS = {"Accept": "text/event-stream", "Cache-Control": "no-store"}
 
 
 class RequestKind(enum.Enum):
@@ -148,7 +149,7 @@ class HttpTransport:
 
     async def stream_sse(
         self,
-        url: str,
+        url: httpx.URL | str,
         *,
         operation: str,
         params: QueryParams | None = None,
@@ -175,22 +176,22 @@ class HttpTransport:
             delivered = False
             error: FalError | None = None
             try:
-                async with httpx_sse.aconnect_sse(
-                    self._streams, method, url, params=params, **extra
-                ) as source:
-                    response = source.response
+                # httpx_sse.aconnect_sse's request, with the URL taken as given (it wants a str)
+                async with self._streams.stream(
+                    method, url, params=params, headers=_SSE_HEADERS, **extra
+                ) as response:
                     if not response.is_success:
                         await response.aread()
                         error = self._response_error(response, kind)
                         if not should_retry_response(kind, response):
                             raise error
                     else:
-                        async for event in source.aiter_sse():
+                        async for event in httpx_sse.EventSource(response).aiter_sse():
                             delivered = True
                             yield event
                         return
             except httpx.RequestError as exc:
-                error = self._exception_error(exc, url, kind)
+                error = self._exception_error(exc, str(url), kind)
                 if delivered or not should_retry_exception(kind, exc):
                     raise error from exc
             assert error is not None  # only retryable failures before any event get here

@@ -44,14 +44,16 @@ logger = logging.getLogger("fal_platform.client")
 OnStatus = Callable[[QueueStatus], Awaitable[None] | None]
 
 
-def _logs_param(logs: bool) -> dict[str, str]:
-    # fal's docs and JS client use 1/0; fal-client's Python `true/false` also works.
-    return {"logs": "1" if logs else "0"}
+def _logs_param(logs: bool) -> dict[str, str] | None:
+    """fal's docs and JS client use `logs=1`; without it fal sends no logs, so nothing is sent
+    then (merging a query into a URL is a large share of a status call's CPU)."""
+    return {"logs": "1"} if logs else None
 
 
-def _stream_url(status_url: str) -> str:
+def _stream_url(status_url: str) -> httpx.URL:
+    """Parsed once: the request takes the `httpx.URL` as it is."""
     url = httpx.URL(status_url)
-    return str(url.copy_with(path=url.path.rstrip("/") + "/stream"))
+    return url.copy_with(path=url.path.rstrip("/") + "/stream")
 
 
 def _body_status(response: httpx.Response) -> str | None:
@@ -168,10 +170,11 @@ class QueueClient:
         Raises a `FalError` (usually `FalConnectionError` or `FalTimeoutError`) if the stream
         breaks or ends early; callers can then fall back to polling `status()`.
         """
-        url = _stream_url(handle.status_url)
+        stream = _stream_url(handle.status_url)
+        url = str(stream)
         seen_logs: list[LogEntry] = []
         events = self._transport.stream_sse(
-            url, operation="status_stream", params=_logs_param(logs)
+            stream, operation="status_stream", params=_logs_param(logs)
         )
         async with aclosing(json_events(events, url=url, what="Status stream")) as messages:
             async for data in messages:
