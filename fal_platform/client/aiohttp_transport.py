@@ -1,20 +1,24 @@
-"""httpx's API over aiohttp's connection pool (the `httpx-aiohttp` transport), errors kept exact.
+"""httpx's API over aiohttp's connection pool, errors kept exact, at little CPU per request.
 
-Why: httpcore's pool looks at every pooled connection on every request (`has_expired`, one
-`getpeername` each; encode/httpcore PR 924), which made HTTP the engine's largest CPU cost;
-aiohttp's pool does not (benchmarks/README.md, "HTTP transport").
+Why aiohttp: httpcore's pool looks at every pooled connection on every request (`has_expired`,
+one `getpeername` each; encode/httpcore PR 924), which made HTTP the engine's largest CPU cost;
+aiohttp's pool does not (benchmarks/README.md section 7).
 
-Why not `AiohttpTransport` as it is: it maps every `aiohttp.ClientConnectionError`, including a
-server that disconnected after reading the request, to `httpx.ConnectTimeout`, which says "never
-sent", and lets some aiohttp errors through unmapped. A submit must only be resent when it
-provably never left (`error_mapping.is_certainly_not_sent`), so the errors are mapped again
-here from aiohttp's own exception: only a failure to connect (or to get a connection in time)
-becomes a connect error; everything after is a read error that may follow an accepted submit.
+Why not the `httpx-aiohttp` library's transport as it is: it maps every
+`aiohttp.ClientConnectionError`, including a server that disconnected after reading the request,
+to `httpx.ConnectTimeout`, which says "never sent". A submit must only be resent when it provably
+never left (`error_mapping.is_certainly_not_sent`), so errors are mapped here from aiohttp's own
+exception: only a failure to connect (or to get a connection in time) becomes a connect error;
+everything after is a read error that may follow an accepted submit. Its request path also costs
+more CPU than aiohttp itself, as do httpx.AsyncClient's per-request layers (`FalAiohttpTransport`
+and `DirectClient` say what they leave out).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import functools
 from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any
 
@@ -24,6 +28,8 @@ from httpx_aiohttp import AiohttpTransport
 
 from fal_platform.client.tls import shared_ssl_context
 
+END_GRACE_SECONDS = 0.05
+"""How long closing an unfinished response waits for its end, to keep the connection."""
 _UNSUPPORTED_URL = (aiohttp.NonHttpUrlClientError, aiohttp.InvalidUrlClientError)
 
 
@@ -45,32 +51,47 @@ def httpx_error(exc: BaseException) -> httpx.TransportError:
 def _mapped() -> Iterator[None]:
     try:
         yield
-    except httpx.TransportError as exc:
-        cause = exc.__cause__
-        if isinstance(cause, aiohttp.ClientError | TimeoutError):
-            raise httpx_error(cause) from cause
-        raise
     except (TimeoutError, aiohttp.ClientError) as exc:
         raise httpx_error(exc) from exc
 
 
-class _MappedStream(httpx.AsyncByteStream):
-    def __init__(self, stream: httpx.AsyncByteStream) -> None:
-        self._stream = stream
+class _Body(httpx.AsyncByteStream):
+    """An aiohttp response's body as httpx reads it, errors mapped, chunks as they arrive."""
+
+    def __init__(self, response: aiohttp.ClientResponse) -> None:
+        self._response = response
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         with _mapped():
-            async for chunk in self._stream:
+            async for chunk in self._response.content.iter_any():
                 yield chunk
 
     async def aclose(self) -> None:
+        content = self._response.content
+        if not content.is_eof():
+            # A reader that stopped at the last event it wanted (a status stream at COMPLETED)
+            # left the end of the body in flight: waiting for it keeps the connection.
+            with contextlib.suppress(TimeoutError, aiohttp.ClientError):
+                await asyncio.wait_for(content.wait_eof(), END_GRACE_SECONDS)
         with _mapped():
-            await self._stream.aclose()
+            await self._response.__aexit__(None, None, None)  # back to the pool if at its end
+
+
+@functools.lru_cache(maxsize=16)
+def _client_timeout(connect: float | None, read: float | None, pool: float | None) -> Any:
+    return aiohttp.ClientTimeout(sock_connect=connect, sock_read=read, connect=pool)
 
 
 class FalAiohttpTransport(AiohttpTransport):
-    """`AiohttpTransport` with `httpx_error`'s mapping, for sending and for reading the body,
-    and without a cookie jar (fal sets no cookies; aiohttp's jar parses every response)."""
+    """An aiohttp pool under httpx's transport API: `AiohttpTransport`'s pool and settings,
+    with its request path rewritten to cost less and to keep `httpx_error`'s mapping.
+
+    The library's path hands aiohttp httpx's `Headers` (whose items are decoded again for
+    every request: a sixth of a submit's CPU), builds a timeout per request, wraps the body
+    in two streams and maps errors twice; this one passes plain strings, caches the timeout,
+    reads the body in one layer. No cookie jar: fal sets no cookies, and aiohttp's parses
+    every response. Only what `pooled_transport` configures is supported (no proxy, no UDS).
+    """
 
     def get_client(self) -> aiohttp.ClientSession:
         connector = aiohttp.TCPConnector(
@@ -81,11 +102,37 @@ class FalAiohttpTransport(AiohttpTransport):
         return aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar())
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if not isinstance(self.client, aiohttp.ClientSession):
+            self.client = self.get_client()
+        timeout = request.extensions.get("timeout", {})
+        try:
+            data: Any = request.content or None
+        except httpx.RequestNotRead:
+            data = request.stream
+        headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw]
         with _mapped():
-            response = await super().handle_async_request(request)
-        assert isinstance(response.stream, httpx.AsyncByteStream)
-        response.stream = _MappedStream(response.stream)
-        return response
+            response = await self.client.request(
+                request.method,
+                str(request.url),
+                headers=headers,
+                data=data,
+                allow_redirects=False,
+                auto_decompress=False,
+                compress=False,
+                timeout=_client_timeout(
+                    timeout.get("connect"), timeout.get("read"), timeout.get("pool")
+                ),
+            ).__aenter__()
+        return httpx.Response(
+            status_code=response.status,
+            headers=response.raw_headers,
+            stream=_Body(response),
+            request=request,
+            extensions={
+                "http_version": b"HTTP/1.1",
+                "reason_phrase": (response.reason or "").encode(),
+            },
+        )
 
 
 class DirectClient(httpx.AsyncClient):

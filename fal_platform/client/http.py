@@ -35,7 +35,6 @@ from fal_platform.client.retry import RetryPolicy
 logger = logging.getLogger("fal_platform.client")
 
 QueryParams = Mapping[str, Any] | list[tuple[str, Any]]
-_SSE_HEADERS = {"Accept": "text/event-stream", "Cache-Control": "no-store"}
 
 
 class RequestKind(enum.Enum):
@@ -149,7 +148,7 @@ class HttpTransport:
 
     async def stream_sse(
         self,
-        url: httpx.URL | str,
+        url: str,
         *,
         operation: str,
         params: QueryParams | None = None,
@@ -176,22 +175,23 @@ class HttpTransport:
             delivered = False
             error: FalError | None = None
             try:
-                # httpx_sse.aconnect_sse's request, with the URL taken as given (it wants a str)
-                async with self._streams.stream(
-                    method, url, params=params, headers=_SSE_HEADERS, **extra
-                ) as response:
+                async with httpx_sse.aconnect_sse(
+                    self._streams, method, url, params=params, **extra
+                ) as source:
+                    response = source.response
                     if not response.is_success:
                         await response.aread()
                         error = self._response_error(response, kind)
                         if not should_retry_response(kind, response):
                             raise error
                     else:
-                        async for event in httpx_sse.EventSource(response).aiter_sse():
+                        response.encoding = "utf-8"  # SSE's by definition: no charset parsing
+                        async for event in source.aiter_sse():
                             delivered = True
                             yield event
                         return
             except httpx.RequestError as exc:
-                error = self._exception_error(exc, str(url), kind)
+                error = self._exception_error(exc, url, kind)
                 if delivered or not should_retry_exception(kind, exc):
                     raise error from exc
             assert error is not None  # only retryable failures before any event get here
