@@ -28,12 +28,12 @@ def test_the_first_poll_is_aimed_at_when_jobs_are_usually_done() -> None:
     assert plan(ps.ItemPolls(elapsed=0), ps.EndpointTimes(aim=30.0)).delay == 30.0
 
 
-def test_a_job_still_running_after_the_aim_is_polled_at_a_tenth_of_the_job_time_doubling() -> None:
+def test_a_job_still_running_after_the_aim_is_polled_at_a_share_of_the_job_time_doubling() -> None:
     item = ps.seen(ps.ItemPolls(elapsed=0.0), InProgress(), 1.0, "aimed")
-    first = plan(item)
-    assert first == ps.NextPoll(pytest.approx(0.1), "follow_up")
-    again = ps.seen(item, InProgress(), 1.1, first.kind)
-    assert plan(again).delay == pytest.approx(0.2)
+    first = plan(item)  # the aim is 1.0 s
+    assert first == ps.NextPoll(pytest.approx(ps.FOLLOW_UP), "follow_up")
+    again = ps.seen(item, InProgress(), 1.0 + ps.FOLLOW_UP, first.kind)
+    assert plan(again).delay == pytest.approx(2 * ps.FOLLOW_UP)
 
 
 def test_a_queued_job_is_not_polled_before_it_can_have_run() -> None:
@@ -49,12 +49,16 @@ def test_a_queued_job_is_not_polled_before_it_can_have_run() -> None:
 
 def test_an_item_past_the_aim_is_followed_up_at_once_not_aimed() -> None:
     reattached = plan(ps.ItemPolls(elapsed=40.0))
-    assert reattached == ps.NextPoll(pytest.approx(0.1), "follow_up")
+    assert reattached == ps.NextPoll(pytest.approx(ps.FOLLOW_UP), "follow_up")
 
 
 def test_the_aim_moves_from_the_poll_not_from_itself_and_never_below_the_running_time() -> None:
-    assert ps.moved_aim(1.0, 1.0, done=True) == pytest.approx(0.98)
-    assert ps.moved_aim(1.0, 1.0, done=False) == pytest.approx(1.08)
+    down, up = ps.AIM_STEP * (1 - ps.AIM_QUANTILE), ps.AIM_STEP * ps.AIM_QUANTILE
+    assert ps.moved_aim(1.0, 1.0, done=True) == pytest.approx(1 - down)
+    assert ps.moved_aim(1.0, 1.0, done=False) == pytest.approx(1 + up)
+    assert up == pytest.approx(
+        4 * down
+    )  # at equilibrium AIM_QUANTILE of the aimed polls find the job done
     # Sixteen items aimed at 0.8 all find their job running: the aim moves once, not 16 times.
     aim = 1.0
     for _ in range(16):
@@ -101,6 +105,7 @@ def test_a_probe_polls_early_and_a_done_probe_brings_an_aim_learned_too_high_dow
     learner = ps.TimesLearner()
     learner.seed("e", [1.3])  # an earlier run saw its job done late (a blind poll)
     learner.aimed("e", 1.3 * ps.PROBE_SHARE, done=True)
-    assert learner.times("e").aim == pytest.approx(1.3 * ps.PROBE_SHARE * 0.98)
+    lowered = 1.3 * ps.PROBE_SHARE * (1 - ps.AIM_STEP * (1 - ps.AIM_QUANTILE))
+    assert learner.times("e").aim == pytest.approx(lowered)
     learner.aimed("e", 0.9, done=False)  # a probe that finds its job running leaves it
-    assert learner.times("e").aim == pytest.approx(1.3 * ps.PROBE_SHARE * 0.98)
+    assert learner.times("e").aim == pytest.approx(lowered)

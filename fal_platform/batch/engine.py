@@ -64,6 +64,11 @@ class RequestStore(PlanStore, Protocol):
 
     def journal_requests(self, rows: Sequence[RequestRow]) -> int: ...
 
+    @property
+    def commit_interval(self) -> float:
+        """Seconds durable rows wait to share one `journal_requests` call (`writer.py`)."""
+        ...
+
     def recent_job_times(self, endpoint_ids: Sequence[str]) -> list[JobTime]: ...
 
     def recover(self, prompt_set: str) -> int: ...
@@ -130,7 +135,9 @@ class _BatchRun:
         self._stop = stop
         self._on_progress = on_progress
         self._slots = asyncio.Semaphore(settings.max_concurrency)
-        self._writer = RowWriter(store.journal_requests, on_idle=store.release)
+        self._writer = RowWriter(
+            store.journal_requests, on_idle=store.release, commit_interval=store.commit_interval
+        )
         self._reconciler = Reconciler(
             client,
             recorded=lambda ids: store.recorded_request_ids(prompt_set.name, ids),

@@ -8,7 +8,7 @@ does not nudges it up more (stochastic approximation of the `AIM_QUANTILE` quant
 time), so about that share of items takes one poll, and `aim` follows the endpoint if it slows
 down. A job that was not done gets follow-up polls from what fal said: still IN_QUEUE, it cannot
 end before it starts and runs (its queue position and how fast positions drain give the start,
-the observed running times the rest); IN_PROGRESS, it is close, so polls follow at a tenth of the
+the observed running times the rest); IN_PROGRESS, it is close, so polls follow at `FOLLOW_UP` of the
 job time, doubling. Before any job of the endpoint has ended (and when earlier runs stored
 none), the first poll waits `first_interval` and the next ones back off x`backoff`
 (`BatchSettings.poll_interval`, `poll_backoff`); `follow.py` ends those blind waits as soon as
@@ -29,10 +29,13 @@ from fal_platform.client import Queued, QueueStatus
 
 AIM_QUANTILE = 0.8
 """Share of jobs the aimed poll should find done: higher means fewer polls, later results."""
-AIM_STEP = 0.1
-"""How far (share of `aim`) one observation moves it; sized to settle within a few dozen items."""
-FOLLOW_UP = 0.1
-"""First follow-up gap as a share of `aim`: a late job is seen within ~10% of the job time."""
+AIM_STEP = 0.05
+"""How far (share of `aim`) one observation moves it: small enough that `aim` stays within a
+few percent of a steady endpoint's job time (0.1 left p50 latency 1.05-1.2x at c=16-256, 0.05
+1.03-1.09x for as many requests; benchmarks/README.md section 7), large enough to settle within
+a few dozen items (probes bring a high aim down at once)."""
+FOLLOW_UP = 0.05
+"""First follow-up gap as a share of `aim`: a late job is seen within ~5% of the job time."""
 MIN_DELAY = 0.01
 """Never poll faster than this (a zero-latency endpoint would otherwise spin)."""
 PROBE_EVERY = 5

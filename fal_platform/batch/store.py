@@ -29,6 +29,12 @@ JOB_TIMES_PER_ENDPOINT = 64
 SETTLE_SECONDS = 3.0
 """How often a run moves its journaled rows into the table (`engine.py`): each move opens the
 DuckDB file (~20 ms of CPU), so not on every write."""
+JOURNAL_COMMIT_SECONDS = 0.01
+TABLE_COMMIT_SECONDS = 0.05
+"""How long durable rows wait to share a write (`writer.py`): a journal write costs ~0.2 ms of
+CPU, so a submit waits at most 10 ms for its intent's; an upsert into the table (Postgres,
+which has no journal) ~5 ms, so 50 ms. 50 ms with the journal cost ~3% of the throughput at 16
+items in flight (benchmarks/README.md section 7)."""
 _ID_CHUNK = 500
 """Request ids per `IN (...)` list."""
 
@@ -69,6 +75,10 @@ class BatchStore:
         return cls(
             StoreTarget(Path(path)).backend(duckdb_connection_factory(path, timeout=timeout))
         )
+
+    @property
+    def commit_interval(self) -> float:
+        return TABLE_COMMIT_SECONDS if self._journal is None else JOURNAL_COMMIT_SECONDS
 
     @contextmanager
     def holding(self, seconds: float) -> Iterator[None]:

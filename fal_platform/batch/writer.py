@@ -16,10 +16,9 @@ progress, never a request id: the next run re-attaches to the request and fetche
 again, at no cost.
 
 Group commit: one write has a fixed cost whatever its size (~0.2 ms in the journal, ~5 ms as a
-DuckDB or Postgres upsert), so writes start at most every `commit_interval` seconds; durable rows that arrive within it share the next
-write. At 16 items in flight that halves the writes per item, for a wait of half the interval
-on average before a submit leaves (a job of 1 s loses ~2.5% of its throughput; the SUBMITTED
-write overlaps the job itself).
+DuckDB or Postgres upsert), so writes start at most every `commit_interval` seconds (the store
+says how long, `store.py` `commit_interval`); durable rows that arrive within it share the next
+write. Only the intent's wait is on an item's path: the SUBMITTED write overlaps the job itself.
 
 Rows are immutable from the engine's point of view (it builds a new row per change), and the
 writer drops each row once written, so a finished item's output leaves memory right after
