@@ -34,7 +34,7 @@ STARTUP = 300.0
 """Loading the code location on a busy 2-core machine can take minutes."""
 SENSOR_INTERVAL = 2
 """Both sensors tick on every pass of the daemon (it sleeps ~5 s between passes) instead of every
-30 s: the test waits on the runs, not on two or three sensor intervals (~50 s of its ~110 s)."""
+30 s: the test waits on the runs, not on two or three sensor intervals (90 -> 59 s alone)."""
 GOOD = [{"endpoint_id": "fal-ai/flux/schnell", "input": {"prompt": f"kite {i}"}} for i in range(2)]
 BAD = [{"endpoint_id": "nobody/nothing", "input": {"prompt": "never sent"}}]
 
