@@ -25,6 +25,7 @@ from fal_platform.executor_choice import (
     executor_choice,
 )
 from fal_platform.paths import default_media_root
+from fal_platform.sensor_interval import SENSOR_INTERVAL_SECONDS, sensor_interval_seconds
 from fal_platform.target import ENV_KEY
 from resources.database import PlatformDatabase
 from resources.fal import FalResource
@@ -73,12 +74,13 @@ def build_defs(
     *,
     executor: dg.ExecutorDefinition = EXECUTOR,
     media_archive: MediaArchiveResource | None = None,
+    sensor_interval: int = SENSOR_INTERVAL_SECONDS,
 ) -> dg.Definitions:
     """`media_archive` defaults to the folder `<data_dir>/media`."""
     return dg.Definitions.merge(
         catalog.defs(),
-        generation.defs(),
-        media.defs(),
+        generation.defs(sensor_interval),
+        media.defs(sensor_interval),
         reports.defs(),
         dg.Definitions(
             executor=executor,
@@ -101,4 +103,5 @@ defs = build_defs(
     fal_from_env(os.environ),
     media_archive=MediaArchiveResource.from_env(os.environ),
     executor=executor_from_env(os.environ),
+    sensor_interval=sensor_interval_seconds(os.environ),
 )

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from catalog_support import CatalogStack, CatalogStackFactory, emulator_fal, isolate
+from support.file_order import keep_collection_order, slowest_files_first
 from support.postgres_server import postgres_database, postgres_server
 
 from fal_platform.devstack.emulator_process import EmulatorProcess
@@ -18,6 +19,11 @@ __all__ = ["postgres_database", "postgres_server"]  # fixtures for every test mo
 def pytest_configure(config: pytest.Config) -> None:
     # `-m ui` selects the real Dagster UI tests (webserver + daemon); they run by default too.
     config.addinivalue_line("markers", "ui: starts a real `dagster dev` and drives it over GraphQL")
+    keep_collection_order(config)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    slowest_files_first(items)  # for `-n 2 --dist loadfile` (tests/support/file_order.py)
 
 
 @pytest.fixture

@@ -24,6 +24,7 @@ from fal_platform.devstack.dagster_home import find_repo_root
 from fal_platform.devstack.demo import open_instance
 from fal_platform.devstack.emulator_process import EmulatorProcess
 from fal_platform.devstack.processes import isolated_env
+from fal_platform.sensor_interval import ENV_SENSOR_INTERVAL
 
 pytestmark = [pytest.mark.ui, pytest.mark.timeout(900)]
 
@@ -31,6 +32,9 @@ ROOT = find_repo_root(Path(__file__).resolve().parents[1])
 WAIT = 360.0
 STARTUP = 300.0
 """Loading the code location on a busy 2-core machine can take minutes."""
+SENSOR_INTERVAL = 2
+"""Both sensors tick on every pass of the daemon (it sleeps ~5 s between passes) instead of every
+30 s: the test waits on the runs, not on two or three sensor intervals (90 -> 59 s alone)."""
 GOOD = [{"endpoint_id": "fal-ai/flux/schnell", "input": {"prompt": f"kite {i}"}} for i in range(2)]
 BAD = [{"endpoint_id": "nobody/nothing", "input": {"prompt": "never sent"}}]
 
@@ -74,6 +78,7 @@ def test_a_failed_prompt_set_does_not_block_the_report(
         FAL_PLATFORM_PROMPTS_DIR=str(prompts),
         FAL_PLATFORM_EMULATOR_URL=emulator.url,
         DAGSTER_DISABLE_TELEMETRY="1",
+        **{ENV_SENSOR_INTERVAL: str(SENSOR_INTERVAL)},
     )
     dev = dagster_dev(tmp_path, repo_root=ROOT, env=env)
     server = dev.process

@@ -24,6 +24,7 @@ from assets.keys import (
 )
 from assets.partitions import prompt_sets
 from fal_platform.batch.prompts import PromptFile, discover_prompt_sets, rejected_prompt_files
+from fal_platform.sensor_interval import SENSOR_INTERVAL_SECONDS
 from resources.paths import PlatformPaths
 
 RUN_SELECTION: list[dg.AssetKey] = [REQUESTS_KEY, MEDIA_FILES_KEY, MEDIA_TIMINGS_KEY]
@@ -62,16 +63,7 @@ def _run_request(prompt_file: PromptFile) -> dg.RunRequest:
     )
 
 
-@dg.sensor(
-    name="prompt_sets_sensor",
-    target=dg.AssetSelection.assets(*RUN_SELECTION, *CATALOG_SELECTION),
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    minimum_interval_seconds=30,
-    description="Adds a `prompt_sets` partition per prompt file and runs new or edited sets.",
-)
-def prompt_sets_sensor(
-    context: dg.SensorEvaluationContext, paths: PlatformPaths
-) -> dg.SensorResult:
+def _tick(context: dg.SensorEvaluationContext, paths: PlatformPaths) -> dg.SensorResult:
     seen = _read_cursor(context.cursor)
     for problem in rejected_prompt_files(paths.prompts):
         context.log.warning(f"skipping prompt file: {problem}")
@@ -109,3 +101,18 @@ def prompt_sets_sensor(
         dynamic_partitions_requests=partitions,
         cursor=cursor,
     )
+
+
+def prompt_sets_sensor_every(seconds: int) -> dg.SensorDefinition:
+    """The sensor, evaluated at most every `seconds` (fal_platform/sensor_interval.py)."""
+    return dg.sensor(
+        name="prompt_sets_sensor",
+        target=dg.AssetSelection.assets(*RUN_SELECTION, *CATALOG_SELECTION),
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        minimum_interval_seconds=seconds,
+        description="Adds a `prompt_sets` partition per prompt file and runs new or edited sets.",
+    )(_tick)
+
+
+prompt_sets_sensor = prompt_sets_sensor_every(SENSOR_INTERVAL_SECONDS)
+"""At the default interval, for tests that tick it by hand (tests/test_generation_sensor.py)."""

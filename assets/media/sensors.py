@@ -9,12 +9,16 @@ import dagster as dg
 
 from assets.keys import ENDPOINT_STATS_KEY, MEDIA_ARCHIVE_KEY, MEDIA_FILES_KEY, MEDIA_TIMINGS_KEY
 
-media_automation_sensor = dg.AutomationConditionSensorDefinition(
-    name="media_and_reports_automation",
-    target=dg.AssetSelection.assets(
-        MEDIA_FILES_KEY, MEDIA_TIMINGS_KEY, MEDIA_ARCHIVE_KEY, ENDPOINT_STATS_KEY
-    ),
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Materializes media/files, media/timings, media/archive and "
-    "reports/endpoint_stats after generation/requests changes.",
-)
+
+def media_automation_sensor_every(seconds: int) -> dg.AutomationConditionSensorDefinition:
+    """The sensor, evaluated at most every `seconds` (fal_platform/sensor_interval.py)."""
+    return dg.AutomationConditionSensorDefinition(
+        name="media_and_reports_automation",
+        target=dg.AssetSelection.assets(
+            MEDIA_FILES_KEY, MEDIA_TIMINGS_KEY, MEDIA_ARCHIVE_KEY, ENDPOINT_STATS_KEY
+        ),
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        minimum_interval_seconds=seconds,
+        description="Materializes media/files, media/timings, media/archive and "
+        "reports/endpoint_stats after generation/requests changes.",
+    )
