@@ -182,7 +182,9 @@ def test_stopping_cancels_queued_items_and_a_rerun_completes_them(
 
 
 def test_stopping_leaves_running_items_to_be_reattached(emulator_factory, tmp_path, store):
-    emu = emulator_factory(models=50, queue_wait=0.0, inference_time=3.0, inference_time_jitter=0.1)
+    # IN_PROGRESS rows are coalesced (written within `coalesce_interval`, 2 s), so the jobs must
+    # run well past that for the stop to find them all still running on a loaded machine.
+    emu = emulator_factory(models=50, queue_wait=0.0, inference_time=6.0, inference_time_jitter=0.1)
     prompts = prompt_set(tmp_path, "running", distinct_items(6))
 
     def all_running() -> bool:
