@@ -34,6 +34,7 @@ from collections.abc import AsyncGenerator, Iterable, Iterator, Mapping, Sequenc
 from contextlib import AbstractContextManager, aclosing
 from typing import Protocol
 
+from fal_platform.batch.collections_pace import fewer_collections
 from fal_platform.batch.cost import CostTally, check_budget, price_map
 from fal_platform.batch.item import BatchAbortedError, ItemDriver
 from fal_platform.batch.ledger import Ledger
@@ -113,7 +114,8 @@ async def run_batch(
         on_progress=on_progress,
         inbox=inbox if settings.webhook_url else None,
     )
-    return await run.run()
+    with fewer_collections():
+        return await run.run()
 
 
 class _BatchRun:
