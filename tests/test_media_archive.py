@@ -3,6 +3,7 @@ a real DuckDB file, and processes that are SIGKILLed mid-download or run side by
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -146,13 +147,21 @@ def _worker(
     return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+def _a_download_has_bytes(partial: Path) -> bool:
+    for part in partial.glob("*.part"):
+        with contextlib.suppress(FileNotFoundError):  # finished and renamed since the glob
+            if part.stat().st_size > 0:
+                return True
+    return False
+
+
 def test_sigkill_mid_download_leaves_no_partial_file_under_a_final_name(
     fresh: EmulatorProcess, tmp_path: Path
 ) -> None:
     db, root = tmp_path / "db.duckdb", tmp_path / "media"
     worker = _worker(db, root, fresh.url, "big", 2, 4, 3)  # 4 videos of 6 MiB
     deadline = time.monotonic() + 120
-    while not any(p.stat().st_size > 0 for p in (root / PARTIAL_DIR).glob("*.part")):
+    while not _a_download_has_bytes(root / PARTIAL_DIR):
         assert worker.poll() is None, worker.communicate()
         assert time.monotonic() < deadline, "no download started"
         time.sleep(0.01)
