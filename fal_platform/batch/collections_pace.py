@@ -5,9 +5,9 @@ JSON, rows) while it holds thousands of long-lived ones (items in flight, connec
 everything imported: Dagster alone is hundreds of thousands of objects). CPython's default
 (700 allocations per young collection, an older one every 10 of those) then collects every few
 requests, and each older collection walks the long-lived objects again, though almost nothing
-the engine drops is cyclic garbage (reference counting frees it). Measured in one process at
-c=1,000, 2,000 items, alternating runs: 2.93-3.21 ms of CPU per item by default, 2.42-2.72 with
-what is here (benchmarks/README.md section 7).
+the engine drops is cyclic garbage (reference counting frees it). Measured at c=1,000, 2,000
+items, alternating runs: 3.00-3.41 ms of CPU per item before, 2.65-2.96 with this around the
+batch (benchmarks/README.md section 7).
 
 `gc.freeze()` moves what exists before the batch out of the collector's reach, and the run
 collects young objects every `YOUNG_THRESHOLD` allocations; both are undone when it ends.

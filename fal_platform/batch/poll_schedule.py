@@ -8,8 +8,8 @@ does not nudges it up more (stochastic approximation of the `AIM_QUANTILE` quant
 time), so about that share of items takes one poll, and `aim` follows the endpoint if it slows
 down. A job that was not done gets follow-up polls from what fal said: still IN_QUEUE, it cannot
 end before it starts and runs (its queue position and how fast positions drain give the start,
-the observed running times the rest); IN_PROGRESS, it is close, so polls follow at `FOLLOW_UP` of the
-job time, doubling. Before any job of the endpoint has ended (and when earlier runs stored
+the observed running times the rest); IN_PROGRESS, it is close, so polls follow at `FOLLOW_UP`
+of the job time, doubling. Before any job of the endpoint has ended (and when earlier runs stored
 none), the first poll waits `first_interval` and the next ones back off x`backoff`
 (`BatchSettings.poll_interval`, `poll_backoff`); `follow.py` ends those blind waits as soon as
 the first job's end gives the endpoint an aim.

@@ -94,8 +94,9 @@ async def retry_async(
     except Exception as exc:
         if attempts <= 1 or not retry_if(exc) or (give_up is not None and give_up()):
             raise
-        _log_retry(what, 1, delay(1), exc)
-        await asyncio.sleep(delay(1))
+        wait = delay(1)
+        _log_retry(what, 1, wait, exc)
+        await asyncio.sleep(wait)
     policy = _policy(
         attempts=attempts,
         delay=delay,

@@ -19,6 +19,7 @@ from fal_platform.batch.duckdb_io import DEFAULT_LOCK_TIMEOUT, ConnectionFactory
 from fal_platform.batch.journal import RequestJournal
 from fal_platform.batch.rows import JobTime, MediaRow, RequestRow, RequestState, TimingRow
 from fal_platform.batch.tables import ALL_TABLES, MEDIA_FILES, MEDIA_TIMINGS, REQUESTS
+from fal_platform.batch.writer import JOURNAL_COMMIT_SECONDS, TABLE_COMMIT_SECONDS
 from fal_platform.media.latency import REQUEST_SECONDS_SQL
 from fal_platform.store.backend import OneOf, TableBackend
 from fal_platform.store.duckdb_backend import DuckDBBackend
@@ -29,12 +30,6 @@ JOB_TIMES_PER_ENDPOINT = 64
 SETTLE_SECONDS = 3.0
 """How often a run moves its journaled rows into the table (`engine.py`): each move opens the
 DuckDB file (~20 ms of CPU), so not on every write."""
-JOURNAL_COMMIT_SECONDS = 0.01
-TABLE_COMMIT_SECONDS = 0.05
-"""How long durable rows wait to share a write (`writer.py`): a journal write costs ~0.2 ms of
-CPU, so a submit waits at most 10 ms for its intent's; an upsert into the table (Postgres,
-which has no journal) ~5 ms, so 50 ms. 50 ms with the journal cost ~3% of the throughput at 16
-items in flight (benchmarks/README.md section 7)."""
 _ID_CHUNK = 500
 """Request ids per `IN (...)` list."""
 
@@ -78,6 +73,7 @@ class BatchStore:
 
     @property
     def commit_interval(self) -> float:
+        """The writer's group-commit wait for this store's writes (`writer.py`)."""
         return TABLE_COMMIT_SECONDS if self._journal is None else JOURNAL_COMMIT_SECONDS
 
     @contextmanager

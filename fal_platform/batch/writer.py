@@ -17,7 +17,7 @@ again, at no cost.
 
 Group commit: one write has a fixed cost whatever its size (~0.2 ms in the journal, ~5 ms as a
 DuckDB or Postgres upsert), so writes start at most every `commit_interval` seconds (the store
-says how long, `store.py` `commit_interval`); durable rows that arrive within it share the next
+says which, `BatchStore.commit_interval`); durable rows that arrive within it share the next
 write. Only the intent's wait is on an item's path: the SUBMITTED write overlaps the job itself.
 
 Rows are immutable from the engine's point of view (it builds a new row per change), and the
@@ -40,6 +40,12 @@ logger = logging.getLogger("fal_platform.batch")
 WriteBatch = Callable[[Sequence[RequestRow]], object]
 IDLE_GRACE = 0.2
 """Seconds without rows to write before the writer calls `on_idle`."""
+JOURNAL_COMMIT_SECONDS = 0.01
+TABLE_COMMIT_SECONDS = 0.05
+"""How long durable rows wait to share a write (`commit_interval`): a journal write costs
+~0.2 ms of CPU, so a submit waits at most 10 ms for its intent's; an upsert into the table
+(Postgres, which has no journal) ~5 ms, so 50 ms. 50 ms with the journal cost ~3% of the
+throughput at 16 items in flight (benchmarks/README.md section 7)."""
 
 
 class WriterFailedError(RuntimeError):
@@ -55,7 +61,7 @@ class RowWriter:
         retry_delay: float = 0.5,
         lazy_delay: float = 0.25,
         coalesce_interval: float = 2.0,
-        commit_interval: float = 0.05,
+        commit_interval: float = TABLE_COMMIT_SECONDS,
         on_idle: Callable[[], object] | None = None,
     ) -> None:
         self._write = write

@@ -78,7 +78,9 @@ class _Body(httpx.AsyncByteStream):
 
 
 @functools.lru_cache(maxsize=16)
-def _client_timeout(connect: float | None, read: float | None, pool: float | None) -> Any:
+def _client_timeout(
+    connect: float | None, read: float | None, pool: float | None
+) -> aiohttp.ClientTimeout:
     return aiohttp.ClientTimeout(sock_connect=connect, sock_read=read, connect=pool)
 
 
