@@ -17,7 +17,6 @@ import io
 import re
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 from PIL import Image, UnidentifiedImageError
@@ -30,9 +29,6 @@ THUMBNAIL_PX = 160
 MAX_SOURCE_BYTES = 32 * 1024 * 1024
 """Images larger than this are linked, not fetched."""
 
-FETCHES_AT_ONCE = 4
-"""Images fetched in parallel: one after another, the eight of a preview took ~0.2 s of a
-materialization on the emulator (benchmarks/README.md section 5)."""
 FETCH_TIMEOUT_SECONDS = 5.0
 FETCH_BUDGET_SECONDS = 15.0
 """All fetches of one preview together: past it, the remaining images are linked instead."""
@@ -99,12 +95,12 @@ def load_thumbnails(
     shown as a link instead.
     """
     deadline = time.monotonic() + FETCH_BUDGET_SECONDS
-    sources = list(dict.fromkeys(urls))
-    client = httpx.Client(timeout=timeout, follow_redirects=True, verify=shared_ssl_context())
-    with client, ThreadPoolExecutor(FETCHES_AT_ONCE, thread_name_prefix="thumbnail") as pool:
+    # The process's TLS context: building one per preview costs tens of ms (client/tls.py).
+    with httpx.Client(
+        timeout=timeout, follow_redirects=True, verify=shared_ssl_context()
+    ) as client:
 
         def read(url: str) -> bytes | None:
             return _read(client, url) if time.monotonic() <= deadline else None
 
-        fetched = dict(zip(sources, pool.map(read, sources), strict=True))
-    return thumbnails_of(sources, fetched.get, size=size)
+        return thumbnails_of(urls, read, size=size)
