@@ -81,8 +81,6 @@ async def catalog_from_tables_or_api(
     """The tables when they exist, else fal's platform API for just this set's endpoints."""
     endpoints, prices = await asyncio.to_thread(_read_tables, tables, prompt_set)
     ids = prompt_set.endpoint_ids
-    if endpoints is None or prices is None:
-        tables.release()  # fal may take a while to answer: others may have the file meanwhile
     if endpoints is None:
         endpoints = await fetch_catalog(client, ids)
     if prices is None:

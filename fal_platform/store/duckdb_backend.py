@@ -65,6 +65,19 @@ class DuckDBReader(InformationSchema):
     def rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         return [tuple(row) for row in self.conn.execute(sql, list(params)).fetchall()]
 
+    def table_exists(self, schema: str, table: str) -> bool:
+        """DuckDB's own catalog functions, schema first: on a new connection the first
+        information_schema query costs ~16 ms, `duckdb_tables()` ~9 ms, `duckdb_schemas()` ~1 ms,
+        and a run asks before its first submit, for a schema that is often absent."""
+        found = self.rows("SELECT count(*) FROM duckdb_schemas() WHERE schema_name = $1", [schema])
+        if not found[0][0]:
+            return False
+        found = self.rows(
+            "SELECT count(*) FROM duckdb_tables() WHERE schema_name = $1 AND table_name = $2",
+            [schema, table],
+        )
+        return bool(found[0][0])
+
 
 Queryable = SqlReader | duckdb.DuckDBPyConnection
 """What the report and check queries take: a reader from any backend, or (scripts, tests) an
