@@ -100,12 +100,29 @@ def test_earlier_runs_seed_the_aim_at_their_quantile_and_this_run_keeps_its_own(
 
 
 def test_a_probe_polls_early_and_a_done_probe_brings_an_aim_learned_too_high_down_at_once() -> None:
-    probe = plan(ps.ItemPolls(elapsed=0.0, probe=True), ps.EndpointTimes(aim=1.3, running=0.7))
-    assert probe == ps.NextPoll(pytest.approx(1.3 * ps.PROBE_SHARE), "aimed")
+    probe = plan(
+        ps.ItemPolls(elapsed=0.0, probe=ps.PROBE_SHARES[0]), ps.EndpointTimes(aim=1.3, running=0.7)
+    )
+    assert probe == ps.NextPoll(pytest.approx(1.3 * ps.PROBE_SHARES[0]), "aimed")
     learner = ps.TimesLearner()
     learner.seed("e", [1.3])  # an earlier run saw its job done late (a blind poll)
-    learner.aimed("e", 1.3 * ps.PROBE_SHARE, done=True)
-    lowered = 1.3 * ps.PROBE_SHARE * (1 - ps.AIM_STEP * (1 - ps.AIM_QUANTILE))
+    learner.aimed("e", 1.3 * ps.PROBE_SHARES[0], done=True)
+    lowered = 1.3 * ps.PROBE_SHARES[0] * (1 - ps.AIM_STEP * (1 - ps.AIM_QUANTILE))
     assert learner.times("e").aim == pytest.approx(lowered)
     learner.aimed("e", 0.9, done=False)  # a probe that finds its job running leaves it
     assert learner.times("e").aim == pytest.approx(lowered)
+
+
+def test_probes_take_the_shares_in_turn_and_the_other_items_are_not_probes() -> None:
+    probes = [ps.probe_share(index) for index in range(0, 6 * ps.PROBE_EVERY, ps.PROBE_EVERY)]
+    assert probes == [*ps.PROBE_SHARES, *ps.PROBE_SHARES]
+    assert {ps.probe_share(index) for index in range(1, ps.PROBE_EVERY)} == {None}
+
+
+def test_a_probe_that_finds_its_job_running_polls_again_at_the_aim_then_follows_up() -> None:
+    share = ps.PROBE_SHARES[0]
+    probe = ps.seen(ps.ItemPolls(elapsed=0.0, probe=share), InProgress(), share, "aimed")
+    at_aim = plan(probe)  # the aim is 1.0 s
+    assert at_aim == ps.NextPoll(pytest.approx(1.0 - share), "aimed")
+    still = ps.seen(probe, InProgress(), 1.0, at_aim.kind)
+    assert plan(still) == ps.NextPoll(pytest.approx(ps.FOLLOW_UP), "follow_up")

@@ -213,7 +213,7 @@ class Follower:
         item = ps.ItemPolls(
             elapsed=loop.time() - origin,
             first_position=row.queue_position_first,
-            probe=row.item_index % ps.PROBE_EVERY == 0,
+            probe=ps.probe_share(row.item_index),
         )
         errors = Backoff(self._opt.poll_interval, self._opt.poll_ceiling, self._opt.poll_backoff)
         error_count = 0

@@ -39,11 +39,13 @@ FOLLOW_UP = 0.05
 MIN_DELAY = 0.01
 """Never poll faster than this (a zero-latency endpoint would otherwise spin)."""
 PROBE_EVERY = 5
-"""One item in this many (by item index) makes its aimed poll early, at `PROBE_SHARE` x `aim`."""
-PROBE_SHARE = 0.85
-"""A probe that finds its job done moves `aim` down at once: an aim learned too high (from
-earlier runs' completions seen late, or an endpoint that got faster) comes down within a few
-rounds instead of 2% a round; a probe that finds it running costs one request."""
+"""One item in this many (by item index) makes its aimed poll early, at a share of `aim`."""
+PROBE_SHARES = (0.85, 0.9, 0.95)
+"""The shares of `aim` probes poll at, in turn (`probe_share`). A probe that finds its job done
+moves `aim` down at once: an aim learned too high (from earlier runs' completions seen late, or
+an endpoint that got faster) comes down within a round or two instead of 1% a round, by up to
+15% (the lowest share) and to within 5% (the highest); a probe that finds the job running costs
+one request, and polls again at `aim` with the others."""
 RUNNING_SAMPLES = 64
 """Recent running times kept per endpoint (their median is "the running time")."""
 
@@ -66,8 +68,9 @@ class ItemPolls:
     """When it was last seen IN_QUEUE (0: the submit, whose answer says IN_QUEUE)."""
     follow_ups: int = 0
     """Aimed and follow-up polls so far: each follow-up waits twice as long as the one before."""
-    probe: bool = False
-    """Its aimed poll comes early (`PROBE_SHARE`), to learn whether jobs end sooner."""
+    probe: float | None = None
+    """The share of `aim` at which its aimed poll comes early, to learn whether jobs end sooner
+    (`probe_share`); None: not a probe."""
 
 
 @dataclass(frozen=True)
@@ -109,15 +112,27 @@ def next_poll(
     if aim is None:
         return NextPoll(_clamp(first_interval * backoff**item.polls, ceiling))
     queued = isinstance(item.status, Queued)
-    target = aim * PROBE_SHARE if item.probe else aim
+    target = aim if item.probe is None else aim * item.probe
     if not item.aimed and item.elapsed < target:
         wait = _queued_remaining(item, times, aim) if queued else 0.0
         return NextPoll(max(MIN_DELAY, target - item.elapsed, wait), "aimed")
     if queued:
         remaining = _queued_remaining(item, times, aim)
         return NextPoll(_clamp(remaining, max(ceiling, aim)), "follow_up")
-    gap = FOLLOW_UP * aim * 2 ** max(0, item.follow_ups - 1)
+    if item.probe is not None and item.follow_ups == 1 and item.elapsed < aim - MIN_DELAY:
+        # A probe found its job running: it polls at `aim` with the others, since follow-ups
+        # from the probe's early moment reached `aim` only after their gaps had doubled.
+        return NextPoll(aim - item.elapsed, "aimed")
+    doubled = item.follow_ups - (1 if item.probe is None else 2)
+    gap = FOLLOW_UP * aim * 2 ** max(0, doubled)
     return NextPoll(_clamp(gap, ceiling), "follow_up")
+
+
+def probe_share(item_index: int) -> float | None:
+    """The share of `aim` at which this item's aimed poll probes; None: it is not a probe."""
+    if item_index % PROBE_EVERY:
+        return None
+    return PROBE_SHARES[(item_index // PROBE_EVERY) % len(PROBE_SHARES)]
 
 
 def _queued_remaining(item: ItemPolls, times: EndpointTimes, aim: float) -> float:
