@@ -50,6 +50,12 @@ WHERE seq IN (
 )
 ORDER BY seq
 """
+_INSERT = "INSERT INTO request_journal (prompt_set, item_key, record) VALUES "
+ROWS_PER_INSERT = 300
+"""Rows per INSERT statement (3 parameters each, under SQLite's oldest limit of 999). One
+statement, not `executemany`: the sqlite3 module lets go of the GIL around every row's step, and
+while the event loop is busy each step waited up to the 5 ms switch interval to get it back, so
+a write of ~25 rows took 3-15 ms instead of ~1 (benchmarks/README.md section 7)."""
 BUSY_TIMEOUT_SECONDS = 60.0
 """How long an append waits for another process's transaction on the same file."""
 
@@ -60,6 +66,10 @@ def _encoded(rows: Sequence[RequestRow]) -> list[str]:
         json.dumps([_plain(value) for value in record], allow_nan=False)
         for record in REQUESTS.to_records(rows)
     ]
+
+
+def _flat(records: Sequence[tuple[str, str, str]]) -> list[str]:
+    return [value for record in records for value in record]
 
 
 def _plain(value: Any) -> Any:
@@ -86,10 +96,9 @@ class RequestJournal:
             for row, record in zip(rows, _encoded(rows), strict=True)
         ]
         with self._transaction() as db:
-            db.executemany(
-                "INSERT INTO request_journal (prompt_set, item_key, record) VALUES (?, ?, ?)",
-                records,
-            )
+            for start in range(0, len(records), ROWS_PER_INSERT):
+                part = records[start : start + ROWS_PER_INSERT]
+                db.execute(_INSERT + ", ".join(["(?, ?, ?)"] * len(part)), _flat(part))
             return int(db.execute("SELECT last_insert_rowid()").fetchone()[0])
 
     def latest(self, prompt_set: str) -> tuple[list[RequestRow], int]:
