@@ -49,6 +49,7 @@ from fal_platform.batch.run import (
 )
 from fal_platform.batch.settings import DEFAULT_BUDGET_USD
 from fal_platform.batch.tables import REQUESTS
+from fal_platform.media.thumbnails import preload_decoders
 from fal_platform.store.backend import TableBackend
 from fal_platform.webhooks.inbox import WebhookInbox
 from resources.database import platform_tables, store_target
@@ -138,6 +139,7 @@ def generation_requests(
             f"{settings.max_concurrency}, {settings.submit_rate:g} submits/s, budget "
             f"{_usd(settings.max_cost_usd)})"
         )
+        preload_decoders()  # for the preview's thumbnails, while the batch waits on fal
         run = run_prompt_set(
             prompt_set,
             settings=settings,
