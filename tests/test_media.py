@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import io
 import re
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -311,6 +313,21 @@ def test_thumbnails_are_small_whatever_the_source_size() -> None:
     assert wide is not None and decoded_size(wide) == (THUMBNAIL_PX, 120)
     assert tall is not None and decoded_size(tall) == (40, THUMBNAIL_PX)
     assert thumbnail_data_uri(b"not an image") is None
+
+
+def test_preload_decoders_imports_them_in_the_background() -> None:
+    # A fresh interpreter: this one opened images already, so its decoders are loaded.
+    code = (
+        "import sys\n"
+        "from fal_platform.media.thumbnails import preload_decoders\n"
+        "decoders = ('PIL.PngImagePlugin', 'PIL.JpegImagePlugin')\n"
+        "before = [name in sys.modules for name in decoders]\n"
+        "thread = preload_decoders()\n"
+        "thread.join(30)\n"
+        "print(before, [name in sys.modules for name in decoders], thread.daemon)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["[False,", "False]", "[True,", "True]", "True"]
 
 
 def test_thumbnails_of_emulator_files_over_http(emulator: EmulatorProcess) -> None:

@@ -13,6 +13,7 @@ from fal_platform.batch.prompts import (
     PromptSet,
     PromptSetError,
     discover_prompt_sets,
+    find_prompt_file,
     load_prompt_set,
     make_item_key,
     read_prompt_set,
@@ -354,6 +355,11 @@ def test_valid_set_beside_bad_ones(tmp_path: Path) -> None:
         "clash.yaml",
     ]
     assert "claimed by several files" in refused[-1].message
+    # a partition's run finds its file the same way, without hashing the others
+    assert [find_prompt_file(tmp_path, file.name) for file in files] == [f.path for f in files]
+    for refused_or_missing in ("a,b", "clash", "README", ".hidden", "missing"):
+        assert find_prompt_file(tmp_path, refused_or_missing) is None
+    assert find_prompt_file(tmp_path / "missing", "good_set-1") is None
 
     prompt_set = load_prompt_set(good, CATALOG)
     assert isinstance(prompt_set, PromptSet)

@@ -36,7 +36,7 @@ from fal_platform.batch.preview import failures_markdown, load_preview, preview_
 from fal_platform.batch.prompts import (
     PromptSet,
     PromptSetError,
-    discover_prompt_sets,
+    find_prompt_file,
     read_prompt_set,
     rejected_prompt_files,
 )
@@ -49,6 +49,7 @@ from fal_platform.batch.run import (
 )
 from fal_platform.batch.settings import DEFAULT_BUDGET_USD
 from fal_platform.batch.tables import REQUESTS
+from fal_platform.media.thumbnails import preload_decoders
 from fal_platform.store.backend import TableBackend
 from fal_platform.webhooks.inbox import WebhookInbox
 from resources.database import platform_tables, store_target
@@ -78,9 +79,9 @@ class GenerationConfig(dg.Config):
 
 
 def _prompt_file(partition_key: str, directory: Path) -> PromptSet:
-    for prompt_file in discover_prompt_sets(directory):
-        if prompt_file.name == partition_key:
-            return read_prompt_set(prompt_file.path)
+    path = find_prompt_file(directory, partition_key)
+    if path is not None:
+        return read_prompt_set(path)
     refused = [p for p in rejected_prompt_files(directory) if Path(p.file).stem == partition_key]
     if refused:
         raise PromptSetError(refused)
@@ -138,6 +139,7 @@ def generation_requests(
             f"{settings.max_concurrency}, {settings.submit_rate:g} submits/s, budget "
             f"{_usd(settings.max_cost_usd)})"
         )
+        preload_decoders()  # for the preview's thumbnails, while the batch waits on fal
         run = run_prompt_set(
             prompt_set,
             settings=settings,

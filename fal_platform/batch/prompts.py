@@ -49,6 +49,7 @@ __all__ = [
     "PromptSetError",
     "check_prompt_set",
     "discover_prompt_sets",
+    "find_prompt_file",
     "load_prompt_set",
     "make_item_key",
     "read_prompt_set",
@@ -204,6 +205,14 @@ def discover_prompt_sets(directory: Path | str) -> list[PromptFile]:
     """
     usable, _ = _scan(Path(directory))
     return [PromptFile(path.stem, path, _sha256_file(path)) for path in usable]
+
+
+def find_prompt_file(directory: Path | str, name: str) -> Path | None:
+    """The usable file of partition `name` in `directory`, None without one. Unlike
+    `discover_prompt_sets` it hashes no file: a partition's run reads only its own, however
+    many (and however large) the other prompt sets are."""
+    usable, _ = _scan(Path(directory))
+    return next((path for path in usable if path.stem == name), None)
 
 
 def rejected_prompt_files(directory: Path | str) -> list[PromptProblem]:
