@@ -148,30 +148,6 @@ def test_budget_guard_refuses_before_any_submit(emulator_factory, tmp_path, stor
     assert store.load_requests("too-dear") == []
 
 
-def test_a_stop_takes_back_the_intents_written_ahead_for_items_no_slot_took(
-    emulator_factory, tmp_path, store
-):
-    # 4 slots, so the intents of items 5-8 are on disk (intents_ahead.py) when the stop comes.
-    emu = emulator_factory(models=50, queue_wait=5.0, inference_time=0.1)
-    prompts = prompt_set(tmp_path, "ahead", distinct_items(12))
-
-    report = run_engine(
-        emu,
-        store,
-        prompts,
-        fast_options(max_concurrency=4),
-        stop_when=lambda: emu.stats()["accepted_submits"] >= 4,
-    )
-
-    assert report.interrupted
-    accepted = emu.stats()["accepted_submits"]
-    assert report.submit_attempts == accepted == 4
-    rows = store.load_requests("ahead")
-    waiting = [row for row in rows if row.state is S.PENDING]
-    assert len(waiting) == 12 - accepted and all(row.attempts == 0 for row in waiting)
-    assert not [row for row in rows if row.state is S.UNKNOWN]
-
-
 def test_stopping_cancels_queued_items_and_a_rerun_completes_them(
     emulator_factory, tmp_path, store
 ):

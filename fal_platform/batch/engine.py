@@ -12,10 +12,9 @@ plan and transitions, have unit tests in tests/test_engine_rules.py):
 
 Here: plan against the store, check the budget on what this run will submit, reconcile
 UNKNOWN rows left by a run that died mid-submit, then hand items to `max_concurrency` slots
-(the next items' submit intents written while they are busy: `intents_ahead.py`) until done or
-stopped, reading the set again a chunk ahead of the slots (its never-seen items are written
-PENDING as that chunk is reached, so memory and the table's PENDING rows cover the items in
-flight and one chunk, whatever the set's size).
+until done or stopped, reading the set again a chunk ahead of the slots (its never-seen items
+are written PENDING as that chunk is reached, so memory and the table's PENDING rows cover the
+items in flight and one chunk, whatever the set's size).
 
 Stopping (the `stop` event): nothing new is submitted, requests still SUBMITTED/IN_QUEUE are
 cancelled (they cost nothing yet), IN_PROGRESS ones are left for the next run to re-attach,
@@ -33,6 +32,8 @@ import asyncio
 import logging
 from collections.abc import (
     AsyncGenerator,
+    Awaitable,
+    Callable,
     Iterable,
     Iterator,
     Mapping,
@@ -43,7 +44,6 @@ from typing import Protocol
 
 from fal_platform.batch.collections_pace import fewer_collections
 from fal_platform.batch.cost import CostTally, check_budget, price_map
-from fal_platform.batch.intents_ahead import IntentsAhead
 from fal_platform.batch.item import BatchAbortedError, ItemDriver
 from fal_platform.batch.ledger import Ledger
 from fal_platform.batch.plan import after_reconcile
@@ -165,16 +165,17 @@ class _BatchRun:
         )
         self._to_submit: list[tuple[PromptItem, RequestRow]] = []
         """Reconciled items history did not show: submitted first (they were due before)."""
-        self._rec = Recorder(
-            client,
-            settings,
-            writer=self._writer,
-            reconciler=self._reconciler,
-            ledger=self._ledger,
-            stop=stop,
-            inbox=inbox,
+        self._items = ItemDriver(
+            Recorder(
+                client,
+                settings,
+                writer=self._writer,
+                reconciler=self._reconciler,
+                ledger=self._ledger,
+                stop=stop,
+                inbox=inbox,
+            )
         )
-        self._items = ItemDriver(self._rec)
 
     async def run(self) -> BatchReport:
         # One connection for the plan's reads and writes and the run's first writes: each
@@ -274,21 +275,23 @@ class _BatchRun:
 
     async def _dispatch(self, plan: RunPlan) -> None:
         """`max_concurrency` slots, each a task that drives one item at a time and takes the
-        next as soon as its own is done, its submit intent already on disk (`intents_ahead.py`):
-        a freed slot waits for nothing, where a semaphore, a dispatching loop and the intent's
-        group commit cost each item of a round ~40 ms at 64 in flight (benchmarks/README.md
-        section 7)."""
+        next as soon as its own is done: a freed slot hands off to nothing, where a semaphore
+        and a dispatching loop cost each item of a round ~20 ms of wake-ups at 64 in flight
+        (benchmarks/README.md section 7)."""
         async with aclosing(self._work(plan)) as work:
-            ahead = IntentsAhead(work, self._rec, size=self._opt.max_concurrency)
+            turn = asyncio.Lock()  # one slot at a time reads the shared `work`
+
+            async def next_work() -> tuple[RequestRow, bool] | None:
+                async with turn:
+                    return None if self._stop.is_set() else await anext(work, None)
+
             try:
                 async with asyncio.TaskGroup() as group:
                     for slot in range(self._opt.max_concurrency):
-                        group.create_task(self._slot(ahead), name=f"batch-slot-{slot}")
+                        group.create_task(self._slot(next_work), name=f"batch-slot-{slot}")
             except BaseExceptionGroup as group_error:
                 # One fatal error (bad key, store unwritable) stops the run; surface it plainly.
                 raise group_error.exceptions[0] from None
-            for row in await ahead.withdraw():
-                self._ledger.release(row.item_key)
 
     async def _work(self, plan: RunPlan) -> AsyncGenerator[tuple[RequestRow, bool]]:
         """The held rows first, then the set's items to submit, a chunk at a time in file
@@ -325,13 +328,16 @@ class _BatchRun:
             if item.item_key not in plan.held
         ]
 
-    async def _slot(self, ahead: IntentsAhead) -> None:
+    async def _slot(
+        self, next_work: Callable[[], Awaitable[tuple[RequestRow, bool] | None]]
+    ) -> None:
         """Drive items one after another until the work runs out or the run is stopped."""
-        while (ready := await ahead.next()) is not None:
+        while (work := await next_work()) is not None:
+            row, needs_submit = work
             try:
-                await self._items.drive(ready.row, ready.needs_submit, ready.intent)
+                await self._items.drive(row, needs_submit)
             finally:
-                self._ledger.release(ready.row.item_key)
+                self._ledger.release(row.item_key)
 
     def _emit_progress(self, *, final: bool = False) -> None:
         if self._on_progress is None:

@@ -38,7 +38,6 @@ class ItemDriver:
     def __init__(self, rec: Recorder) -> None:
         self._submitter = Submitter(rec)
         self._follower = Follower(rec)
-        self._rec = rec
         self._stop = rec.stop
         self._report = rec.report
 
@@ -46,20 +45,13 @@ class ItemDriver:
         """Earlier runs' job times, so polling is aimed from the first item (`follow.py`)."""
         self._follower.learn_history(jobs)
 
-    async def drive(
-        self, row: RequestRow, needs_submit: bool, intent: RequestRow | None = None
-    ) -> None:
-        """Take one item from where it is to a terminal state (or as far as a stop allows).
-
-        `intent`: its first submit's intent, already on disk (`intents_ahead.py`)."""
+    async def drive(self, row: RequestRow, needs_submit: bool) -> None:
+        """Take one item from where it is to a terminal state (or as far as a stop allows)."""
         while True:
             if needs_submit:
                 if self._stop.is_set():
-                    if intent is not None:
-                        self._rec.withdraw(intent)
                     return
-                row = await self._submitter.submit(row, intent)
-                intent = None
+                row = await self._submitter.submit(row)
                 if row.state is S.PENDING:
                     continue
                 if row.state is not S.SUBMITTED:

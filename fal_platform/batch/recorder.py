@@ -62,11 +62,6 @@ class Recorder:
         await self._writer.put_durable(row)
         return row
 
-    def withdraw(self, intent: RequestRow) -> RequestRow:
-        """An intent on disk whose submit will not leave (the run stops first): PENDING again,
-        not an attempt (`intents_ahead.py`)."""
-        return self.put(t.not_accepted(intent))
-
     def retry_or_fail(self, row: RequestRow, failure: Failure) -> RequestRow:
         if self.stop.is_set() or not t.may_retry(row, failure, self.settings.max_attempts):
             return self.fail(row, failure)

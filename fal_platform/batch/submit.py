@@ -1,8 +1,7 @@
 """Submitting one item: write-ahead intent, the submit, and what a failed submit means.
 
 - Before a submit leaves, its row is committed as UNKNOWN (the intent, `attempts + 1`); after
-  fal answers, as SUBMITTED with fal's request id and URLs. A first submit's intent is written
-  ahead, while the item waits for a slot (`intents_ahead.py`). A run that dies in between leaves
+  fal answers, as SUBMITTED with fal's request id and URLs. A run that dies in between leaves
   UNKNOWN, which the next run reconciles (`reconcile.py`) instead of resubmitting.
 - A failure that may have reached fal (`may_have_been_accepted`) is reconciled at once; one
   that certainly did not (connect error, 429, 4xx) returns the item to PENDING (or FAILED for
@@ -61,14 +60,12 @@ class Submitter:
             self._input_locks[key] = lock
         return lock
 
-    async def submit(self, row: RequestRow, intent: RequestRow | None = None) -> RequestRow:
-        """`intent`: the row's intent if already on disk (`intents_ahead.py`), else written here."""
+    async def submit(self, row: RequestRow) -> RequestRow:
         async with self._input_lock(row):
             await self._pacer.wait()
             if self._stop.is_set():
-                return row if intent is None else self._rec.withdraw(intent)
-            if intent is None:
-                intent = await self._rec.put_durable(t.intent(row, utc_now()))
+                return row
+            intent = await self._rec.put_durable(t.intent(row, utc_now()))
             self._report.submit_attempts += 1
             try:
                 handle = await self._client.queue.submit(
