@@ -15,10 +15,11 @@ are written after at most `coalesce_interval` seconds, or at the end. A crash th
 progress, never a request id: the next run re-attaches to the request and fetches its result
 again, at no cost.
 
-Group commit: one write has a fixed cost whatever its size (~0.2 ms in the journal, ~5 ms as a
+Group commit: one write has a fixed cost whatever its size (~0.5 ms in the journal, ~5 ms as a
 DuckDB or Postgres upsert), so writes start at most every `commit_interval` seconds (the store
-says which, `BatchStore.commit_interval`); durable rows that arrive within it share the next
-write. Only the intent's wait is on an item's path: the SUBMITTED write overlaps the job itself.
+says which, `BatchStore.commit_interval`); durable rows that arrive within it, or while a write
+is under way, share the next write. Only the intent's wait is on an item's path: the SUBMITTED
+write overlaps the job itself.
 
 Rows are immutable from the engine's point of view (it builds a new row per change), and the
 writer drops each row once written, so a finished item's output leaves memory right after
@@ -40,12 +41,13 @@ logger = logging.getLogger("fal_platform.batch")
 WriteBatch = Callable[[Sequence[RequestRow]], object]
 IDLE_GRACE = 0.2
 """Seconds without rows to write before the writer calls `on_idle`."""
-JOURNAL_COMMIT_SECONDS = 0.01
+JOURNAL_COMMIT_SECONDS = 0.0
 TABLE_COMMIT_SECONDS = 0.05
-"""How long durable rows wait to share a write (`commit_interval`): a journal write costs
-~0.2 ms of CPU, so a submit waits at most 10 ms for its intent's; an upsert into the table
-(Postgres, which has no journal) ~5 ms, so 50 ms. 50 ms with the journal cost ~3% of the
-throughput at 16 items in flight (benchmarks/README.md section 7)."""
+"""How long durable rows wait to share a write (`commit_interval`). A journal write costs ~0.5 ms
+of CPU, so it starts as soon as the one before it is done (rows arriving meanwhile share it): a
+submit waited up to 10 ms for its intent with a 10 ms interval, ~1-2% of the throughput at 16
+items in flight, and 50 ms cost ~3% (benchmarks/README.md section 7). An upsert into the table
+(Postgres, which has no journal) costs ~5 ms, so 50 ms."""
 
 
 class WriterFailedError(RuntimeError):
