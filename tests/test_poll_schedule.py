@@ -56,9 +56,8 @@ def test_the_aim_moves_from_the_poll_not_from_itself_and_never_below_the_running
     down, up = ps.AIM_STEP * (1 - ps.AIM_QUANTILE), ps.AIM_STEP * ps.AIM_QUANTILE
     assert ps.moved_aim(1.0, 1.0, done=True) == pytest.approx(1 - down)
     assert ps.moved_aim(1.0, 1.0, done=False) == pytest.approx(1 + up)
-    assert up == pytest.approx(
-        4 * down
-    )  # at equilibrium AIM_QUANTILE of the aimed polls find the job done
+    # At equilibrium AIM_QUANTILE of the aimed polls find the job done.
+    assert up == pytest.approx(4 * down)
     # Sixteen items aimed at 0.8 all find their job running: the aim moves once, not 16 times.
     aim = 1.0
     for _ in range(16):

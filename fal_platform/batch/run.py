@@ -143,7 +143,9 @@ def run_prompt_set(
     async def main(stop: asyncio.Event, progress: OnProgress) -> BatchReport:
         # One connection from the catalog read to the lease's release: opening a DuckDB file
         # costs ~20 ms, and a run opened it four times around its batch (benchmarks/README.md
-        # section 7). The lease lets go of it while it waits for a busy set (`lease.py`).
+        # section 7). It stays open while fal answers a catalog fetch (tables absent: one short
+        # request, against ~25 ms to close and reopen); the lease lets go of it while it waits
+        # for a busy set (`lease.py`).
         async with FalClient(client_settings) as client:
             with tables.holding(settings.hold_connection_seconds):
                 catalog = await _lookup_or_refuse(lookup, tables, client, prompt_set)
