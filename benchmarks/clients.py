@@ -42,8 +42,6 @@ class ClientParams:
     """Engine only: submits per second (set high so pacing is not the bottleneck)."""
     sample_interval: float = 1.0
     """Engine only: how often to record (items done, RSS) while the batch runs."""
-    use_stream: bool = True
-    """`engine_cli` only: follow status over SSE (False: `--no-stream`, poll)."""
 
 
 @dataclass
@@ -138,7 +136,9 @@ def engine_cli(raw: dict[str, Any], section: Section) -> ClientOutcome:
 
     The warm-up pays the CLI's first-use imports and the DuckDB schema, so the measured CPU is
     the batch's; the emulator's counters are reset after it. The cap sends this process a
-    SIGTERM, which the CLI turns into its graceful stop.
+    SIGTERM, which the CLI turns into its graceful stop. No `--no-stream`: against a server
+    without the status stream the engine finds out as a user's run does (its first stream
+    request answers 404, and the run polls).
     """
     import httpx
 
@@ -150,7 +150,6 @@ def engine_cli(raw: dict[str, Any], section: Section) -> ClientOutcome:
     common = ["--db", params.db_path, "--emulator-url", params.url, "--no-progress"]
     common += ["--max-concurrency", str(params.concurrency), "--max-cost-usd", "-1"]
     common += ["--submit-rate", str(params.submit_rate)]
-    common += [] if params.use_stream else ["--no-stream"]
     cli_main(["run-batch", str(warm_up), *common])
     httpx.post(f"{params.url.rstrip('/')}/_emulator/stats/reset").raise_for_status()
     cap = threading.Timer(params.max_seconds, os.kill, (os.getpid(), signal.SIGTERM))

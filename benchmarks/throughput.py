@@ -158,7 +158,6 @@ def _run_one(
         max_seconds=config.max_seconds,
         db_path=str(directory / "store.duckdb"),
         submit_rate=ENGINE_SUBMIT_RATE,
-        use_stream=mode == "stream",
     )
     run = run_on_emulator(emulator, WORKLOADS[client], params, timeout=config.max_seconds + 60.0)
     return _row(client, mode, concurrency, config, run)

@@ -68,7 +68,7 @@ def test_the_aim_moves_from_the_poll_not_from_itself_and_never_below_the_running
 
 def test_the_learner_starts_the_aim_from_the_first_job_done_and_its_running_time() -> None:
     learner = ps.TimesLearner()
-    learner.aimed("a/b", 1.0, done=True)  # no aim yet: nothing to move
+    learner.aimed("a/b", 1.0, done=True, probe=False)  # no aim yet: nothing to move
     assert learner.times("a/b") == ps.EndpointTimes()
     learner.ran("a/b", 0.7)
     learner.first_done("a/b", done_after=1.25, not_done_after=0.75)
@@ -98,18 +98,31 @@ def test_earlier_runs_seed_the_aim_at_their_quantile_and_this_run_keeps_its_own(
     assert learner.times("a/b").aim == 0.7
 
 
-def test_a_probe_polls_early_and_a_done_probe_brings_an_aim_learned_too_high_down_at_once() -> None:
-    probe = plan(
-        ps.ItemPolls(elapsed=0.0, probe=ps.PROBE_SHARES[0]), ps.EndpointTimes(aim=1.3, running=0.7)
-    )
-    assert probe == ps.NextPoll(pytest.approx(1.3 * ps.PROBE_SHARES[0]), "aimed")
+def test_a_probe_polls_between_the_running_time_and_the_aim() -> None:
+    times = ps.EndpointTimes(aim=1.3, running=0.7)
+    probe = plan(ps.ItemPolls(elapsed=0.0, probe=0.5), times)
+    assert probe == ps.NextPoll(pytest.approx(1.0), "aimed")
+    # Without a running time yet, the way starts at the submit.
+    assert ps.probe_at(1.3, None, 0.5) == pytest.approx(0.65)
+    # An aim at the running time leaves no room to probe: the probe polls at the aim.
+    assert ps.probe_at(0.7, 0.7, 0.5) == pytest.approx(0.7)
+
+
+def test_a_done_probe_brings_an_aim_learned_too_high_down_at_once() -> None:
     learner = ps.TimesLearner()
-    learner.seed("e", [1.3])  # an earlier run saw its job done late (a blind poll)
-    learner.aimed("e", 1.3 * ps.PROBE_SHARES[0], done=True)
-    lowered = 1.3 * ps.PROBE_SHARES[0] * (1 - ps.AIM_STEP * (1 - ps.AIM_QUANTILE))
+    learner.ran("e", 0.7)
+    learner.seed("e", [1.46])  # an earlier run's job: seen running at 0.76 s, so done by 1.46 s
+    probe_moment = ps.probe_at(1.46, 0.7, ps.PROBE_SHARES[0])
+    assert probe_moment == pytest.approx(1.08)
+    learner.aimed("e", probe_moment, done=True, probe=True)
+    lowered = probe_moment * (1 - ps.AIM_STEP * (1 - ps.AIM_QUANTILE))
     assert learner.times("e").aim == pytest.approx(lowered)
-    learner.aimed("e", 0.9, done=False)  # a probe that finds its job running leaves it
+    # A probe that finds its job running leaves the aim, even just below it...
+    learner.aimed("e", lowered * 0.99, done=False, probe=True)
     assert learner.times("e").aim == pytest.approx(lowered)
+    # ...where an aimed poll that finds it running moves the aim above that poll.
+    learner.aimed("e", lowered * 0.99, done=False, probe=False)
+    assert learner.times("e").aim > lowered
 
 
 def test_probes_take_the_shares_in_turn_and_the_other_items_are_not_probes() -> None:
@@ -120,8 +133,9 @@ def test_probes_take_the_shares_in_turn_and_the_other_items_are_not_probes() -> 
 
 def test_a_probe_that_finds_its_job_running_polls_again_at_the_aim_then_follows_up() -> None:
     share = ps.PROBE_SHARES[0]
-    probe = ps.seen(ps.ItemPolls(elapsed=0.0, probe=share), InProgress(), share, "aimed")
+    moment = ps.probe_at(1.0, 0.7, share)
+    probe = ps.seen(ps.ItemPolls(elapsed=0.0, probe=share), InProgress(), moment, "aimed")
     at_aim = plan(probe)  # the aim is 1.0 s
-    assert at_aim == ps.NextPoll(pytest.approx(1.0 - share), "aimed")
+    assert at_aim == ps.NextPoll(pytest.approx(1.0 - moment), "aimed")
     still = ps.seen(probe, InProgress(), 1.0, at_aim.kind)
     assert plan(still) == ps.NextPoll(pytest.approx(ps.FOLLOW_UP), "follow_up")

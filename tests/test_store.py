@@ -317,6 +317,32 @@ def test_counts_and_latency_percentiles(store: BatchStore) -> None:
     assert (empty[0], empty[1]) == (0, None)
 
 
+def test_recent_job_times_bound_a_job_seen_done_late_by_when_it_was_seen_running(
+    store: BatchStore,
+) -> None:
+    def done(index: int, seen_done: float, seen_running: float | None) -> RequestRow:
+        return replace(
+            pending_row("history", index),
+            state=RequestState.COMPLETED,
+            submitted_at=T0,
+            started_at=None if seen_running is None else T0 + timedelta(seconds=seen_running),
+            completed_at=T0 + timedelta(seconds=seen_done),
+            inference_seconds=0.7,
+        )
+
+    store.upsert_requests(
+        [
+            done(0, seen_done=1.89, seen_running=0.76),  # blind polls: done by 0.76 + 0.7
+            done(1, seen_done=1.02, seen_running=0.35),  # seen done within 0.7 s of running
+            done(2, seen_done=1.30, seen_running=None),  # never seen running: as seen
+            replace(done(3, 1.0, 0.3), endpoint_id="other/endpoint"),
+        ]
+    )
+    jobs = store.recent_job_times(["fal-ai/flux/schnell"])
+    assert sorted(job.seconds for job in jobs) == pytest.approx([1.02, 1.30, 1.46])
+    assert {job.inference_seconds for job in jobs} == {0.7}
+
+
 # --- media.files and media.timings ---------------------------------------------------------
 
 

@@ -25,6 +25,7 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+from fal_platform import event_loop
 from fal_platform.batch.progress import OnProgress, ProgressSnapshot
 
 logger = logging.getLogger("fal_platform.batch")
@@ -63,7 +64,7 @@ class _Worker(Generic[T]):
 
     def _run(self) -> None:
         try:
-            self._value = (asyncio.run(self._runner()),)
+            self._value = (event_loop.run(self._runner()),)
         except BaseException as exc:
             self._error = exc
         finally:

@@ -300,7 +300,8 @@ class Follower:
             self._times.first_done(endpoint, after.elapsed, not_done)
         if plan.kind == "aimed":
             aim = self._times.times(endpoint).aim
-            self._times.aimed(endpoint, after.elapsed, isinstance(status, Completed))
+            probe = before.probe is not None and not before.aimed  # the probe's early poll
+            self._times.aimed(endpoint, after.elapsed, isinstance(status, Completed), probe=probe)
             moved = self._times.times(endpoint).aim
             if aim is not None and moved is not None and moved < aim:
                 # Wake the items sleeping towards the old aim (once: a fresh event for later).

@@ -40,12 +40,15 @@ MIN_DELAY = 0.01
 """Never poll faster than this (a zero-latency endpoint would otherwise spin)."""
 PROBE_EVERY = 5
 """One item in this many (by item index) makes its aimed poll early, at a share of `aim`."""
-PROBE_SHARES = (0.85, 0.9, 0.95)
-"""The shares of `aim` probes poll at, in turn (`probe_share`). A probe that finds its job done
-moves `aim` down at once: an aim learned too high (from earlier runs' completions seen late, or
-an endpoint that got faster) comes down within a round or two instead of 1% a round, by up to
-15% (the lowest share) and to within 5% (the highest); a probe that finds the job running costs
-one request, and polls again at `aim` with the others."""
+PROBE_SHARES = (0.5, 0.75, 0.95)
+"""Where probes poll, in turn (`probe_share`): at these shares of the way from the running time
+(no job ends sooner) to `aim`. A probe that finds its job done moves `aim` down to it at once: an
+aim learned too high (earlier runs' jobs seen done late, or an endpoint that got faster) comes
+down within a round instead of 1% a round; one that finds the job running costs one request,
+and polls again at `aim` with the others. With a 1 s job that runs 0.7 s and an aim of 1.46 s
+(a job first seen running at 0.76 s), the first probe polls at 1.08 s; near a settled aim of
+1.04 s they poll at 0.87, 0.96 and 1.02 s, the last one trimming an aim a few percent high
+(aimed polls that find their job done lower it by only 1% each round)."""
 RUNNING_SAMPLES = 64
 """Recent running times kept per endpoint (their median is "the running time")."""
 
@@ -69,8 +72,8 @@ class ItemPolls:
     follow_ups: int = 0
     """Aimed and follow-up polls so far: each follow-up waits twice as long as the one before."""
     probe: float | None = None
-    """The share of `aim` at which its aimed poll comes early, to learn whether jobs end sooner
-    (`probe_share`); None: not a probe."""
+    """How early its aimed poll comes, to learn whether jobs end sooner: a share of the way from
+    the running time to `aim` (`probe_share`, `probe_at`); None: not a probe."""
 
 
 @dataclass(frozen=True)
@@ -112,7 +115,7 @@ def next_poll(
     if aim is None:
         return NextPoll(_clamp(first_interval * backoff**item.polls, ceiling))
     queued = isinstance(item.status, Queued)
-    target = aim if item.probe is None else aim * item.probe
+    target = aim if item.probe is None else probe_at(aim, times.running, item.probe)
     if not item.aimed and item.elapsed < target:
         wait = _queued_remaining(item, times, aim) if queued else 0.0
         return NextPoll(max(MIN_DELAY, target - item.elapsed, wait), "aimed")
@@ -129,10 +132,16 @@ def next_poll(
 
 
 def probe_share(item_index: int) -> float | None:
-    """The share of `aim` at which this item's aimed poll probes; None: it is not a probe."""
+    """The share (`probe_at`) at which this item's aimed poll probes; None: it is not a probe."""
     if item_index % PROBE_EVERY:
         return None
     return PROBE_SHARES[(item_index // PROBE_EVERY) % len(PROBE_SHARES)]
+
+
+def probe_at(aim: float, running: float | None, share: float) -> float:
+    """A probe's moment: `share` of the way from the running time (0 if unknown) to `aim`."""
+    floor = min(running or 0.0, aim)
+    return floor + (aim - floor) * share
 
 
 def _queued_remaining(item: ItemPolls, times: EndpointTimes, aim: float) -> float:
@@ -202,9 +211,11 @@ class TimesLearner:
             samples = self._running.setdefault(endpoint_id, deque(maxlen=RUNNING_SAMPLES))
             samples.append(inference_time)
 
-    def aimed(self, endpoint_id: str, polled_at: float, done: bool) -> None:
+    def aimed(self, endpoint_id: str, polled_at: float, done: bool, *, probe: bool) -> None:
+        """An aimed poll's outcome; a `probe` (polled early on purpose) only ever lowers `aim`:
+        finding its job running is what a probe expects when `aim` is right."""
         aim = self._aims.get(endpoint_id)
-        if aim is not None:
+        if aim is not None and (done or not probe):
             running = self.times(endpoint_id).running
             self._aims[endpoint_id] = moved_aim(aim, polled_at, done, floor=running or 0.0)
 

@@ -138,7 +138,8 @@ class JobTime:
 
     endpoint_id: str
     seconds: float
-    """Submit (the intent) to completion seen."""
+    """Submit (the intent) to the moment the job had certainly ended (`DONE_BY_SECONDS_SQL` in
+    `media/latency.py`)."""
     inference_seconds: float | None
 
 

@@ -20,7 +20,7 @@ from fal_platform.batch.journal import RequestJournal
 from fal_platform.batch.rows import JobTime, MediaRow, RequestRow, RequestState, TimingRow
 from fal_platform.batch.tables import ALL_TABLES, MEDIA_FILES, MEDIA_TIMINGS, REQUESTS
 from fal_platform.batch.writer import JOURNAL_COMMIT_SECONDS, TABLE_COMMIT_SECONDS
-from fal_platform.media.latency import REQUEST_SECONDS_SQL
+from fal_platform.media.latency import DONE_BY_SECONDS_SQL
 from fal_platform.store.backend import OneOf, TableBackend
 from fal_platform.store.duckdb_backend import DuckDBBackend
 from fal_platform.store.target import StoreTarget
@@ -182,7 +182,7 @@ class BatchStore:
         marks = ", ".join(f"${n}" for n in range(1, len(endpoint_ids) + 1))
         sql = (
             f"SELECT endpoint_id, seconds, inference_seconds FROM ("
-            f"SELECT endpoint_id, {REQUEST_SECONDS_SQL} AS seconds, inference_seconds, "
+            f"SELECT endpoint_id, {DONE_BY_SECONDS_SQL} AS seconds, inference_seconds, "
             f"row_number() OVER (PARTITION BY endpoint_id ORDER BY completed_at DESC) AS n "
             f"FROM {REQUESTS.name} WHERE state = 'COMPLETED' AND endpoint_id IN ({marks}) "
             f"AND completed_at >= submitted_at) AS recent WHERE n <= {int(per_endpoint)}"

@@ -7,10 +7,10 @@ synchronous transformer and turns client errors into catalog errors a person can
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from typing import Any
 
+from fal_platform import event_loop
 from fal_platform.catalog.errors import FalCatalogResponseError, auth_error
 from fal_platform.catalog.rest_api_client import CatalogRetry
 from fal_platform.client import (
@@ -53,7 +53,7 @@ def fetch_prices(settings: ClientSettings, endpoint_ids: Sequence[str]) -> list[
     if not endpoint_ids:
         return []
     try:
-        prices = asyncio.run(_prices(settings, endpoint_ids))
+        prices = event_loop.run(_prices(settings, endpoint_ids))
     except FalAuthenticationError as exc:
         where = f"GET {settings.api_url}/models/pricing"
         raise auth_error(exc.status_code, where, has_key=settings.api_key.is_set) from None

@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from fal_platform import event_loop
 from fal_platform.batch.rows import MediaRow
 from fal_platform.media.archive_download import (
     Downloaded,
@@ -217,7 +218,7 @@ def _stored_sizes(root: MediaRoot, rows: Sequence[ArchiveRow]) -> dict[str, int 
 
         return dict(await asyncio.gather(*(one(uri) for uri in uris)))
 
-    return asyncio.run(sizes()) if uris else {}
+    return event_loop.run(sizes()) if uris else {}
 
 
 def archive_partition(
@@ -242,7 +243,7 @@ def archive_partition(
     fetch, kept = plan(
         files, known, _stored_sizes(root, list(known.values())), retry_lost=settings.retry_lost
     )
-    fetched = asyncio.run(_download_all(fetch, root, settings.download, table.upsert))
+    fetched = event_loop.run(_download_all(fetch, root, settings.download, table.upsert))
     archived = [r for r in fetched if r.status == ArchiveStatus.ARCHIVED]
     return ArchiveReport(
         rows=sorted([*kept, *fetched], key=lambda row: row.url),

@@ -8,8 +8,23 @@ standard one (`WITHIN GROUP`), which DuckDB and Postgres both accept.
 
 from __future__ import annotations
 
-REQUEST_SECONDS_SQL = "CAST(extract(epoch FROM (completed_at - submitted_at)) AS DOUBLE PRECISION)"
-"""A `generation.requests` row's submit-to-completion latency in seconds (NULL if unfinished)."""
+
+def _seconds_since_submit(column: str) -> str:
+    return f"CAST(extract(epoch FROM ({column} - submitted_at)) AS DOUBLE PRECISION)"
+
+
+REQUEST_SECONDS_SQL = _seconds_since_submit("completed_at")
+"""A `generation.requests` row's submit-to-completion latency in seconds (NULL if unfinished):
+from the submit to the moment the run saw the job done."""
+
+DONE_BY_SECONDS_SQL = (
+    f"LEAST({REQUEST_SECONDS_SQL}, "
+    f"COALESCE({_seconds_since_submit('started_at')} + inference_seconds, {REQUEST_SECONDS_SQL}))"
+)
+"""Seconds from submit by which the job had certainly ended: when it was seen done or, if
+sooner, when it was first seen running plus fal's running time. A job followed by blind polls is
+seen done well after it ended (a 1 s job seen at 1.9 s); this bound is what earlier runs tell
+the next run's polls (`BatchStore.recent_job_times`, `batch/poll_schedule.py`)."""
 
 QUANTILES = (0.5, 0.95)
 
