@@ -317,6 +317,15 @@ def test_counts_and_latency_percentiles(store: BatchStore) -> None:
     assert (empty[0], empty[1]) == (0, None)
 
 
+def test_readers_name_a_tables_columns_and_none_for_a_missing_table(store: BatchStore) -> None:
+    store.upsert_requests([pending_row("columns", 0)])
+    with store.tables.reader() as reader:
+        columns = reader.column_names("generation", "requests")
+        assert {"item_key", "request_id", "completed_at"} <= columns
+        assert reader.column_names("generation", "no_such_table") == frozenset()
+        assert reader.column_names("no_such_schema", "requests") == frozenset()
+
+
 def test_recent_job_times_bound_a_job_seen_done_late_by_when_it_was_seen_running(
     store: BatchStore,
 ) -> None:

@@ -82,14 +82,7 @@ def load_endpoint_catalog(conn: Queryable) -> dict[str, EndpointInfo]:
     """Endpoints from the `fal_catalog/models` asset's table, keyed by endpoint id."""
     reader = as_reader(conn)
     database = reader.rows("SELECT current_database()")[0][0]
-    columns = {
-        row[0]
-        for row in reader.rows(
-            "SELECT column_name FROM information_schema.columns WHERE table_catalog = $1 "
-            "AND table_schema = $2 AND table_name = $3",
-            [database, DATASET_NAME, names.MODELS_TABLE],
-        )
-    }
+    columns = reader.column_names(DATASET_NAME, names.MODELS_TABLE)
     if not columns:
         raise CatalogNotLoadedError(
             f"table {MODELS_SQL_NAME} does not exist in this database: materialize the "

@@ -45,9 +45,14 @@ class SqlReader(Protocol):
 
     def table_exists(self, schema: str, table: str) -> bool: ...
 
+    def column_names(self, schema: str, table: str) -> frozenset[str]:
+        """The table's columns in the current database (none when it does not exist)."""
+        ...
+
 
 class InformationSchema:
-    """`table_exists` for a reader with `rows`: the standard catalog both dialects have."""
+    """`table_exists` and `column_names` for a reader with `rows`: the standard catalog both
+    dialects have."""
 
     def rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         raise NotImplementedError
@@ -59,6 +64,14 @@ class InformationSchema:
             [schema, table],
         )
         return bool(found[0][0])
+
+    def column_names(self, schema: str, table: str) -> frozenset[str]:
+        found = self.rows(
+            "SELECT column_name FROM information_schema.columns WHERE table_catalog = "
+            "current_database() AND table_schema = $1 AND table_name = $2",
+            [schema, table],
+        )
+        return frozenset(row[0] for row in found)
 
 
 class TableBackend(ABC):

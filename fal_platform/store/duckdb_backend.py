@@ -65,18 +65,36 @@ class DuckDBReader(InformationSchema):
     def rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         return [tuple(row) for row in self.conn.execute(sql, list(params)).fetchall()]
 
+    def _schema_exists(self, schema: str) -> bool:
+        found = self.rows("SELECT count(*) FROM duckdb_schemas() WHERE schema_name = $1", [schema])
+        return bool(found[0][0])
+
     def table_exists(self, schema: str, table: str) -> bool:
         """DuckDB's own catalog functions, schema first: on a new connection the first
         information_schema query costs ~16 ms, `duckdb_tables()` ~9 ms, `duckdb_schemas()` ~1 ms,
         and a run asks before its first submit, for a schema that is often absent."""
-        found = self.rows("SELECT count(*) FROM duckdb_schemas() WHERE schema_name = $1", [schema])
-        if not found[0][0]:
+        if not self._schema_exists(schema):
             return False
         found = self.rows(
             "SELECT count(*) FROM duckdb_tables() WHERE schema_name = $1 AND table_name = $2",
             [schema, table],
         )
         return bool(found[0][0])
+
+    def column_names(self, schema: str, table: str) -> frozenset[str]:
+        """From an empty select's description: ~1 ms, where `duckdb_columns()` or
+        information_schema costs ~15-20 ms on a new connection (a run asks for the catalog's
+        columns before its first submit)."""
+        if not self._schema_exists(schema):
+            return frozenset()
+        try:
+            database = self.rows("SELECT current_database()")[0][0]
+            described = self.conn.execute(
+                f"SELECT * FROM {quote(database)}.{quote(schema)}.{quote(table)} LIMIT 0"
+            )
+        except duckdb.CatalogException:
+            return frozenset()
+        return frozenset(column[0] for column in described.description or ())
 
 
 Queryable = SqlReader | duckdb.DuckDBPyConnection
