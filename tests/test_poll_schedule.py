@@ -21,6 +21,20 @@ def test_nothing_known_backs_off_from_the_first_interval_to_the_ceiling() -> Non
     assert plan(ps.ItemPolls(elapsed=0), ps.EndpointTimes()).kind == "blind"
 
 
+def test_a_scout_polls_densely_until_the_endpoint_has_an_aim() -> None:
+    unknown = ps.EndpointTimes()
+    first = plan(ps.ItemPolls(elapsed=0, scout=True), unknown)
+    assert first == ps.NextPoll(0.5)  # its first poll is the blind one
+    later = plan(ps.ItemPolls(elapsed=0.8, polls=2, scout=True), unknown)
+    assert later == ps.NextPoll(pytest.approx(ps.SCOUT_GAP * 0.8))
+    assert plan(ps.ItemPolls(elapsed=0.8, polls=2), unknown).delay == 1.125  # the others
+    # A poll made at once (after a stream answered 404) does not start the dense polls early.
+    at_once = plan(ps.ItemPolls(elapsed=0.01, polls=1, scout=True), unknown)
+    assert at_once == ps.NextPoll(pytest.approx(0.49))
+    aimed = plan(ps.ItemPolls(elapsed=0.8, polls=2, scout=True))
+    assert aimed == ps.NextPoll(pytest.approx(0.2), "aimed")  # once there is an aim
+
+
 def test_the_first_poll_is_aimed_at_when_jobs_are_usually_done() -> None:
     first = plan(ps.ItemPolls(elapsed=0.2))
     assert first == ps.NextPoll(pytest.approx(0.8), "aimed")

@@ -93,6 +93,7 @@ class Follower:
         self._times = ps.TimesLearner()
         self._aim_known: dict[str, asyncio.Event] = {}
         self._aim_earlier: dict[str, asyncio.Event] = {}
+        self._scouts: dict[str, int] = {}
         self.webhooks = WebhookAwaiter(rec, rec.inbox) if rec.inbox is not None else None
         """Webhook mode (`await_webhook.py`): outcomes come from the inbox, not from fal."""
 
@@ -213,6 +214,7 @@ class Follower:
         item = ps.ItemPolls(
             elapsed=loop.time() - origin,
             first_position=row.queue_position_first,
+            scout=self._take_scout(endpoint),
             probe=ps.probe_share(row.item_index),
         )
         errors = Backoff(self._opt.poll_interval, self._opt.poll_ceiling, self._opt.poll_backoff)
@@ -240,6 +242,17 @@ class Follower:
             if isinstance(status, Completed):
                 return status
             plan = self._plan(item, endpoint)
+
+    def _take_scout(self, endpoint: str) -> bool:
+        """Whether this item scouts: nothing is known of the endpoint's jobs and the run has
+        sent fewer than `SCOUTS` scouts there."""
+        if self._times.times(endpoint).aim is not None:
+            return False
+        sent = self._scouts.get(endpoint, 0)
+        if sent >= ps.SCOUTS:
+            return False
+        self._scouts[endpoint] = sent + 1
+        return True
 
     async def _until_poll(
         self, item: ps.ItemPolls, plan: ps.NextPoll, endpoint: str, origin: float

@@ -11,8 +11,9 @@ end before it starts and runs (its queue position and how fast positions drain g
 the observed running times the rest); IN_PROGRESS, it is close, so polls follow at `FOLLOW_UP`
 of the job time, doubling. Before any job of the endpoint has ended (and when earlier runs stored
 none), the first poll waits `first_interval` and the next ones back off x`backoff`
-(`BatchSettings.poll_interval`, `poll_backoff`); `follow.py` ends those blind waits as soon as
-the first job's end gives the endpoint an aim.
+(`BatchSettings.poll_interval`, `poll_backoff`), except for a few scouts that poll every
+`SCOUT_GAP` of their elapsed time; `follow.py` ends those blind waits as soon as the first job's
+end gives the endpoint an aim.
 
 The rules are pure functions; `TimesLearner` is the one place their per-endpoint state lives,
 and `follow.py` makes the polls and sleeps.
@@ -49,6 +50,15 @@ and polls again at `aim` with the others. With a 1 s job that runs 0.7 s and an 
 (a job first seen running at 0.76 s), the first probe polls at 1.08 s; near a settled aim of
 1.04 s they poll at 0.87, 0.96 and 1.02 s, the last one trimming an aim a few percent high
 (aimed polls that find their job done lower it by only 1% each round)."""
+SCOUTS = 2
+"""Per endpoint and run, how many items poll densely while nothing is known of its jobs (no
+aim from this run or earlier ones): the first job seen done then gives every other item, and
+the next runs (`recent_job_times`), a job time within ~`SCOUT_GAP`. Blind backoff alone saw a
+1 s job done at 1.9 s, and runs aimed from that for rounds (benchmarks/README.md section 7,
+"Sixth round")."""
+SCOUT_GAP = 0.1
+"""A scout's gap between polls as a share of the time since its submit: ~8 polls for a 1 s job,
+~30 for a 10 s one, once per endpoint."""
 RUNNING_SAMPLES = 64
 """Recent running times kept per endpoint (their median is "the running time")."""
 
@@ -71,6 +81,8 @@ class ItemPolls:
     """When it was last seen IN_QUEUE (0: the submit, whose answer says IN_QUEUE)."""
     follow_ups: int = 0
     """Aimed and follow-up polls so far: each follow-up waits twice as long as the one before."""
+    scout: bool = False
+    """It polls densely until the endpoint has an aim (`SCOUTS`)."""
     probe: float | None = None
     """How early its aimed poll comes, to learn whether jobs end sooner: a share of the way from
     the running time to `aim` (`probe_share`, `probe_at`); None: not a probe."""
@@ -113,6 +125,9 @@ def next_poll(
     """
     aim = times.aim
     if aim is None:
+        if item.scout and item.polls:  # after its first poll at `first_interval`
+            gap = max(SCOUT_GAP * item.elapsed, first_interval - item.elapsed)
+            return NextPoll(_clamp(gap, ceiling))
         return NextPoll(_clamp(first_interval * backoff**item.polls, ceiling))
     queued = isinstance(item.status, Queued)
     target = aim if item.probe is None else probe_at(aim, times.running, item.probe)
