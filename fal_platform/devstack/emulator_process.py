@@ -17,6 +17,7 @@ import httpx
 
 from fal_platform.devstack.processes import (
     ManagedProcess,
+    PortTakenError,
     ProcessStartError,
     StartStop,
     free_port,
@@ -139,7 +140,10 @@ class EmulatorProcess(StartStop):
                 output = self.output()
                 self.stop()
                 # Another process may grab the port between our probe and the child's bind.
-                if "address already in use" in output.lower() and attempt < _START_ATTEMPTS:
+                lost = (
+                    isinstance(error, PortTakenError) or "address already in use" in output.lower()
+                )
+                if lost and attempt < _START_ATTEMPTS:
                     continue
                 raise EmulatorStartError(str(error)) from None
         raise AssertionError("unreachable")

@@ -136,6 +136,12 @@ class ProcessStartError(RuntimeError):
     """A child exited or never became ready; the message quotes what it printed, if captured."""
 
 
+class PortTakenError(ProcessStartError):
+    """Another process answered on the child's port: the child lost a race for it. Its bind may
+    even have succeeded without the listen taking effect (two sockets bound before either
+    listened), so it would neither answer nor exit: waiting for it is pointless."""
+
+
 _RUNNING: set[ManagedProcess] = set()  # strong refs: stopped at exit even if dropped
 
 
@@ -240,7 +246,8 @@ class ManagedProcess(StartStop):
     ) -> bool:
         """Poll `ready_url` until it answers 200; False if `should_stop()` turned true first.
 
-        Raises ProcessStartError if the child exits or the deadline passes.
+        Raises ProcessStartError if the child exits or the deadline passes, PortTakenError if
+        another process answers on its port.
         """
         if self.process is None:
             raise ProcessStartError(f"{self.name} was not started")
@@ -251,8 +258,15 @@ class ManagedProcess(StartStop):
                 if code is not None:
                     raise ProcessStartError(self._failure(f"exited with code {code}"))
                 with contextlib.suppress(httpx.TransportError):
-                    if self._answered(client.get(self.ready_url)):
-                        return True
+                    response = client.get(self.ready_url)
+                    if response.status_code == 200:
+                        if self._ours(response):
+                            return True
+                        raise PortTakenError(
+                            self._failure(
+                                f"lost its port: another process answered {self.ready_url}"
+                            )
+                        )
                 if time.monotonic() > deadline:
                     raise ProcessStartError(
                         self._failure(f"did not answer {self.ready_url} within {timeout:g}s")
@@ -260,9 +274,9 @@ class ManagedProcess(StartStop):
                 time.sleep(self.poll_interval)
         return False
 
-    def _answered(self, response: httpx.Response) -> bool:
-        if response.status_code != 200 or self.process is None:
-            return False
+    def _ours(self, response: httpx.Response) -> bool:
+        """Whether a 200 from `ready_url` came from this child (see `answers_for`)."""
+        assert self.process is not None
         return self.answers_for is None or self.answers_for(response, self.process.pid)
 
     def _failure(self, what: str) -> str:
