@@ -40,7 +40,7 @@ FOLLOW_UP = 0.05
 MIN_DELAY = 0.01
 """Never poll faster than this (a zero-latency endpoint would otherwise spin)."""
 PROBE_EVERY = 5
-"""One item in this many (by item index) makes its aimed poll early, at a share of `aim`."""
+"""One item in this many (by item index) makes its aimed poll early (`PROBE_SHARES`)."""
 PROBE_SHARES = (0.5, 0.75, 0.95)
 """Where probes poll, in turn (`probe_share`): at these shares of the way from the running time
 (no job ends sooner) to `aim`. A probe that finds its job done moves `aim` down to it at once: an
