@@ -146,7 +146,6 @@ def test_rows_of_removed_items_are_deleted_unless_fal_may_still_run_them():
     p = plan(stored, 1)
     assert sorted(p.removed) == ["key-5", "key-6", "key-9"]
     assert p.left_running == 2
-    assert sorted(p.known_request_ids) == ["req-5", "req-7"]
 
 
 def test_moved_items_rewrite_their_row_and_keep_its_state():

@@ -47,9 +47,6 @@ class Plan:
     """Item keys of settled rows whose item is no longer in the file, to delete."""
     left_running: int = 0
     """Rows of items no longer in the file that fal may still be running: left in place."""
-    known_request_ids: list[str] = field(default_factory=list)
-    """Every request id the prompt set already owns, in any state (never handed to another item
-    by reconciliation: that would share, or re-bill, a request)."""
     stored_states: dict[str, RequestState] = field(default_factory=dict)
     """Each item's state as on disk when the run starts (PENDING for never-seen items)."""
 
@@ -63,7 +60,6 @@ def plan_run(
 ) -> Plan:
     plan = Plan()
     stored = {row.item_key: row for row in stored_rows}
-    plan.known_request_ids = [r.request_id for r in stored.values() if r.request_id is not None]
     for item in items:
         row = stored.pop(item.item_key, None)
         if row is None:

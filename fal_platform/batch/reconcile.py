@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
@@ -65,13 +65,12 @@ class Reconciler:
         self,
         client: FalClient,
         *,
-        known_request_ids: Iterable[str] = (),
         recorded: RecordedIds | None = None,
         clock_skew: float = 5.0,
         history_delay: float = 0.0,
     ) -> None:
         self._client = client
-        self._known: set[str] = set(known_request_ids)
+        self._known: set[str] = set()
         self._recorded = recorded
         self._clock_skew = timedelta(seconds=clock_skew)
         self._history_delay = history_delay
