@@ -87,12 +87,12 @@ class DuckDBReader(InformationSchema):
         columns before its first submit)."""
         if not self._schema_exists(schema):
             return frozenset()
+        database = self.rows("SELECT current_database()")[0][0]  # a file may share a schema's name
         try:
-            database = self.rows("SELECT current_database()")[0][0]
             described = self.conn.execute(
                 f"SELECT * FROM {quote(database)}.{quote(schema)}.{quote(table)} LIMIT 0"
             )
-        except duckdb.CatalogException:
+        except duckdb.CatalogException:  # no such table
             return frozenset()
         return frozenset(column[0] for column in described.description or ())
 
