@@ -1,10 +1,12 @@
-"""The three ways to run a batch that the throughput benchmark compares (run inside a worker).
+"""The ways to run a batch that the throughput benchmark compares (run inside a worker).
 
 - `engine_cli`: `fal-platform run-batch` (`fal_platform.cli.main`) on a DuckDB file in a temp
   dir, as a user runs it; `engine_batch`: the engine (`run_batch`) called directly, for the
   memory benchmark.
 - `fal_client_async`: the official `fal_client.subscribe_async` under an `asyncio.Semaphore`.
 - `fal_client_sync`: the official `fal_client.subscribe` in a `ThreadPoolExecutor`.
+- `aiohttp_floor`: the three requests per item over bare aiohttp and nothing else, as the
+  ceiling one Python process reaches on these cores (SSE only).
 
 The fal-client runs use fal-client's defaults (module-level clients, 0.1 s polling, its own
 retry policy) and are pointed at the emulator as fal_protocol.md 6.6 option B describes. Each
@@ -272,5 +274,63 @@ def fal_client_sync(raw: dict[str, Any], section: Section) -> ClientOutcome:
         else:
             outcome.failed += 1
             outcome.first_error = outcome.first_error or repr(error)[:300]
+    outcome.set_latencies(latencies)
+    return outcome
+
+
+def aiohttp_floor(raw: dict[str, Any], section: Section) -> ClientOutcome:
+    """What one Python process can do at best here: the engine's three requests per item (submit,
+    status stream read to COMPLETED, result) over bare aiohttp on uvloop, and nothing else.
+
+    No store, no retries, no validation, no httpx, no JSON parsing of stream events (a byte
+    search for COMPLETED): not a client anyone should use, but the ceiling a real one stays
+    under on the same cores and emulator, so a ratio to ideal can be read against it.
+    """
+    import aiohttp
+    import uvloop
+
+    params = ClientParams(**raw)
+    outcome = ClientOutcome(items=0, rss_before_load_mb=current_rss_mb())
+    batch = iter(list(read_prompt_file(Path(params.prompt_file))))
+    outcome.rss_after_load_mb = current_rss_mb()
+    base = params.url.rstrip("/")
+    latencies: list[float] = []
+
+    async def one(session: aiohttp.ClientSession, endpoint_id: str, arguments: Any) -> None:
+        async with session.post(f"{base}/{endpoint_id}", json=arguments) as response:
+            handle = await response.json()
+        enqueued = time.perf_counter()
+        async with session.get(handle["status_url"] + "/stream") as response:
+            async for line in response.content:
+                if line.startswith(b"data:") and b'"COMPLETED"' in line:
+                    break
+        latencies.append(time.perf_counter() - enqueued)
+        async with session.get(handle["response_url"]) as response:
+            response.raise_for_status()
+            await response.read()
+
+    async def slot(session: aiohttp.ClientSession) -> None:
+        for endpoint_id, arguments in batch:
+            outcome.items += 1
+            try:
+                await one(session, endpoint_id, arguments)
+            except aiohttp.ClientError as exc:
+                outcome.failed += 1
+                outcome.first_error = outcome.first_error or repr(exc)[:300]
+            else:
+                outcome.completed += 1
+
+    async def main() -> None:
+        connector = aiohttp.TCPConnector(limit=params.concurrency * 2)
+        headers = {"Authorization": "Key benchmark-not-a-real-key"}
+        async with aiohttp.ClientSession(connector=connector, headers=headers) as session:
+            slots = asyncio.gather(*(slot(session) for _ in range(params.concurrency)))
+            try:
+                await asyncio.wait_for(slots, timeout=params.max_seconds)
+            except TimeoutError:
+                outcome.interrupted = True
+
+    with section:
+        uvloop.run(main())
     outcome.set_latencies(latencies)
     return outcome

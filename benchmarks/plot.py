@@ -12,6 +12,7 @@ SERIES_COLORS: dict[str, str] = {
     "engine": "#1f77b4",
     "fal_async": "#ff7f0e",
     "fal_sync": "#2ca02c",
+    "floor": "#7f7f7f",
 }
 IDEAL_COLOR = "#969696"
 MODE_STYLES = {"stream": "-s", "polling": ":o"}
@@ -31,6 +32,8 @@ def throughput_chart(result: ThroughputResult, path: Path) -> None:
     for mode in result.modes:
         for client in CLIENTS:
             rows = [r for c in concurrencies if (r := result.row(client, c, mode)) is not None]
+            if not rows:
+                continue
             axes.plot(
                 [r.concurrency for r in rows],
                 [r.items_per_second for r in rows],

@@ -37,7 +37,8 @@ RUN_ASSETS = [["generation", "requests"], ["media", "files"], ["media", "timings
 CATALOG_JOB = "fal_catalog_refresh"
 RUN_TIMEOUT = 900.0
 STARTUP_TIMEOUT = 900.0
-EMULATOR = {"models": 40, "queue_wait": 0.3, "inference_time": 1.0}
+MODELS, QUEUE_WAIT, INFERENCE_TIME = 40, 0.3, 1.0
+"""The emulator every variant runs against."""
 VARIANTS = {
     "celery, 2 workers": (ExecutorChoice.CELERY, 2),
     "multiprocess, one machine": (ExecutorChoice.MULTIPROCESS, 0),
@@ -130,7 +131,7 @@ def _run_times(ui: DagsterUI, run_id: str) -> tuple[float, float]:
 def render(result: ScaleoutResult) -> str:
     lines = [
         f"{PARTITIONS} prompt sets of {result.items_per_partition} items launched at once "
-        f"(queue wait {EMULATOR['queue_wait']} s, inference {EMULATOR['inference_time']} s), "
+        f"(queue wait {QUEUE_WAIT} s, inference {INFERENCE_TIME} s), "
         "instance in PostgreSQL, daemon running 4 runs at once.",
         "",
         "| executor | wall, first launch to last run's end (s) | per run, median (max) s |",
@@ -158,7 +159,9 @@ def main(argv: list[str] | None = None) -> int:
     result = ScaleoutResult(machine=describe_machine(), items_per_partition=args.items)
     with (
         tempfile.TemporaryDirectory(prefix="fal-bench-scaleout-") as workdir,
-        EmulatorProcess(**EMULATOR) as emulator,
+        EmulatorProcess(
+            models=MODELS, queue_wait=QUEUE_WAIT, inference_time=INFERENCE_TIME
+        ) as emulator,
     ):
         for name in VARIANTS:
             print(f"[bench] scaleout: {name} ...", file=sys.stderr, flush=True)

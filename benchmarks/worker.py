@@ -32,6 +32,7 @@ WORKLOADS: dict[str, str] = {
     "engine_cli": "benchmarks.clients:engine_cli",
     "fal_async": "benchmarks.clients:fal_client_async",
     "fal_sync": "benchmarks.clients:fal_client_sync",
+    "aiohttp_floor": "benchmarks.clients:aiohttp_floor",
     "memory_diagnosis": "benchmarks.memory_diagnosis:diagnose",
     "memory_engine": "benchmarks.memory_worker:engine_until",
     "dagster_materialize": "benchmarks.dagster_overhead:materialize_workload",
