@@ -51,10 +51,11 @@ class ClientSettings:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     max_connections: int = 100
     """Connections for status streams: one per request being waited on."""
-    max_request_connections: int = 32
+    max_request_connections: int = 128
     """Connections for short calls (submit, status, result, cancel, platform API). Kept apart
-    from the streams so they never wait behind them; short calls reuse a few warm connections
-    at a high rate anyway (aiohttp's pool, `aiohttp_transport.py`)."""
+    from the streams so they never wait behind them. Opened only as calls need them; at 32, a
+    thousand items in flight queued their submits and results for the pool, which cost more
+    CPU than the calls and halved throughput at c=1,000 (benchmarks/README.md section 7)."""
     user_agent: str = DEFAULT_USER_AGENT
     rest_url: str = DEFAULT_REST_URL
     """fal's storage API: upload tokens and upload initiation (`client/storage.py`)."""
