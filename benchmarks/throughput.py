@@ -5,7 +5,7 @@ stream route answers 404, as a fal-compatible server without SSE does, so the en
 `fal_platform/batch/poll_schedule.py`). Per mode and concurrency: one fresh emulator (job = queue
 wait + running time, no jitter), and the engine and fal-client's two ways one after another
 against it, each in its own worker process, with the emulator's counters reset before each; in
-the stream mode also a bare-aiohttp floor, what one Python process can reach here at all. Per
+both modes also a bare-aiohttp floor, what one Python process can reach here at all. Per
 run: items/s, ratio to the ideal (concurrency / job time), HTTP requests per item (emulator
 counters), client CPU per item, p50/p95 item latency over job time, peak RSS, and the
 emulator's CPU.
@@ -27,8 +27,9 @@ CLIENTS: dict[str, str] = {
     "engine": "`fal-platform run-batch` (DuckDB store), in its own process",
     "fal_async": "fal-client subscribe_async + asyncio.Semaphore",
     "fal_sync": "fal-client subscribe + ThreadPoolExecutor",
-    "floor": "bare aiohttp on uvloop, the three requests per item and nothing else (no store, "
-    "no retries, no parsing): the most one Python process gets from these cores (SSE only)",
+    "floor": "bare aiohttp on uvloop, the requests per item and nothing else (no store, no "
+    "retries, no parsing; polling, it polls first when the job ends, as no real client can "
+    "know): the most one Python process gets from these cores",
 }
 WORKLOADS = {
     "engine": "engine_cli",
@@ -36,8 +37,6 @@ WORKLOADS = {
     "fal_sync": "fal_sync",
     "floor": "aiohttp_floor",
 }
-STREAM_ONLY = frozenset({"floor"})
-"""Clients that only follow jobs over the status stream, so only run in the stream mode."""
 BATCH_ROUTES = ("submit", "status", "status_stream", "result")
 """What requests per item counts; run-batch's catalog look-up (a few requests per run, fal-client
 has none) is reported apart as `other_requests`."""
@@ -169,6 +168,7 @@ def _run_one(
         max_seconds=config.max_seconds,
         db_path=str(directory / "store.duckdb"),
         submit_rate=ENGINE_SUBMIT_RATE,
+        floor_poll_after=None if mode == "stream" else config.job_seconds,
     )
     run = run_on_emulator(emulator, WORKLOADS[client], params, timeout=config.max_seconds + 60.0)
     return _row(client, mode, concurrency, config, run)
@@ -186,8 +186,6 @@ def run_throughput(config: ThroughputConfig, workdir: Path) -> ThroughputResult:
             stream = mode == "stream"
             with EmulatorProcess(models=20, status_stream=stream, **options) as emulator:
                 for client in CLIENTS:
-                    if client in STREAM_ONLY and not stream:
-                        continue
                     row = _run_one(emulator, client, mode, concurrency, config, workdir)
                     result.rows.append(row)
     return result
