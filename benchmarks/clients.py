@@ -5,8 +5,8 @@
   memory benchmark.
 - `fal_client_async`: the official `fal_client.subscribe_async` under an `asyncio.Semaphore`.
 - `fal_client_sync`: the official `fal_client.subscribe` in a `ThreadPoolExecutor`.
-- `aiohttp_floor`: the three requests per item over bare aiohttp and nothing else, as the
-  ceiling one Python process reaches on these cores (SSE only).
+- `aiohttp_floor`: the same requests per item over bare aiohttp and nothing else, as the
+  ceiling one Python process reaches on these cores.
 
 The fal-client runs use fal-client's defaults (module-level clients, 0.1 s polling, its own
 retry policy) and are pointed at the emulator as fal_protocol.md 6.6 option B describes. Each
@@ -24,10 +24,13 @@ from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from benchmarks.items import read_prompt_file, write_prompt_file
 from benchmarks.measure import Section, current_rss_mb
+
+if TYPE_CHECKING:
+    import aiohttp
 
 
 @dataclass(frozen=True)
@@ -284,14 +287,16 @@ def fal_client_sync(raw: dict[str, Any], section: Section) -> ClientOutcome:
     return outcome
 
 
-async def stream_to_completed(session: Any, status_url: str) -> None:
+async def stream_to_completed(session: aiohttp.ClientSession, status_url: str) -> None:
+    """The floor's status stream: read until the COMPLETED event, nothing parsed."""
     async with session.get(status_url + "/stream") as response:
         async for line in response.content:
             if line.startswith(b"data:") and b'"COMPLETED"' in line:
                 return
 
 
-async def poll_to_completed(session: Any, status_url: str) -> None:
+async def poll_to_completed(session: aiohttp.ClientSession, status_url: str) -> None:
+    """The floor's polls: one now, then every `FLOOR_POLL_GAP` until the job is COMPLETED."""
     while True:
         async with session.get(status_url) as response:
             if b'"COMPLETED"' in await response.read():

@@ -12,7 +12,7 @@ SERIES_COLORS: dict[str, str] = {
     "engine": "#1f77b4",
     "fal_async": "#ff7f0e",
     "fal_sync": "#2ca02c",
-    "floor": "#7f7f7f",
+    "floor": "#9467bd",
 }
 IDEAL_COLOR = "#969696"
 MODE_STYLES = {"stream": "-s", "polling": ":o"}
