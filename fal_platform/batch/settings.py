@@ -105,7 +105,9 @@ class BatchSettings:
 
     @property
     def max_connections(self) -> int:
-        """HTTP connections: two per request in flight (a status stream and a call), at least 10."""
+        """Status-stream connections (`ClientSettings.max_connections`): one per request in
+        flight, doubled as headroom (aiohttp opens them only when used), at least 10. Short
+        calls have a pool of their own (`ClientSettings.max_request_connections`)."""
         return max(self.max_concurrency * 2, 10)
 
     def client_settings(self, target: FalTarget, api_key: ApiKey) -> ClientSettings:
