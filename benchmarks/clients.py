@@ -20,6 +20,7 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Awaitable
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass, field
@@ -53,6 +54,8 @@ class ClientParams:
 
 
 FLOOR_POLL_GAP = 0.05
+DUMMY_KEY = "benchmark-not-a-real-key"
+"""The emulator takes any key."""
 
 
 @dataclass
@@ -193,9 +196,17 @@ def _engine_outcome(db_path: str, prompt_set: str) -> ClientOutcome:
     return outcome
 
 
+async def within_cap(work: Awaitable[Any], outcome: ClientOutcome, params: ClientParams) -> None:
+    """Await an asyncio client's batch; at the cap, mark it interrupted (what it did counts)."""
+    try:
+        await asyncio.wait_for(work, timeout=params.max_seconds)
+    except TimeoutError:
+        outcome.interrupted = True
+
+
 def _point_fal_client_at(url: str) -> None:
     """fal_protocol.md 6.6 option B: plain HTTP by patching the URL formats; any key works."""
-    os.environ["FAL_KEY"] = "benchmark-not-a-real-key"
+    os.environ["FAL_KEY"] = DUMMY_KEY
     import fal_client.client
 
     fal_client.client.QUEUE_URL_FORMAT = url.rstrip("/") + "/"
@@ -240,12 +251,7 @@ def fal_client_async(raw: dict[str, Any], section: Section) -> ClientOutcome:
                     outcome.completed += 1
                     latencies.append(time.perf_counter() - enqueued[0])
 
-        try:
-            await asyncio.wait_for(
-                asyncio.gather(*(one(e, a) for e, a in batch)), timeout=params.max_seconds
-            )
-        except TimeoutError:
-            outcome.interrupted = True
+        await within_cap(asyncio.gather(*(one(e, a) for e, a in batch)), outcome, params)
 
     with section:
         asyncio.run(main())
@@ -351,13 +357,10 @@ def aiohttp_floor(raw: dict[str, Any], section: Section) -> ClientOutcome:
 
     async def main() -> None:
         connector = aiohttp.TCPConnector(limit=params.concurrency * 2)
-        headers = {"Authorization": "Key benchmark-not-a-real-key"}
+        headers = {"Authorization": f"Key {DUMMY_KEY}"}
         async with aiohttp.ClientSession(connector=connector, headers=headers) as session:
             slots = asyncio.gather(*(slot(session) for _ in range(params.concurrency)))
-            try:
-                await asyncio.wait_for(slots, timeout=params.max_seconds)
-            except TimeoutError:
-                outcome.interrupted = True
+            await within_cap(slots, outcome, params)
 
     with section:
         uvloop.run(main())
