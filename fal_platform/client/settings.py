@@ -54,8 +54,9 @@ class ClientSettings:
     max_request_connections: int = 128
     """Connections for short calls (submit, status, result, cancel, platform API). Kept apart
     from the streams so they never wait behind them. Opened only as calls need them; at 32, a
-    thousand items in flight queued their submits and results for the pool, which cost more
-    CPU than the calls and halved throughput at c=1,000 (benchmarks/README.md section 7)."""
+    thousand items in flight queued their submits and results for the pool, which cost ~10% more
+    CPU per item and 10-20% of the throughput at c=1,000 (benchmarks/README.md section 7,
+    "Seventh round")."""
     user_agent: str = DEFAULT_USER_AGENT
     rest_url: str = DEFAULT_REST_URL
     """fal's storage API: upload tokens and upload initiation (`client/storage.py`)."""
