@@ -321,7 +321,8 @@ def aiohttp_floor(raw: dict[str, Any], section: Section) -> ClientOutcome:
     same cores and emulator, so a ratio to ideal or a latency can be read against it.
     """
     import aiohttp
-    import uvloop
+
+    from fal_platform import event_loop
 
     params = ClientParams(**raw)
     outcome = ClientOutcome(items=0, rss_before_load_mb=current_rss_mb())
@@ -363,6 +364,6 @@ def aiohttp_floor(raw: dict[str, Any], section: Section) -> ClientOutcome:
             await within_cap(slots, outcome, params)
 
     with section:
-        uvloop.run(main())
+        event_loop.run(main())  # uvloop's, as the engine's
     outcome.set_latencies(latencies)
     return outcome
