@@ -45,7 +45,8 @@ def submit(client: httpx.Client, base: str, endpoint: str, payload: Any) -> dict
 
 
 def png_size(data: bytes) -> tuple[int, int]:
-    """Check the PNG structure and that the pixel data decompresses to exactly w x h RGB."""
+    """Check the PNG structure and that the pixel data decompresses to exactly w x h pixels of
+    one palette entry (1 bit each, a filter byte per row)."""
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     offset, chunks = 8, {}
     while offset < len(data):
@@ -57,8 +58,8 @@ def png_size(data: bytes) -> tuple[int, int]:
         chunks[kind] = chunks.get(kind, b"") + payload
         offset += 12 + length
     width, height, depth, colour_type = struct.unpack(">IIBB", chunks[b"IHDR"][:10])
-    assert (depth, colour_type) == (8, 2) and b"IEND" in chunks
-    assert len(zlib.decompress(chunks[b"IDAT"])) == height * (1 + 3 * width)
+    assert (depth, colour_type) == (1, 3) and len(chunks[b"PLTE"]) == 3 and b"IEND" in chunks
+    assert zlib.decompress(chunks[b"IDAT"]) == bytes(height * (1 + (width + 7) // 8))
     return width, height
 
 

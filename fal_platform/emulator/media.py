@@ -56,27 +56,34 @@ def _chunk(kind: bytes, payload: bytes) -> bytes:
     )
 
 
-@lru_cache(maxsize=128)
 def png_bytes(width: int, height: int, colour: str) -> bytes:
-    """A valid 8-bit RGB PNG of exactly width x height, filled with one colour."""
-    red, green, blue = parse_colour(colour)
-    row = b"\x00" + bytes((red, green, blue)) * width  # filter byte 0, then the pixels
-    compressor = zlib.compressobj(6)
-    parts = []
-    rows_per_chunk = max(1, 262_144 // len(row))
-    block = row * rows_per_chunk
-    full, rest = divmod(height, rows_per_chunk)
-    for _ in range(full):
-        parts.append(compressor.compress(block))
-    parts.append(compressor.compress(row * rest))
-    parts.append(compressor.flush())
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    """A valid PNG of exactly width x height in one colour: a 1-bit image with a one-entry
+    palette. Its pixel data (all index 0) is the same for every colour, so it is compressed once
+    per size (`_blank_pixels`); an 8-bit RGB image compressed per (size, colour) cost ~8 ms per
+    new colour at 1024 x 768, which held up a fresh emulator's first results (the palette has 16
+    colours; benchmarks/README.md section 7)."""
+    palette = bytes(parse_colour(colour))
+    header = struct.pack(">IIBBBBB", width, height, 1, 3, 0, 0, 0)
     return (
         b"\x89PNG\r\n\x1a\n"
         + _chunk(b"IHDR", header)
-        + _chunk(b"IDAT", b"".join(parts))
+        + _chunk(b"PLTE", palette)
+        + _chunk(b"IDAT", _blank_pixels(width, height))
         + _chunk(b"IEND", b"")
     )
+
+
+@lru_cache(maxsize=128)
+def _blank_pixels(width: int, height: int) -> bytes:
+    """The zlib stream of `height` rows of `width` 1-bit pixels, all 0 (filter byte 0 each)."""
+    row = bytes(1 + (width + 7) // 8)
+    compressor = zlib.compressobj(6)
+    rows_per_chunk = max(1, 262_144 // len(row))
+    full, rest = divmod(height, rows_per_chunk)
+    parts = [compressor.compress(row * rows_per_chunk) for _ in range(full)]
+    parts.append(compressor.compress(row * rest))
+    parts.append(compressor.flush())
+    return b"".join(parts)
 
 
 def wav_sample_count(duration_ms: int) -> int:
