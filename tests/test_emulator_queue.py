@@ -15,8 +15,10 @@ from typing import Any
 import httpx
 import pytest
 from emulator_support import wait_completed
+from PIL import Image
 
 from fal_platform.devstack.emulator_process import EmulatorProcess
+from fal_platform.emulator.media import png_bytes
 from fal_platform.emulator.stats import input_hash
 
 FLUX = "fal-ai/flux/dev"
@@ -61,6 +63,15 @@ def png_size(data: bytes) -> tuple[int, int]:
     assert (depth, colour_type) == (1, 3) and len(chunks[b"PLTE"]) == 3 and b"IEND" in chunks
     assert zlib.decompress(chunks[b"IDAT"]) == bytes(height * (1 + (width + 7) // 8))
     return width, height
+
+
+def test_an_image_is_its_colour_everywhere_at_any_size() -> None:
+    for width, height, colour in ((7, 3, "336699"), (9, 17, "e63946"), (1, 1, "000000")):
+        data = png_bytes(width, height, colour)
+        assert png_size(data) == (width, height)
+        with Image.open(io.BytesIO(data)) as image:
+            pixels = set(image.convert("RGB").getdata())
+        assert pixels == {tuple(bytes.fromhex(colour))}
 
 
 def test_lifecycle_status_codes_logs_and_result(

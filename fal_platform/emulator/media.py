@@ -60,8 +60,8 @@ def png_bytes(width: int, height: int, colour: str) -> bytes:
     """A valid PNG of exactly width x height in one colour: a 1-bit image with a one-entry
     palette. Its pixel data (all index 0) is the same for every colour, so it is compressed once
     per size (`_blank_pixels`); an 8-bit RGB image compressed per (size, colour) cost ~8 ms per
-    new colour at 1024 x 768, which held up a fresh emulator's first results (the palette has 16
-    colours; benchmarks/README.md section 7)."""
+    new colour at 1024 x 768 (`PALETTE` has 16), and held up a fresh emulator's first results
+    (benchmarks/README.md section 7, "Eighth round")."""
     palette = bytes(parse_colour(colour))
     header = struct.pack(">IIBBBBB", width, height, 1, 3, 0, 0, 0)
     return (
